@@ -1,0 +1,136 @@
+"""arcforge's test, lint, type-check, build and benchmark sessions.
+
+`nox -s tests` runs every package's tests plus the end-to-end suite, each in its own virtualenv
+with only what that suite needs. Arguments after `--` go to the tool a session runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nox
+
+nox.options.download_python = "never"
+nox.options.default_venv_backend = "virtualenv"
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
+
+# Folder under packages/ -> (distribution, console script).
+PACKAGES: dict[str, tuple[str, str]] = {
+    "downloader": ("arcforge-downloader", "arcforge-download"),
+    "kaggle_publish": ("arcforge-kaggle-publish", "arcforge-publish"),
+    "solver": ("arcforge-solver", "arcforge-solve"),
+    "tui": ("arcforge-tui", "arcforge-tui"),
+}
+TEST_TOOLS = ["pytest", "pytest-timeout"]
+# What each suite installs besides its own package (editable) and TEST_TOOLS. Suites may install
+# sibling packages: the TUI's tests read events written by the real writers of the other stages.
+SUITE_NEEDS: dict[str, list[str]] = {
+    "downloader": ["-e", "packages/downloader", "safetensors", "numpy", "tokenizers"],
+    "kaggle_publish": [
+        "-e", "packages/kaggle_publish",
+        "-e", "packages/solver[llm]",
+        "build", "tokenizers", "nbformat",
+    ],
+    "solver": ["-e", "packages/solver[llm]", "hypothesis"],
+    "tui": [
+        "-e", "packages/tui",
+        "-e", "packages/downloader",
+        "-e", "packages/kaggle_publish",
+        "-e", "packages/solver",
+        "pytest-asyncio", "pytest-textual-snapshot",
+    ],
+    "e2e": [
+        "-e", "packages/downloader",
+        "-e", "packages/kaggle_publish",
+        "-e", "packages/solver[llm]",
+        "-e", "packages/tui",
+        "invoke", "safetensors", "tokenizers", "build", "pytest-asyncio",
+    ],
+}
+# The suite's test folders.
+SUITE_PATHS: dict[str, list[str]] = {
+    "downloader": ["tests/downloader"],
+    "kaggle_publish": ["tests/kaggle_publish"],
+    "solver": ["tests/solver"],
+    "tui": ["tests/tui"],
+    "e2e": ["tests/contract", "tests/e2e"],
+}
+
+
+def _run_pytest(session: nox.Session, paths: list[str]) -> None:
+    existing = [p for p in paths if (ROOT / p).is_dir()]
+    if not existing:
+        session.error(f"no test folder among {paths}")
+    session.run("pytest", *existing, *session.posargs)
+
+
+@nox.session
+@nox.parametrize("suite", list(SUITE_PATHS))
+def tests(session: nox.Session, suite: str) -> None:
+    """Run one suite's tests (a package's, or e2e): `nox -s tests` runs them all."""
+    session.install(*CONSTRAINTS, *TEST_TOOLS, *SUITE_NEEDS[suite])
+    session.env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    session.env["TOKENIZERS_PARALLELISM"] = "false"
+    _run_pytest(session, SUITE_PATHS[suite])
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree."""
+    session.install("ruff")
+    session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on every package's source."""
+    session.install(
+        *CONSTRAINTS,
+        "mypy",
+        "-e", "packages/downloader",
+        "-e", "packages/kaggle_publish",
+        "-e", "packages/solver",
+        "-e", "packages/tui",
+    )
+    sources = [f"packages/{folder}/src" for folder in PACKAGES]
+    session.run("mypy", *sources, *session.posargs)
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build each package's sdist and wheel, install each wheel alone in a fresh venv, run its --help."""
+    session.install("build")
+    dist = ROOT / "dist"
+    for folder, (_dist_name, script) in PACKAGES.items():
+        session.run("python", "-m", "build", "--outdir", str(dist / folder), f"packages/{folder}")
+        wheels = sorted((dist / folder).glob("*.whl"))
+        if not wheels:
+            session.error(f"no wheel built for packages/{folder}")
+        with tempfile.TemporaryDirectory(prefix=f"arcforge-{folder}-") as venv:
+            session.run("python", "-m", "venv", venv)
+            bin_dir = Path(venv) / ("Scripts" if os.name == "nt" else "bin")
+            session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", *CONSTRAINTS, str(wheels[-1]))
+            session.run(str(bin_dir / script), "--help", external=True, silent=True)
+            session.log(f"{wheels[-1].name}: installed alone, `{script} --help` ran")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run a benchmark script: `nox -s bench -- benchmarks/NAME.py ARGS`."""
+    session.install(
+        *CONSTRAINTS,
+        "-e", "packages/downloader",
+        "-e", "packages/solver[llm]",
+        "safetensors", "tokenizers", "numpy",
+    )
+    if not session.posargs:
+        scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
+        session.error("name a benchmark: nox -s bench -- benchmarks/<script>.py [args]; have: " + ", ".join(scripts))
+    session.run("python", *session.posargs)

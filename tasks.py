@@ -1,0 +1,218 @@
+"""arcforge's invoke tasks: thin wrappers over the package CLIs, configured by arcforge.toml.
+
+`invoke download upload test-run` runs the whole chain; flags override the file. Run `invoke --list`
+for the tasks and `invoke --help TASK` for a task's flags.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from invoke import Context, task
+from invoke.exceptions import Exit
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent
+CONFIG_ENV = "ARCFORGE_CONFIG"
+
+# Module to run with `python -m`, and its distribution, for each stage.
+CLIS = {
+    "download": ("arcforge_downloader", "arcforge-downloader"),
+    "publish": ("arcforge_kaggle_publish", "arcforge-kaggle-publish"),
+    "solve": ("arcforge_solver", "arcforge-solver"),
+    "tui": ("arcforge_tui", "arcforge-tui"),
+}
+
+
+def load_config() -> dict[str, Any]:
+    """arcforge.toml from $ARCFORGE_CONFIG or the repository root."""
+    path = Path(os.environ.get(CONFIG_ENV, ROOT / "arcforge.toml"))
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise Exit(f"arcforge: no config file at {path} (set {CONFIG_ENV} or restore arcforge.toml)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise Exit(f"arcforge: {path} is not valid TOML: {exc}") from None
+
+
+def setting(config: dict[str, Any], section: str, key: str) -> Any:
+    try:
+        return config[section][key]
+    except KeyError:
+        raise Exit(f"arcforge: arcforge.toml has no [{section}] {key}; add it or pass the flag") from None
+
+
+def state_dir(config: dict[str, Any]) -> str:
+    return os.environ.get("ARCFORGE_STATE_DIR") or config.get("paths", {}).get("state_dir", ".arcforge")
+
+
+def run_cli(c: Context, stage: str, *args: object) -> None:
+    """Run a package's CLI with this interpreter; fail clearly if the package is not installed."""
+    module, dist = CLIS[stage]
+    if importlib.util.find_spec(module) is None:
+        raise Exit(
+            f"arcforge: {dist} is not installed in this environment ({sys.executable}). "
+            "Install the workspace first: python3 -m pip install -r requirements.txt"
+        )
+    command = shlex.join([sys.executable, "-m", module, *(str(a) for a in args)])
+    result = c.run(command, pty=False, warn=True)
+    if result is None or result.exited != 0:
+        code = 1 if result is None else result.exited
+        raise Exit(f"arcforge: {dist} failed (exit {code})", code=code)
+
+
+@task(
+    help={
+        "repo_id": "Hugging Face model repo (default: [model] repo_id)",
+        "revision": "branch, tag or commit (default: [model] revision)",
+        "output_dir": "where model/ and tokenizer/ go (default: [model] output_dir)",
+        "workers": "parallel connections",
+        "dry_run": "list what would be fetched and stop",
+    }
+)
+def download(
+    c: Context,
+    repo_id: str = "",
+    revision: str = "",
+    output_dir: str = "",
+    workers: int = 0,
+    dry_run: bool = False,
+) -> None:
+    """Download the model repo into OUTPUT_DIR/model and OUTPUT_DIR/tokenizer (needs HF_TOKEN for gated repos)."""
+    config = load_config()
+    args: list[object] = [
+        repo_id or setting(config, "model", "repo_id"),
+        "--output-dir", output_dir or setting(config, "model", "output_dir"),
+        "--revision", revision or setting(config, "model", "revision"),
+        "--state-dir", state_dir(config),
+    ]
+    if workers:
+        args += ["--workers", workers]
+    if dry_run:
+        args.append("--dry-run")
+    run_cli(c, "download", *args)
+
+
+def kaggle_id(config: dict[str, Any], slug_key: str) -> str:
+    return f"{setting(config, 'kaggle', 'owner')}/{setting(config, 'kaggle', slug_key)}"
+
+
+@task(
+    help={
+        "model_dir": "folder with model/ and tokenizer/ (default: [model] output_dir)",
+        "skip_wheelhouse": "publish only the model dataset",
+        "dry_run": "show exactly what would be uploaded, upload nothing",
+    }
+)
+def upload(c: Context, model_dir: str = "", skip_wheelhouse: bool = False, dry_run: bool = False) -> None:
+    """Publish the wheelhouse dataset and the model dataset to Kaggle (needs ~/.kaggle/kaggle.json or KAGGLE_KEY)."""
+    config = load_config()
+    common: list[object] = ["--state-dir", state_dir(config)]
+    if dry_run:
+        common.append("--dry-run")
+    if not skip_wheelhouse:
+        run_cli(c, "publish", "wheelhouse", "--id", kaggle_id(config, "wheelhouse_slug"), *common)
+    run_cli(
+        c, "publish", "dataset",
+        model_dir or setting(config, "model", "output_dir"),
+        "--id", kaggle_id(config, "dataset_slug"),
+        *common,
+    )
+
+
+@task(
+    name="test-run",
+    help={
+        "on": "local (default): run the solver here; kaggle: push the notebook in TEST_MODE and fetch its output",
+        "tasks": "challenges file or folder of task files (default: the bundled sample)",
+        "out": "where submission.json goes (default: out/submission.json)",
+        "engine": "search, llm or hybrid (default: [solver] engine)",
+        "time_per_task": "seconds per task (default: [solver] time_per_task)",
+        "workers": "parallel worker processes (default: [solver] workers)",
+        "limit": "run only the first N tasks",
+        "model_dir": "model folder for the llm and hybrid engines",
+    }
+)
+def test_run(
+    c: Context,
+    on: str = "local",
+    tasks: str = "",
+    out: str = "out/submission.json",
+    engine: str = "",
+    time_per_task: float = 0,
+    workers: int = 0,
+    limit: int = 0,
+    model_dir: str = "",
+) -> None:
+    """Solve ARC tasks and report the score: locally on the bundled sample by default, or on Kaggle."""
+    config = load_config()
+    if on == "kaggle":
+        test_run_on_kaggle(c, config)
+        return
+    if on != "local":
+        raise Exit(f"arcforge: --on takes local or kaggle, not {on!r}")
+    args: list[object] = ["run"]
+    if tasks:
+        args.append(tasks)
+    args += [
+        "--out", out,
+        "--engine", engine or config.get("solver", {}).get("engine", "search"),
+        "--time-per-task", time_per_task or setting(config, "solver", "time_per_task"),
+        "--workers", workers or config.get("solver", {}).get("workers", 2),
+        "--state-dir", state_dir(config),
+    ]
+    if limit:
+        args += ["--limit", limit]
+    if model_dir:
+        args += ["--model-dir", model_dir]
+    run_cli(c, "solve", *args)
+
+
+def test_run_on_kaggle(c: Context, config: dict[str, Any]) -> None:
+    kernel = kaggle_id(config, "kernel_slug")
+    common = ["--state-dir", state_dir(config)]
+    run_cli(
+        c, "publish", "kernel",
+        "--id", kernel,
+        "--dataset", kaggle_id(config, "dataset_slug"),
+        "--dataset", kaggle_id(config, "wheelhouse_slug"),
+        "--competition", setting(config, "kaggle", "competition"),
+        "--accelerator", setting(config, "kaggle", "accelerator"),
+        "--test-mode", "--run", *common,
+    )
+    run_cli(c, "publish", "status", kernel, "--wait", *common)
+    run_cli(c, "publish", "output", kernel, "--to", "out/kaggle", *common)
+
+
+@task(help={"replay": "load a finished run at once instead of following it live"})
+def tui(c: Context, replay: bool = False) -> None:
+    """Open the live monitor on the configured state dir."""
+    config = load_config()
+    args: list[object] = ["--state-dir", state_dir(config)]
+    if replay:
+        args.append("--replay")
+    module, dist = CLIS["tui"]
+    if importlib.util.find_spec(module) is None:
+        raise Exit(f"arcforge: {dist} is not installed; run python3 -m pip install -r requirements.txt")
+    c.run(shlex.join([sys.executable, "-m", module, *(str(a) for a in args)]), pty=sys.stdout.isatty())
+
+
+@task(help={"name": "benchmark script in benchmarks/ (without .py); empty lists them", "args": "arguments for it"})
+def bench(c: Context, name: str = "", args: str = "") -> None:
+    """Run a benchmark script from benchmarks/."""
+    scripts = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
+    if not name:
+        raise Exit("arcforge: name a benchmark with --name; have: " + ", ".join(scripts))
+    if name not in scripts:
+        raise Exit(f"arcforge: no benchmark {name!r}; have: " + ", ".join(scripts))
+    c.run(shlex.join([sys.executable, str(ROOT / "benchmarks" / f"{name}.py"), *shlex.split(args)]))
