@@ -81,6 +81,14 @@ class EngineContext:
 
 
 class Engine(Protocol):
+    """Engines are built once per process with `EngineClass(**options)`: options are the engine flags
+    the user set (population, generations, samples_per_call, model_dir…); an engine takes what it
+    knows and ignores the rest."""
+
     name: str
+    parallel: bool
+    """True: the runtime may fan tasks out over worker processes, one engine per process.
+    False: the runtime runs tasks one at a time in its own process (an engine that holds a GPU model
+    and parallelises inside itself)."""
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult: ...

@@ -29,5 +29,5 @@ def load_engine(name: str, options: Mapping[str, Any] | None = None) -> Engine:
     module_name, _, class_name = path.partition(":")
     module = importlib.import_module(module_name)
     engine_class = getattr(module, class_name)
-    engine: Engine = engine_class(**dict(options or {}))
+    engine: Engine = engine_class(**dict(options or {}))  # each engine ignores options it does not know
     return engine
