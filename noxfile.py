@@ -33,24 +33,41 @@ TEST_TOOLS = ["pytest", "pytest-timeout"]
 SUITE_NEEDS: dict[str, list[str]] = {
     "downloader": ["-e", "packages/downloader", "safetensors", "numpy", "tokenizers"],
     "kaggle_publish": [
-        "-e", "packages/kaggle_publish",
-        "-e", "packages/solver[llm]",
-        "build", "tokenizers", "nbformat",
+        "-e",
+        "packages/kaggle_publish",
+        "-e",
+        "packages/solver[llm]",
+        "build",
+        "tokenizers",
+        "nbformat",
     ],
     "solver": ["-e", "packages/solver[llm]", "hypothesis"],
     "tui": [
-        "-e", "packages/tui",
-        "-e", "packages/downloader",
-        "-e", "packages/kaggle_publish",
-        "-e", "packages/solver",
-        "pytest-asyncio", "pytest-textual-snapshot",
+        "-e",
+        "packages/tui",
+        "-e",
+        "packages/downloader",
+        "-e",
+        "packages/kaggle_publish",
+        "-e",
+        "packages/solver",
+        "pytest-asyncio",
+        "pytest-textual-snapshot",
     ],
     "e2e": [
-        "-e", "packages/downloader",
-        "-e", "packages/kaggle_publish",
-        "-e", "packages/solver[llm]",
-        "-e", "packages/tui",
-        "invoke", "safetensors", "tokenizers", "build", "pytest-asyncio",
+        "-e",
+        "packages/downloader",
+        "-e",
+        "packages/kaggle_publish",
+        "-e",
+        "packages/solver[llm]",
+        "-e",
+        "packages/tui",
+        "invoke",
+        "safetensors",
+        "tokenizers",
+        "build",
+        "pytest-asyncio",
     ],
 }
 # The suite's test folders.
@@ -94,10 +111,14 @@ def typecheck(session: nox.Session) -> None:
     session.install(
         *CONSTRAINTS,
         "mypy",
-        "-e", "packages/downloader",
-        "-e", "packages/kaggle_publish",
-        "-e", "packages/solver",
-        "-e", "packages/tui",
+        "-e",
+        "packages/downloader",
+        "-e",
+        "packages/kaggle_publish",
+        "-e",
+        "packages/solver",
+        "-e",
+        "packages/tui",
     )
     sources = [f"packages/{folder}/src" for folder in PACKAGES]
     session.run("mypy", *sources, *session.posargs)
@@ -126,11 +147,17 @@ def bench(session: nox.Session) -> None:
     """Run a benchmark script: `nox -s bench -- benchmarks/NAME.py ARGS`."""
     session.install(
         *CONSTRAINTS,
-        "-e", "packages/downloader",
-        "-e", "packages/solver[llm]",
-        "safetensors", "tokenizers", "numpy",
+        "-e",
+        "packages/downloader",
+        "-e",
+        "packages/solver[llm]",
+        "safetensors",
+        "tokenizers",
+        "numpy",
     )
     if not session.posargs:
         scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
-        session.error("name a benchmark: nox -s bench -- benchmarks/<script>.py [args]; have: " + ", ".join(scripts))
+        session.error(
+            "name a benchmark: nox -s bench -- benchmarks/<script>.py [args]; have: " + ", ".join(scripts)
+        )
     session.run("python", *session.posargs)

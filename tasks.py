@@ -40,7 +40,9 @@ def load_config() -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise Exit(f"arcforge: no config file at {path} (set {CONFIG_ENV} or restore arcforge.toml)") from None
+        raise Exit(
+            f"arcforge: no config file at {path} (set {CONFIG_ENV} or restore arcforge.toml)"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise Exit(f"arcforge: {path} is not valid TOML: {exc}") from None
 
@@ -92,9 +94,12 @@ def download(
     config = load_config()
     args: list[object] = [
         repo_id or setting(config, "model", "repo_id"),
-        "--output-dir", output_dir or setting(config, "model", "output_dir"),
-        "--revision", revision or setting(config, "model", "revision"),
-        "--state-dir", state_dir(config),
+        "--output-dir",
+        output_dir or setting(config, "model", "output_dir"),
+        "--revision",
+        revision or setting(config, "model", "revision"),
+        "--state-dir",
+        state_dir(config),
     ]
     if workers:
         args += ["--workers", workers]
@@ -123,9 +128,12 @@ def upload(c: Context, model_dir: str = "", skip_wheelhouse: bool = False, dry_r
     if not skip_wheelhouse:
         run_cli(c, "publish", "wheelhouse", "--id", kaggle_id(config, "wheelhouse_slug"), *common)
     run_cli(
-        c, "publish", "dataset",
+        c,
+        "publish",
+        "dataset",
         model_dir or setting(config, "model", "output_dir"),
-        "--id", kaggle_id(config, "dataset_slug"),
+        "--id",
+        kaggle_id(config, "dataset_slug"),
         *common,
     )
 
@@ -141,7 +149,7 @@ def upload(c: Context, model_dir: str = "", skip_wheelhouse: bool = False, dry_r
         "workers": "parallel worker processes (default: [solver] workers)",
         "limit": "run only the first N tasks",
         "model_dir": "model folder for the llm and hybrid engines",
-    }
+    },
 )
 def test_run(
     c: Context,
@@ -165,11 +173,16 @@ def test_run(
     if tasks:
         args.append(tasks)
     args += [
-        "--out", out,
-        "--engine", engine or config.get("solver", {}).get("engine", "search"),
-        "--time-per-task", time_per_task or setting(config, "solver", "time_per_task"),
-        "--workers", workers or config.get("solver", {}).get("workers", 2),
-        "--state-dir", state_dir(config),
+        "--out",
+        out,
+        "--engine",
+        engine or config.get("solver", {}).get("engine", "search"),
+        "--time-per-task",
+        time_per_task or setting(config, "solver", "time_per_task"),
+        "--workers",
+        workers or config.get("solver", {}).get("workers", 2),
+        "--state-dir",
+        state_dir(config),
     ]
     if limit:
         args += ["--limit", limit]
@@ -182,13 +195,22 @@ def test_run_on_kaggle(c: Context, config: dict[str, Any]) -> None:
     kernel = kaggle_id(config, "kernel_slug")
     common = ["--state-dir", state_dir(config)]
     run_cli(
-        c, "publish", "kernel",
-        "--id", kernel,
-        "--dataset", kaggle_id(config, "dataset_slug"),
-        "--dataset", kaggle_id(config, "wheelhouse_slug"),
-        "--competition", setting(config, "kaggle", "competition"),
-        "--accelerator", setting(config, "kaggle", "accelerator"),
-        "--test-mode", "--run", *common,
+        c,
+        "publish",
+        "kernel",
+        "--id",
+        kernel,
+        "--dataset",
+        kaggle_id(config, "dataset_slug"),
+        "--dataset",
+        kaggle_id(config, "wheelhouse_slug"),
+        "--competition",
+        setting(config, "kaggle", "competition"),
+        "--accelerator",
+        setting(config, "kaggle", "accelerator"),
+        "--test-mode",
+        "--run",
+        *common,
     )
     run_cli(c, "publish", "status", kernel, "--wait", *common)
     run_cli(c, "publish", "output", kernel, "--to", "out/kaggle", *common)
@@ -207,7 +229,12 @@ def tui(c: Context, replay: bool = False) -> None:
     c.run(shlex.join([sys.executable, "-m", module, *(str(a) for a in args)]), pty=sys.stdout.isatty())
 
 
-@task(help={"name": "benchmark script in benchmarks/ (without .py); empty lists them", "args": "arguments for it"})
+@task(
+    help={
+        "name": "benchmark script in benchmarks/ (without .py); empty lists them",
+        "args": "arguments for it",
+    }
+)
 def bench(c: Context, name: str = "", args: str = "") -> None:
     """Run a benchmark script from benchmarks/."""
     scripts = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py"))
