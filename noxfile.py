@@ -7,6 +7,7 @@ with only what that suite needs. Arguments after `--` go to the tool a session r
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -130,6 +131,7 @@ def build(session: nox.Session) -> None:
     session.install("build")
     dist = ROOT / "dist"
     for folder, (_dist_name, script) in PACKAGES.items():
+        shutil.rmtree(dist / folder, ignore_errors=True)
         session.run("python", "-m", "build", "--outdir", str(dist / folder), f"packages/{folder}")
         wheels = sorted((dist / folder).glob("*.whl"))
         if not wheels:
@@ -137,9 +139,18 @@ def build(session: nox.Session) -> None:
         with tempfile.TemporaryDirectory(prefix=f"arcforge-{folder}-") as venv:
             session.run("python", "-m", "venv", venv)
             bin_dir = Path(venv) / ("Scripts" if os.name == "nt" else "bin")
-            session.run(str(bin_dir / "python"), "-m", "pip", "install", "-q", *CONSTRAINTS, str(wheels[-1]))
+            session.run(
+                str(bin_dir / "python"),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                *CONSTRAINTS,
+                str(wheels[0]),
+                external=True,
+            )
             session.run(str(bin_dir / script), "--help", external=True, silent=True)
-            session.log(f"{wheels[-1].name}: installed alone, `{script} --help` ran")
+            session.log(f"{wheels[0].name}: installed alone, `{script} --help` ran")
 
 
 @nox.session
