@@ -1,0 +1,152 @@
+"""Repo metadata and access checks, through huggingface_hub (its HTTP client, auth and error classes)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from huggingface_hub import HfApi, RepoFile, get_hf_file_metadata
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from arcforge_downloader.auth import Token
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    size: int
+    blob_id: str  # git blob sha1 (of the LFS pointer for LFS files)
+    sha256: str | None  # LFS files only
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    repo_id: str
+    revision: str
+    commit: str
+    endpoint: str
+    files: dict[str, RemoteFile]
+    gated: bool
+
+    def resolve_url(self, path: str) -> str:
+        return f"{self.endpoint}/{self.repo_id}/resolve/{self.commit}/{quote(path)}"
+
+
+class RefusedError(Exception):
+    """A refusal the user has to act on (gated, missing, busy); carries an event code and advice."""
+
+    def __init__(self, code: str, message: str, advice: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.advice = advice
+        self.status = status
+
+
+def make_api(endpoint: str, token: Token) -> HfApi:
+    # token=False: never let huggingface_hub pick up a token we did not choose and report.
+    return HfApi(endpoint=endpoint, token=token.value or False, library_name="arcforge-downloader")
+
+
+def access_advice(repo_id: str, endpoint: str, status: int | None, token: Token) -> tuple[str, str, str]:
+    """(code, message, advice) for a gated or refused repo, by HTTP status."""
+    page = f"{endpoint}/{repo_id}"
+    steps = (
+        f"1. Open {page}, log in and request access (accept the licence).\n"
+        f"2. Create a Read token at {endpoint}/settings/tokens.\n"
+        "3. export HF_TOKEN=<the token> (or pass --token-file FILE, or run `hf auth login`) and rerun."
+    )
+    if status == 403:
+        message = f"{repo_id} is gated and the token {token.masked} (from {token.source}) has no access to it (HTTP 403)."
+        advice = (
+            f"Request access at {page} and wait for the approval e-mail. If access was granted, the token may "
+            "lack read rights: fine-grained tokens need 'Read access to contents of all public gated repos'.\n"
+            + steps
+        )
+        return "forbidden", message, advice
+    if token.value:
+        message = f"{repo_id} refused the token {token.masked} (from {token.source}) (HTTP {status or 401}): it is invalid or expired."
+    else:
+        message = f"{repo_id} is gated and no token was sent (HTTP {status or 401})."
+    return "unauthorized", message, steps
+
+
+def _problem_from(
+    error: Exception, repo_id: str, revision: str, endpoint: str, token: Token
+) -> RefusedError | None:
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(error, GatedRepoError):
+        code, message, advice = access_advice(repo_id, endpoint, status, token)
+        return RefusedError(code, message, advice, status)
+    if isinstance(error, RevisionNotFoundError):
+        return RefusedError(
+            "not_found",
+            f"revision {revision!r} does not exist in {repo_id}.",
+            f"Check the branch, tag or commit at {endpoint}/{repo_id}/tree/main (or omit --revision for main).",
+            status,
+        )
+    if isinstance(error, RepositoryNotFoundError):
+        hint = (
+            "If it is private or gated, the token may lack access."
+            if token.value
+            else "If it is private or gated, set HF_TOKEN (a Read token from "
+            f"{endpoint}/settings/tokens) and rerun."
+        )
+        return RefusedError(
+            "not_found",
+            f"repository {repo_id} was not found at {endpoint} (HTTP {status}).",
+            f"Check the id (ORG/NAME, as in the model page's URL). {hint}",
+            status,
+        )
+    if isinstance(error, RemoteEntryNotFoundError):
+        return RefusedError(
+            "not_found", f"a file of {repo_id} is missing on the Hub: {error}", "Rerun later.", status
+        )
+    if isinstance(error, HfHubHTTPError) and status in (401, 403):
+        code, message, advice = access_advice(repo_id, endpoint, status, token)
+        return RefusedError(code, message, advice, status)
+    return None
+
+
+def fetch_snapshot(api: HfApi, repo_id: str, revision: str, token: Token) -> Snapshot:
+    """Resolve `revision` to a commit once, then list that commit's files with sizes and checksums."""
+    try:
+        info: Any = api.model_info(repo_id, revision=revision)
+        commit = info.sha
+        if not commit:
+            raise RefusedError(
+                "network", f"the Hub returned no commit for {repo_id}@{revision}", "Rerun later."
+            )
+        files: dict[str, RemoteFile] = {}
+        for entry in api.list_repo_tree(repo_id, revision=commit, recursive=True):
+            if isinstance(entry, RepoFile):
+                sha256 = entry.lfs.sha256 if entry.lfs is not None else None
+                files[entry.path] = RemoteFile(entry.path, int(entry.size), entry.blob_id, sha256)
+    except RefusedError:
+        raise
+    except Exception as error:
+        problem = _problem_from(error, repo_id, revision, api.endpoint, token)
+        if problem is None:
+            raise
+        raise problem from None
+    return Snapshot(repo_id, revision, commit, api.endpoint, files, bool(getattr(info, "gated", False)))
+
+
+def probe_access(snapshot: Snapshot, path: str, token: Token) -> None:
+    """HEAD one file before any byte moves: gated repos list their files to anyone but refuse downloads."""
+    try:
+        get_hf_file_metadata(
+            snapshot.resolve_url(path), token=token.value or False, endpoint=snapshot.endpoint
+        )
+    except Exception as error:
+        problem = _problem_from(error, snapshot.repo_id, snapshot.revision, snapshot.endpoint, token)
+        if problem is None:
+            raise
+        raise problem from None
