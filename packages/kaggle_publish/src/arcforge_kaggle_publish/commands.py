@@ -1,0 +1,379 @@
+"""One function per `arcforge-publish` command: each reports through events and plain lines."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from arcforge_kaggle_publish.datasets import DatasetPublisher, describe_plan, plan_dataset, read_manifest
+from arcforge_kaggle_publish.errors import PublishError
+from arcforge_kaggle_publish.kaggle_adapter import kaggle_call
+from arcforge_kaggle_publish.kernels import (
+    fetch_output,
+    kernel_ref,
+    last_run_events,
+    push_kernel,
+    sha256_file,
+    validate_submission,
+    wait_for_kernel,
+)
+from arcforge_kaggle_publish.limits import split_id
+from arcforge_kaggle_publish.notebook import (
+    KERNEL_METADATA_FILE,
+    NOTEBOOK_FILE,
+    build_notebook,
+    kernel_metadata,
+)
+from arcforge_kaggle_publish.records import Records
+from arcforge_kaggle_publish.reporter import Reporter
+from arcforge_kaggle_publish.wheelhouse import build_wheelhouse, default_third_party
+
+if TYPE_CHECKING:
+    from arcforge_kaggle_publish.cli import Session
+
+
+@contextmanager
+def stage_run(reporter: Reporter) -> Iterator[dict[str, Any]]:
+    """Ends the run's events with ok, failed or interrupted; the body fills `end` with totals."""
+    end: dict[str, Any] = {}
+    try:
+        yield end
+    except PublishError as exc:
+        reporter.emit("error", message=str(exc.message), code=exc.code, advice=exc.advice)
+        reporter.emit("end", status="failed", **end)
+        raise
+    except KeyboardInterrupt:
+        reporter.emit("end", status="interrupted", **end)
+        raise
+    except Exception as exc:
+        reporter.emit("error", message=f"{exc.__class__.__name__}: {exc}", code="internal")
+        reporter.emit("end", status="failed", **end)
+        raise
+    else:
+        reporter.emit("end", status="ok", **end)
+    finally:
+        reporter.close()
+
+
+# ---- datasets --------------------------------------------------------------------------------------
+
+
+def _publish_folder(session: Session, folder: Path, target: str, title: str | None, license_name: str) -> int:
+    args = session.args
+    plan = plan_dataset(folder, args.dataset_id, title, license_name)
+    if args.dry_run:
+        for line in describe_plan(plan, "would publish"):
+            print(session.redact(line))
+        print(f"  and write {folder / 'dataset-metadata.json'}; nothing was uploaded (--dry-run)")
+        return 0
+    if target == "dataset" and (folder / "model").is_dir() and read_manifest(folder) is None:
+        print(
+            f"warning: {folder} has no manifest.json from arcforge-download; the provenance will lack the model commit"
+        )
+    reporter = session.reporter("upload")
+    with stage_run(reporter) as end:
+        publisher = DatasetPublisher(
+            session.api, session.credentials.username, reporter, session.state_dir, args.poll_seconds
+        )
+        version = publisher.publish(plan, args.version_notes, target, args.timeout)
+        end.update(version=version, files=len(plan.files), bytes_total=plan.bytes_total)
+        reporter.say(
+            f"{plan.ref}: version {version or '?'} READY ({len(plan.files)} files, {plan.bytes_total} bytes)"
+        )
+    return 0
+
+
+def cmd_dataset(session: Session) -> int:
+    args = session.args
+    return _publish_folder(session, args.folder, "dataset", args.title, args.license)
+
+
+def cmd_wheelhouse(session: Session) -> int:
+    args = session.args
+    _owner, slug = split_id(args.dataset_id)
+    third_party = (
+        [] if args.skip_third_party else (args.requirement or default_third_party(args.packages_dir))
+    )
+    out = session.state_dir / "wheelhouse" / slug
+    print(f"building the wheelhouse in {out}" + (" (arcforge packages only)" if not third_party else ""))
+    wheels = build_wheelhouse(args.packages_dir, out, third_party)
+    print(f"  {len(wheels)} wheels: " + ", ".join(w.name for w in wheels))
+    return _publish_folder(session, out, "wheelhouse", args.title or "arcforge wheelhouse", "apache-2.0")
+
+
+# ---- the notebook ------------------------------------------------------------------------------------
+
+
+def _pushed_with(session: Session, datasets: list[str]) -> tuple[dict[str, Any], bool]:
+    """Each attached dataset's recorded version and role; whether a model dataset is among them."""
+    records = Records(session.state_dir)
+    pushed: dict[str, Any] = {}
+    expect_model = False
+    for ref in datasets:
+        split_id(ref, "--dataset")
+        record = records.dataset(ref) or {}
+        role = record.get("target") or ("wheelhouse" if "wheel" in ref.lower() else "dataset")
+        entry: dict[str, Any] = {"role": role, "version": record.get("version")}
+        manifest = record.get("manifest") or {}
+        if manifest.get("commit"):
+            entry["model_commit"] = manifest["commit"]
+            entry["model_repo"] = manifest.get("repo_id")
+        pushed[ref] = entry
+        expect_model = expect_model or role == "dataset"
+    return pushed, expect_model
+
+
+def cmd_kernel(session: Session) -> int:
+    args = session.args
+    split_id(args.kernel_id, "--id")
+    _owner, slug = args.kernel_id.split("/")
+    pushed, expect_model = _pushed_with(session, args.datasets)
+    notebook = build_notebook(args.competition, args.test_mode, expect_model, args.time_per_task, pushed)
+    metadata = kernel_metadata(args.kernel_id, args.datasets, args.competition, args.accelerator)
+    folder = args.out or session.state_dir / "kernels" / slug
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / NOTEBOOK_FILE).write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
+    (folder / KERNEL_METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {folder / NOTEBOOK_FILE} and {folder / KERNEL_METADATA_FILE}")
+    if args.dry_run:
+        print(json.dumps(metadata, indent=2))
+        print("nothing was pushed (--dry-run)")
+        return 0
+    reporter = session.reporter("upload")
+    reporter.emit("start", target="kernel", id=args.kernel_id, files=2, bytes_total=0)
+    with stage_run(reporter) as end:
+        response = push_kernel(session.api, folder, args.run)
+        version = int(response.version_number or 0) or None
+        end["version"] = version
+        Records(session.state_dir).record_kernel(
+            args.kernel_id,
+            version,
+            datasets=pushed,
+            competition=args.competition,
+            test_mode=args.test_mode,
+            accelerator=args.accelerator,
+            ran=args.run,
+        )
+        state = "QUEUED" if args.run else "COMPLETE"
+        reporter.emit("item", kernel=args.kernel_id, status=state, version=version, message="pushed")
+        reporter.say(
+            f"{args.kernel_id}: pushed version {version}" + (", running" if args.run else " (saved, not run)")
+        )
+        if response.url:
+            reporter.say(f"  {response.url}")
+    return 0
+
+
+def cmd_status(session: Session) -> int:
+    args = session.args
+    split_id(args.kernel_id, "kernel")
+    reporter = session.reporter("upload")
+    reporter.emit("start", target="kernel", id=args.kernel_id, files=0, bytes_total=0)
+    with stage_run(reporter) as end:
+        status, failure = wait_for_kernel(
+            session.api,
+            kernel_id=args.kernel_id,
+            version=args.kernel_version,
+            reporter=reporter,
+            wait=args.wait,
+            poll_seconds=args.poll_seconds,
+            timeout_s=args.timeout,
+        )
+        end.update(kernel_status=status, version=args.kernel_version)
+        if status == "ERROR":
+            raise PublishError(
+                f"{kernel_ref(args.kernel_id, args.kernel_version)} failed: {failure or 'no message'}",
+                code="kernel_error",
+            )
+    return 0
+
+
+# ---- output --------------------------------------------------------------------------------------------
+
+
+def _replay_test_run(
+    session: Session, events_file: Path, submission: dict[str, Any], kernel: str
+) -> dict[str, Any] | None:
+    """Copy the kernel's own test-run events to ours; without them, summarise the submission."""
+    writer = session.reporter("test-run")
+    events = last_run_events(events_file)
+    scores = None
+    try:
+        if events:
+            for event in events:
+                if event.get("kind") in ("start", "progress", "item", "log", "error", "end"):
+                    writer.emit(event["kind"], **event["data"])
+                if event.get("kind") == "end":
+                    scores = event["data"].get("scores")
+        else:
+            writer.emit(
+                "start", tasks=len(submission), engine="kaggle", has_solutions=False, resumed=0, source=kernel
+            )
+            for task_id in submission:
+                writer.emit("item", task_id=task_id, state="done", correct=None)
+            writer.emit("end", status="ok", done=len(submission), total=len(submission), seconds=0)
+    finally:
+        writer.close()
+    return scores if isinstance(scores, dict) else None
+
+
+def cmd_output(session: Session) -> int:
+    args = session.args
+    split_id(args.kernel_id, "kernel")
+    to: Path = args.to
+    files = fetch_output(session.api, args.kernel_id, args.kernel_version, to)
+    names = {f.name for f in files}
+    log = [f for f in files if f.suffix == ".log"]
+    print(f"fetched {len(files)} files into {to}: " + ", ".join(sorted(names)))
+    submission_path = to / "submission.json"
+    if "submission.json" not in names:
+        raise PublishError(
+            f"{kernel_ref(args.kernel_id, args.kernel_version)} has no submission.json in its output"
+            + (f"; see {log[0]}" if log else ""),
+            code="no_submission",
+        )
+    tasks = to / "arcforge-challenges.json"
+    if not tasks.is_file():
+        raise PublishError(
+            f"the output lacks arcforge-challenges.json, so {submission_path} cannot be checked",
+            code="no_tasks",
+        )
+    print(validate_submission(submission_path, tasks) or f"{submission_path} is valid")
+    try:
+        submission = json.loads(submission_path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise PublishError(f"{submission_path} is not JSON: {exc}", code="invalid_submission") from None
+    scores = _replay_test_run(session, to / "test-run.jsonl", submission, args.kernel_id)
+    provenance = build_provenance(
+        session,
+        kernel_id=args.kernel_id,
+        version=args.kernel_version,
+        to=to,
+        submission=submission_path,
+        scores=scores,
+    )
+    (to / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {to / 'provenance.json'}")
+    return 0
+
+
+def build_provenance(
+    session: Session,
+    *,
+    kernel_id: str,
+    version: int | None,
+    to: Path,
+    submission: Path,
+    scores: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """model commit → dataset version → wheelhouse version → kernel version → submission sha256 and scores."""
+    try:
+        from_kernel = json.loads((to / "arcforge-provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        from_kernel = {}
+    record = Records(session.state_dir).kernel(kernel_id, version) or {}
+    pushed_with = from_kernel.get("pushed_with") or record.get("datasets") or {}
+    model = dict(from_kernel.get("model_manifest") or {})
+    datasets = [{"ref": ref, **info} for ref, info in pushed_with.items()]
+    model_dataset = next((d for d in datasets if d.get("role") == "dataset"), None)
+    wheelhouse = next((d for d in datasets if d.get("role") == "wheelhouse"), None)
+    if not model and model_dataset and model_dataset.get("model_commit"):
+        model = {"repo_id": model_dataset.get("model_repo"), "commit": model_dataset["model_commit"]}
+    digest = sha256_file(submission)
+    if from_kernel.get("submission_sha256") not in (None, digest):
+        raise PublishError(
+            f"{submission} does not match the sha256 the notebook recorded; the download is damaged",
+            code="checksum",
+        )
+    return {
+        "model": model or None,
+        "model_dataset": model_dataset,
+        "wheelhouse": wheelhouse,
+        "kernel": {
+            "ref": kernel_id,
+            "version": version or record.get("version"),
+            "test_mode": from_kernel.get("test_mode"),
+        },
+        "engine": from_kernel.get("engine"),
+        "submission": {"file": submission.name, "sha256": digest, "tasks": None},
+        "scores": scores,
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+# ---- submissions ---------------------------------------------------------------------------------------
+
+
+def _submission(session: Session, ref: int) -> Any:
+    from kagglesdk.competitions.types.competition_api_service import ApiGetSubmissionRequest
+
+    api: Any = session.api
+    request = ApiGetSubmissionRequest()
+    request.ref = ref
+    with api.build_kaggle_client() as kaggle:
+        return kaggle_call(api, kaggle.competitions.competition_api_client.get_submission, request)
+
+
+def cmd_submit(session: Session) -> int:
+    import requests
+
+    args = session.args
+    split_id(args.kernel_id, "--kernel")
+    api: Any = session.api
+    reporter = session.reporter("upload")
+    reporter.emit("start", target="submission", id=args.kernel_id, files=1, bytes_total=0)
+    with stage_run(reporter) as end:
+        submit: Callable[..., Any] = api.with_retry(
+            api.competition_submit_code, max_retries=6, initial_delay_millis=300
+        )
+        try:
+            response = submit(
+                args.file_name,
+                args.message,
+                competition=args.competition,
+                kernel=args.kernel_id,
+                kernel_version=args.kernel_version,
+                quiet=True,
+            )
+        except requests.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else 0
+            raise PublishError(
+                f"Kaggle answered {status} to CreateCodeSubmission: {exc}", code="rejected"
+            ) from None
+        ref = int(response.ref or 0)
+        reporter.say(
+            f"{args.competition}: submitted {kernel_ref(args.kernel_id, args.kernel_version)} as #{ref}: {response.message}"
+        )
+        delay, deadline, last = args.poll_seconds, time.monotonic() + args.timeout, ""
+        while True:
+            submission = _submission(session, ref)
+            status = submission.status.name
+            if status != last:
+                score = submission.public_score or None
+                message = submission.error_description or ""
+                reporter.emit("item", submission=str(ref), status=status, message=message, score=score)
+                reporter.say(
+                    f"  submission #{ref}: {status}"
+                    + (f", public score {score}" if score else "")
+                    + (f": {message}" if message else "")
+                )
+                last = status
+            if status != "PENDING" or not args.wait:
+                break
+            if time.monotonic() > deadline:
+                raise PublishError(
+                    f"submission #{ref} was still {status} after {args.timeout:.0f}s", code="timeout"
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 60.0)
+        end.update(submission=ref, submission_status=status, version=args.kernel_version)
+        if status == "ERROR":
+            raise PublishError(
+                f"submission #{ref} failed: {submission.error_description or 'no message'}",
+                code="submission_error",
+            )
+    return 0

@@ -1,0 +1,418 @@
+"""Publish a folder as a Kaggle dataset: plan, slug check, resumable upload, create or version, poll, verify.
+
+Layout: sub-folders are kept. Each folder's files are uploaded with the kaggle client's `upload_files`
+and sent as Kaggle `directories` entries, so `DIR/model/config.json` is `model/config.json` in the
+dataset and `/kaggle/input/<slug>/model/config.json` in a notebook. Nothing is zipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from arcforge_kaggle_publish.errors import PublishError
+from arcforge_kaggle_publish.kaggle_adapter import kaggle_call
+from arcforge_kaggle_publish.limits import MAX_FILES, check_title, normalize_license, split_id
+from arcforge_kaggle_publish.records import Records
+from arcforge_kaggle_publish.reporter import Reporter
+from arcforge_kaggle_publish.uploads import make_upload_context
+
+METADATA_FILE = "dataset-metadata.json"
+# Names the kaggle client never uploads from a folder (see KaggleApi.upload_files).
+CLIENT_SKIPPED_NAMES = frozenset(
+    {
+        "dataset-metadata.json",
+        "datapackage.json",
+        "kernel-metadata.json",
+        "model-metadata.json",
+        "model-instance-metadata.json",
+        "dataset-cover-image.png",
+        "dataset-cover-image.jpg",
+        "dataset-cover-image.jpeg",
+        "dataset-cover-image.webp",
+    }
+)
+
+
+@dataclass
+class PlannedFile:
+    rel: str  # posix path inside the dataset
+    path: Path
+    size: int
+
+
+@dataclass
+class DatasetPlan:
+    folder: Path
+    owner: str
+    slug: str
+    title: str
+    license_name: str
+    files: list[PlannedFile] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.owner}/{self.slug}"
+
+    @property
+    def bytes_total(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def folders(self) -> list[str]:
+        """Every folder (posix, '' for the root) that holds planned files, parents first."""
+        found = {""}
+        for f in self.files:
+            parts = f.rel.split("/")[:-1]
+            for depth in range(1, len(parts) + 1):
+                found.add("/".join(parts[:depth]))
+        return sorted(found, key=lambda p: (p.count("/") if p else -1, p))
+
+
+def _ignored(name: str, is_dir: bool) -> bool:
+    """The kaggle client's default ignore rules (.git, .cache, .huggingface), applied to one entry."""
+    from kaggle.api.kaggle_api_extended import DEFAULT_IGNORE_PATTERNS, should_ignore
+
+    return bool(should_ignore(name, is_dir, DEFAULT_IGNORE_PATTERNS))
+
+
+def plan_dataset(folder: Path, dataset_id: str, title: str | None, license_name: str) -> DatasetPlan:
+    """List what would be uploaded, enforcing Kaggle's limits before anything leaves the machine."""
+    owner, slug = split_id(dataset_id)
+    if not folder.is_dir():
+        raise PublishError(f"{folder} is not a folder", code="usage")
+    plan = DatasetPlan(
+        folder, owner, slug, check_title(title or slug.replace("-", " ")), normalize_license(license_name)
+    )
+
+    def walk(current: Path, prefix: str) -> None:
+        for entry in sorted(os.scandir(current), key=lambda e: e.name):
+            rel = prefix + entry.name
+            if entry.is_dir():
+                if _ignored(entry.name, True):
+                    plan.skipped.append(rel + "/")
+                else:
+                    walk(Path(entry.path), rel + "/")
+            elif entry.is_file():
+                if entry.name in CLIENT_SKIPPED_NAMES or _ignored(entry.name, False):
+                    if entry.name != METADATA_FILE or prefix:
+                        plan.skipped.append(rel)
+                else:
+                    plan.files.append(PlannedFile(rel, Path(entry.path), entry.stat().st_size))
+            else:
+                plan.skipped.append(rel)
+
+    walk(folder, "")
+    if not plan.files:
+        raise PublishError(f"{folder} has no files to upload", code="usage")
+    if len(plan.files) > MAX_FILES:
+        raise PublishError(
+            f"{folder} has {len(plan.files)} files; a Kaggle dataset takes at most {MAX_FILES}",
+            code="usage",
+            advice="zip small files together or split the dataset",
+        )
+    return plan
+
+
+def dataset_metadata(plan: DatasetPlan) -> dict[str, Any]:
+    return {"title": plan.title, "id": plan.ref, "licenses": [{"name": plan.license_name}], "isPrivate": True}
+
+
+def describe_plan(plan: DatasetPlan, action: str) -> list[str]:
+    lines = [f"{action} {plan.ref} ({plan.title!r}, licence {plan.license_name}) from {plan.folder}:"]
+    lines += [f"  {f.rel}  {f.size} bytes" for f in plan.files]
+    lines.append(f"  {len(plan.files)} files, {plan.bytes_total} bytes")
+    lines += [f"  skipped: {s}" for s in plan.skipped]
+    return lines
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The downloader's manifest.json (repo, commit, file hashes), when the folder carries one."""
+    path = folder / "manifest.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class DatasetPublisher:
+    """Runs one `dataset` publication against a signed-in KaggleApi."""
+
+    def __init__(
+        self, api: Any, username: str, reporter: Reporter, state_dir: Path, poll_seconds: float
+    ) -> None:
+        self.api = api
+        self.username = username
+        self.reporter = reporter
+        self.state_dir = state_dir
+        self.poll_seconds = poll_seconds
+
+    # -- the slug check -----------------------------------------------------------------------------
+
+    def slug_state(self, plan: DatasetPlan) -> str:
+        """'free', 'ours' (exists and belongs to the signed-in user); raises when someone else has it."""
+        from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetStatusRequest
+
+        request = ApiGetDatasetStatusRequest()
+        request.owner_slug, request.dataset_slug = plan.owner, plan.slug
+        try:
+            with self.api.build_kaggle_client() as kaggle:
+                kaggle_call(self.api, kaggle.datasets.dataset_api_client.get_dataset_status, request)
+        except PublishError as exc:
+            if exc.code == "not_found":
+                if plan.owner.lower() != self.username.lower():
+                    raise PublishError(
+                        f"cannot create {plan.ref}: you are signed in as {self.username}, and Kaggle creates "
+                        "datasets under your own account",
+                        code="forbidden",
+                        advice=f"use --id {self.username}/{plan.slug}",
+                    ) from None
+                return "free"
+            if exc.code == "forbidden":
+                raise PublishError(
+                    f"the slug {plan.ref} is taken by a dataset you cannot access",
+                    code="slug_taken",
+                    advice="choose another slug with --id",
+                ) from None
+            raise
+        if plan.owner.lower() != self.username.lower():
+            raise PublishError(
+                f"{plan.ref} belongs to {plan.owner}, not to {self.username}; only its owner can version it",
+                code="slug_taken",
+                advice=f"publish under your own name: --id {self.username}/{plan.slug}",
+            )
+        return "ours"
+
+    # -- upload ---------------------------------------------------------------------------------------
+
+    def _upload(self, plan: DatasetPlan, context: Any) -> tuple[list[Any], list[Any]]:
+        """Upload every planned file; return (root files, directory tree) as Kaggle request objects."""
+        from kagglesdk.blobs.types.blob_api_service import ApiBlobType
+        from kagglesdk.datasets.types.dataset_api_service import ApiUploadDirectoryInfo
+
+        planned_per_folder: dict[str, int] = {}
+        for f in plan.files:
+            parent = f.rel.rpartition("/")[0]
+            planned_per_folder[parent] = planned_per_folder.get(parent, 0) + 1
+        nodes: dict[str, Any] = {}
+        root_files: list[Any] = []
+        root_dirs: list[Any] = []
+        for rel_folder in plan.folders():
+            node = ApiUploadDirectoryInfo()
+            node.name = rel_folder.rpartition("/")[2]
+            node.files = []
+            node.directories = []
+            self.api.upload_files(
+                node,
+                None,
+                str(plan.folder / rel_folder),
+                ApiBlobType.DATASET,
+                context,
+                quiet=True,
+                dir_mode="skip",
+            )
+            expected = planned_per_folder.get(rel_folder, 0)
+            if len(node.files) != expected:
+                raise PublishError(
+                    f"the kaggle client uploaded {len(node.files)} files from {rel_folder or '.'}, expected {expected}",
+                    code="upload",
+                )
+            if rel_folder == "":
+                root_files = node.files
+                continue
+            nodes[rel_folder] = node
+            parent = rel_folder.rpartition("/")[0]
+            (nodes[parent].directories if parent else root_dirs).append(node)
+        return root_files, root_dirs
+
+    def _on_file(self, plan: DatasetPlan, done: dict[str, int]) -> Any:
+        sizes = {str(f.path): f for f in plan.files}
+
+        def report(path: str, state: str) -> None:
+            planned = sizes.get(path)
+            if planned is None:
+                return
+            self.reporter.emit("item", file=planned.rel, state=state, bytes_total=planned.size)
+            if state == "done":
+                done[planned.rel] = planned.size
+                total_done = sum(done.values())
+                self.reporter.emit(
+                    "progress",
+                    file=planned.rel,
+                    bytes_done=planned.size,
+                    bytes_total=planned.size,
+                    total_bytes_done=total_done,
+                    total_bytes=plan.bytes_total,
+                )
+                self.reporter.say(
+                    f"  uploaded {planned.rel} ({len(done)}/{len(plan.files)} files, {total_done}/{plan.bytes_total} bytes)"
+                )
+            elif state == "resumed":
+                self.reporter.say(f"  resuming {planned.rel}")
+
+        return report
+
+    # -- create / version ------------------------------------------------------------------------------
+
+    def _create(self, plan: DatasetPlan, files: list[Any], dirs: list[Any]) -> Any:
+        from kagglesdk.datasets.types.dataset_api_service import ApiCreateDatasetRequest
+
+        request = ApiCreateDatasetRequest()
+        request.owner_slug, request.slug, request.title = plan.owner, plan.slug, plan.title
+        request.license_name = plan.license_name
+        request.is_private = True
+        request.files, request.directories = files, dirs
+        with self.api.build_kaggle_client() as kaggle:
+            return kaggle_call(self.api, kaggle.datasets.dataset_api_client.create_dataset, request)
+
+    def _version(self, plan: DatasetPlan, files: list[Any], dirs: list[Any], notes: str) -> Any:
+        from kagglesdk.datasets.types.dataset_api_service import (
+            ApiCreateDatasetVersionRequest,
+            ApiCreateDatasetVersionRequestBody,
+        )
+
+        body = ApiCreateDatasetVersionRequestBody()
+        body.version_notes = notes
+        body.files, body.directories = files, dirs
+        request = ApiCreateDatasetVersionRequest()
+        request.owner_slug, request.dataset_slug, request.body = plan.owner, plan.slug, body
+        with self.api.build_kaggle_client() as kaggle:
+            return kaggle_call(self.api, kaggle.datasets.dataset_api_client.create_dataset_version, request)
+
+    # -- after the upload ------------------------------------------------------------------------------
+
+    def wait_ready(self, plan: DatasetPlan, timeout_s: float) -> str:
+        from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetStatusRequest
+
+        request = ApiGetDatasetStatusRequest()
+        request.owner_slug, request.dataset_slug = plan.owner, plan.slug
+        delay, deadline, last = self.poll_seconds, time.monotonic() + timeout_s, ""
+        while True:
+            with self.api.build_kaggle_client() as kaggle:
+                response = kaggle_call(
+                    self.api, kaggle.datasets.dataset_api_client.get_dataset_status, request
+                )
+            status = str(response.status.name)
+            if status != last:
+                shown = status if status in ("READY", "FAILED") else "processing"
+                self.reporter.emit("item", dataset=plan.ref, status=shown, message=f"Kaggle status {status}")
+                self.reporter.say(f"  {plan.ref}: {status}")
+                last = status
+            if status == "READY":
+                return status
+            if status in ("FAILED", "DELETED"):
+                raise PublishError(
+                    f"Kaggle could not process {plan.ref}: its new version ended {status}",
+                    code="dataset_failed",
+                    advice="open the dataset's page on kaggle.com for the processing error, then publish again",
+                )
+            if time.monotonic() > deadline:
+                raise PublishError(
+                    f"{plan.ref} was still {status} after {timeout_s:.0f}s",
+                    code="timeout",
+                    advice="run the same command again later; finished uploads are not repeated",
+                )
+            time.sleep(delay)
+            delay = min(delay * 1.5, 60.0)
+
+    def current_version(self, plan: DatasetPlan) -> int | None:
+        from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetRequest
+
+        request = ApiGetDatasetRequest()
+        request.owner_slug, request.dataset_slug = plan.owner, plan.slug
+        try:
+            with self.api.build_kaggle_client() as kaggle:
+                response = kaggle_call(self.api, kaggle.datasets.dataset_api_client.get_dataset, request)
+        except PublishError:
+            return None
+        return int(response.current_version_number or 0) or None
+
+    def remote_files(self, plan: DatasetPlan, version: int | None) -> dict[str, int]:
+        from kagglesdk.datasets.types.dataset_api_service import ApiListDatasetFilesRequest
+
+        found: dict[str, int] = {}
+        token = ""
+        while True:
+            request = ApiListDatasetFilesRequest()
+            request.owner_slug, request.dataset_slug = plan.owner, plan.slug
+            if version:
+                request.dataset_version_number = version
+            request.page_size = 200
+            request.page_token = token
+            with self.api.build_kaggle_client() as kaggle:
+                response = kaggle_call(
+                    self.api, kaggle.datasets.dataset_api_client.list_dataset_files, request
+                )
+            if response.error_message:
+                raise PublishError(f"listing {plan.ref}: {response.error_message}", code="verify")
+            for item in response.dataset_files or []:
+                found[item.name] = int(item.total_bytes or 0)
+            token = response.next_page_token or ""
+            if not token:
+                return found
+
+    def verify(self, plan: DatasetPlan, version: int | None) -> None:
+        remote = self.remote_files(plan, version)
+        local = {f.rel: f.size for f in plan.files}
+        missing = sorted(set(local) - set(remote))
+        extra = sorted(set(remote) - set(local))
+        wrong = sorted(n for n in set(local) & set(remote) if local[n] != remote[n])
+        if missing or extra or wrong:
+            parts = []
+            if missing:
+                parts.append("missing on Kaggle: " + ", ".join(missing[:10]))
+            if extra:
+                parts.append("not in the folder: " + ", ".join(extra[:10]))
+            if wrong:
+                parts.append(
+                    "size differs: "
+                    + ", ".join(f"{n} ({local[n]} here, {remote[n]} there)" for n in wrong[:10])
+                )
+            raise PublishError(f"{plan.ref} does not match {plan.folder}: " + "; ".join(parts), code="verify")
+        self.reporter.say(f"  verified {len(local)} files and their sizes against {plan.folder}")
+
+    # -- the whole run ---------------------------------------------------------------------------------
+
+    def publish(self, plan: DatasetPlan, version_notes: str, target: str, timeout_s: float) -> int | None:
+        reporter = self.reporter
+        reporter.emit(
+            "start", target=target, id=plan.ref, files=len(plan.files), bytes_total=plan.bytes_total
+        )
+        state = self.slug_state(plan)
+        reporter.say(f"{plan.ref}: {'new dataset' if state == 'free' else 'new version of your dataset'}")
+        (plan.folder / METADATA_FILE).write_text(
+            json.dumps(dataset_metadata(plan), indent=2) + "\n", encoding="utf-8"
+        )
+        for f in plan.files:
+            reporter.emit("item", file=f.rel, state="queued", bytes_total=f.size)
+        done: dict[str, int] = {}
+        context = make_upload_context(self.state_dir, self._on_file(plan, done))
+        with context:  # on an exception the client keeps its upload state for the next run
+            files, dirs = self._upload(plan, context)
+            response = (
+                self._create(plan, files, dirs)
+                if state == "free"
+                else self._version(plan, files, dirs, version_notes)
+            )
+            error = response.error or (
+                "" if (response.status or "ok").lower() == "ok" else f"status {response.status}"
+            )
+            if error:
+                raise PublishError(f"Kaggle refused {plan.ref}: {error}", code="rejected")
+        self.wait_ready(plan, timeout_s)
+        version = self.current_version(plan)
+        self.verify(plan, version)
+        reporter.emit("item", dataset=plan.ref, status="READY", version=version)
+        Records(self.state_dir).record_dataset(
+            plan.ref,
+            target=target,
+            version=version,
+            files={f.rel: f.size for f in plan.files},
+            manifest=read_manifest(plan.folder),
+        )
+        return version

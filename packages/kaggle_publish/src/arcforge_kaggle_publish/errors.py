@@ -1,0 +1,16 @@
+"""The one error type the CLI turns into a clear message and a non-zero exit."""
+
+from __future__ import annotations
+
+
+class PublishError(Exception):
+    """Something the user can act on: the message says what failed and, where known, what to do."""
+
+    def __init__(self, message: str, *, code: str = "failed", advice: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.advice = advice
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.advice})" if self.advice else self.message

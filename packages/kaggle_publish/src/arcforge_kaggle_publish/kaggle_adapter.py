@@ -1,0 +1,110 @@
+"""The only place that imports the `kaggle` package, and the one endpoint setting arcforge adds.
+
+Why this module exists:
+- `import kaggle` authenticates at import time (and prints help when it cannot), so the import happens
+  here, lazily, after the credentials and environment are settled, with its chatter swallowed.
+- kaggle 2.2.5 imports `six` without declaring it; arcforge-kaggle-publish declares `six` itself.
+- The kaggle client has no public endpoint setting: kagglesdk picks its base URL from a fixed table
+  (`KAGGLE_API_ENVIRONMENT` chooses prod, staging or `http://localhost` on port 80). The tests, and
+  anyone with a Kaggle stand-in, need another base URL, so `ARCFORGE_KAGGLE_ENDPOINT=http://HOST:PORT`
+  builds the client in its non-prod mode (calls go to `<endpoint>/api/v1/<service>/<Method>`) and sets
+  that client's base URL. Nothing else about the client changes: requests, auth, retries and the
+  resumable uploads are the kaggle package's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from typing import Any
+
+from arcforge_kaggle_publish.credentials import Credentials
+from arcforge_kaggle_publish.errors import PublishError
+
+ENDPOINT_ENV = "ARCFORGE_KAGGLE_ENDPOINT"
+
+
+def kaggle_endpoint() -> str | None:
+    """The stand-in base URL from $ARCFORGE_KAGGLE_ENDPOINT, or None for the real Kaggle."""
+    value = os.environ.get(ENDPOINT_ENV, "").strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise PublishError(f"{ENDPOINT_ENV}={value!r} is not an http(s) URL", code="config")
+    return value or None
+
+
+def _import_kaggle_api_class() -> Any:
+    """Import kaggle's KaggleApi class; its import-time authentication output is discarded."""
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            from kaggle.api.kaggle_api_extended import KaggleApi
+    except ImportError as exc:
+        raise PublishError(
+            f"the kaggle client cannot be imported: {exc}",
+            code="config",
+            advice="pip install 'kaggle==2.2.5' six",
+        ) from None
+    return KaggleApi
+
+
+def build_api(credentials: Credentials) -> Any:
+    """A KaggleApi signed in with `credentials`, talking to Kaggle or to $ARCFORGE_KAGGLE_ENDPOINT."""
+    endpoint = kaggle_endpoint()
+    kaggle_api_class = _import_kaggle_api_class()
+    from kagglesdk.kaggle_client import KaggleClient
+    from kagglesdk.kaggle_env import KaggleEnv
+
+    class ArcforgeKaggleApi(kaggle_api_class):  # type: ignore[misc, valid-type]
+        def build_kaggle_client(self) -> Any:
+            client = KaggleClient(
+                env=KaggleEnv.LOCAL if endpoint else KaggleEnv.PROD,
+                username=credentials.username,
+                password=credentials.key,
+                response_processor=self.get_response_processor(),
+            )
+            if endpoint:
+                # kagglesdk keeps the base URL here and offers no setter; see the module docstring.
+                client.http_client()._endpoint = endpoint
+            return client
+
+    api = ArcforgeKaggleApi()
+    api.config_values = {
+        "username": credentials.username,
+        "key": credentials.key,
+        "auth_method": "LEGACY_API_KEY",
+    }
+    api._authenticated = True
+    return api
+
+
+_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+
+
+def kaggle_call(api: Any, method: Any, request: Any) -> Any:
+    """Call one kagglesdk method with the client's own retry (429s, dropped connections); errors in words."""
+    import requests
+
+    try:
+        return api.with_retry(method, max_retries=6, initial_delay_millis=300)(request)
+    except requests.HTTPError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        code = _HTTP_CODES.get(status, "http")
+        message = str(exc) or f"HTTP {status}"
+        advice = {
+            "unauthorized": "check KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json; create a new token on kaggle.com",
+            "rate_limited": "Kaggle is rate-limiting this account; wait a minute and run again",
+        }.get(code, "")
+        raise PublishError(
+            f"Kaggle answered {status} to {_method_name(method)}: {message}", code=code, advice=advice
+        ) from None
+    except requests.ConnectionError as exc:
+        raise PublishError(
+            f"cannot reach Kaggle for {_method_name(method)}: {exc.__class__.__name__}",
+            code="network",
+            advice="check the network (and ARCFORGE_KAGGLE_ENDPOINT if set), then run again",
+        ) from None
+
+
+def _method_name(method: Any) -> str:
+    return str(getattr(method, "__name__", "a Kaggle call"))
