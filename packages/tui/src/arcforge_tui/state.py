@@ -591,7 +591,7 @@ class MonitorState:
             advice = _str(data.get("advice"))
             if stage == "download" and code in GATED_CODES and not advice:
                 advice = gated_advice(self.download.repo_id)
-            where = _str(data.get("file")) or _str(data.get("task_id"))
+            where = _str(data.get("task_id")) or _str(data.get("file"))
             if where:
                 message = f"{where}: {message}"
             if code:

@@ -1,0 +1,66 @@
+"""Shared helpers for the TUI tests: a deterministic app factory and bounded waits on its state."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+from textual.pilot import Pilot
+from textual.widgets import Static
+
+from arcforge_tui.app import MonitorApp
+
+FIXED_NOW = 1_764_100_000.0  # 2025-11-25 19:46:40 UTC: the header clock in every test
+
+
+def make_app(state_dir: Path, *, replay: bool = False) -> MonitorApp:
+    """An app with a fixed clock, UTC times, quick polling and no animations."""
+    app = MonitorApp(
+        state_dir,
+        replay=replay,
+        clock=lambda: FIXED_NOW,
+        tz=dt.timezone.utc,
+        poll_interval=0.05,
+        redraw_interval=0.05,
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], what: str, tries: int = 600) -> None:
+    """Let the app run until `condition` holds (bounded, so a bug fails instead of hanging)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"the app never reached: {what}")
+
+
+async def settle(pilot: Pilot[None], app: MonitorApp) -> None:
+    """Wait until the widgets show everything read so far (and, in replay, everything there is)."""
+    await wait_until(pilot, lambda: (app.loaded or not app.replay) and app.settled, "a settled screen")
+    await pilot.pause()
+
+
+def plain(widget: Static) -> str:
+    """The text a Static shows, without styles."""
+    content = widget.content
+    if isinstance(content, Text):
+        return content.plain
+    if isinstance(content, str):
+        return content
+    console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
+    console.print(content)
+    return console.export_text()
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "state"
+    path.mkdir()
+    return path

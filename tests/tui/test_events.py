@@ -1,0 +1,144 @@
+"""The event reader: whole lines only, junk counted, truncation and replacement start over."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+import arcforge_solver.events as solver_events
+from arcforge_tui.events import EventTailer, parse_line, resolve_state_dir
+
+
+def line(kind: str, seq: int, run_id: str = "20251125T190000-0a0b", **data: object) -> bytes:
+    event = {
+        "v": 1,
+        "ts": 1.0 + seq,
+        "stage": "test-run",
+        "run_id": run_id,
+        "seq": seq,
+        "kind": kind,
+        "data": data,
+    }
+    return (json.dumps(event) + "\n").encode()
+
+
+def append(path: Path, data: bytes) -> None:
+    with path.open("ab") as handle:
+        handle.write(data)
+
+
+def test_parse_line_accepts_events_and_rejects_junk() -> None:
+    event = parse_line(line("item", 3, task_id="abc", state="done", new_key=[1]))
+    assert event is not None
+    assert (event.stage, event.kind, event.seq, event.data["task_id"]) == ("test-run", "item", 3, "abc")
+    assert event.data["new_key"] == [1]  # unknown keys travel along; the state model ignores them
+    for junk in (b"not json", b"[1, 2]", b'"text"', b'{"stage": "x", "kind": "log"}', b"\xff\xfe", b"{"):
+        assert parse_line(junk) is None, junk
+    # A missing payload or clock does not make a line junk.
+    bare = parse_line(b'{"stage": "upload", "kind": "log", "run_id": "r"}')
+    assert bare is not None and bare.data == {} and bare.ts == 0.0
+
+
+def test_tailer_reads_whole_lines_and_keeps_the_fragment(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    tailer = EventTailer(path)
+    missing = tailer.poll()
+    assert not missing.exists and not missing
+    whole = line("start", 0, tasks=2)
+    second = line("item", 1, task_id="a", state="done")
+    path.write_bytes(whole + second[:10])
+    first = tailer.poll()
+    assert first.exists
+    assert [e.kind for e in first.events] == ["start"]
+    assert first.junk == 0 and tailer.fragment == second[:10]
+    append(path, second[10:])
+    rest = tailer.poll()
+    assert [(e.kind, e.data.get("task_id")) for e in rest.events] == [("item", "a")]
+    assert not tailer.poll()  # nothing new: an empty batch
+
+
+def test_tailer_counts_junk_and_torn_lines(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    torn = line("item", 1, task_id="a", state="running")[:25]  # a writer died inside its write
+    path.write_bytes(line("start", 0) + b"garbage\n" + torn + line("log", 2, message="hi") + b"\n[1]\n")
+    tailer = EventTailer(path)
+    batch = tailer.poll()
+    # The torn line swallows the start of the next whole line: one junk line, not two events.
+    assert [e.kind for e in batch.events] == ["start"]
+    assert batch.junk == 3
+    assert tailer.junk_total == 3
+    append(path, b'{"torn at the end')
+    assert tailer.poll().junk == 0  # a fragment may still be finished by its writer
+    last = tailer.flush_fragment()  # replay: nothing will finish it
+    assert last.junk == 1 and tailer.junk_total == 4
+
+
+def test_tailer_starts_over_when_the_file_is_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    path.write_bytes(line("start", 0) + line("item", 1, task_id="a") + b"junk\n")
+    tailer = EventTailer(path)
+    assert len(tailer.poll().events) == 2
+    path.write_bytes(line("start", 0, run_id="20251125T200000-ffff"))  # shorter than what was read
+    batch = tailer.poll()
+    assert batch.restarted
+    assert [(e.kind, e.run_id) for e in batch.events] == [("start", "20251125T200000-ffff")]
+    assert tailer.junk_total == 0 and tailer.restarts == 1
+
+
+def test_tailer_starts_over_when_the_file_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    path.write_bytes(line("start", 0) + line("item", 1, task_id="a"))
+    tailer = EventTailer(path)
+    assert len(tailer.poll().events) == 2
+    replacement = tmp_path / "new.jsonl"
+    # Longer than the original, so only the inode tells that it is another file.
+    replacement.write_bytes(
+        line("start", 0, run_id="20251125T210000-eeee") + line("item", 1) + line("item", 2)
+    )
+    keep_inode = replacement.stat().st_ino
+    os.replace(replacement, path)
+    assert path.stat().st_ino == keep_inode
+    batch = tailer.poll()
+    assert batch.restarted
+    assert [e.seq for e in batch.events] == [0, 1, 2]
+    path.unlink()
+    gone = tailer.poll()
+    assert gone.restarted and not gone.exists
+
+
+def test_tailer_hands_a_backlog_over_in_bounded_batches(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    path.write_bytes(b"".join(line("item", i, task_id=f"t{i}") for i in range(300)))
+    tailer = EventTailer(path, max_bytes=4096)
+    seen: list[int] = []
+    polls = 0
+    while True:
+        batch = tailer.poll()
+        polls += 1
+        seen.extend(e.seq for e in batch.events)
+        if not batch.more:
+            break
+    assert seen == list(range(300))
+    assert polls > 5 and tailer.junk_total == 0
+
+
+def test_reader_reads_the_real_writer(tmp_path: Path) -> None:
+    writer = solver_events.EventWriter("test-run", tmp_path)
+    writer.emit("start", tasks=1, engine="search")
+    writer.emit("log", level="info", message="line with\nnewline and ✓")
+    writer.close()
+    batch = EventTailer(tmp_path / "test-run.jsonl").poll()
+    assert [e.kind for e in batch.events] == ["start", "log"]
+    assert batch.events[1].data["message"] == "line with\nnewline and ✓"
+    assert {e.run_id for e in batch.events} == {writer.run_id}
+
+
+def test_state_dir_resolution_matches_the_writers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ARCFORGE_STATE_DIR", raising=False)
+    assert resolve_state_dir(None) == solver_events.resolve_state_dir(None) == Path(".arcforge")
+    monkeypatch.setenv("ARCFORGE_STATE_DIR", str(tmp_path))
+    assert resolve_state_dir(None) == solver_events.resolve_state_dir(None) == tmp_path
+    assert resolve_state_dir("flag") == Path("flag")
