@@ -556,13 +556,18 @@ def identity_runner(
     competitions = version.request.get("competitionDataSources", [])
     if not competitions:
         raise KernelFailedError("FileNotFoundError: /kaggle/input has no competition data")
-    challenges = json.loads(server.competitions[competitions[0]].files["arc-agi_test_challenges.json"])
+    challenges_bytes = server.competitions[competitions[0]].files["arc-agi_test_challenges.json"]
+    challenges = json.loads(challenges_bytes)
     submission = {
         task_id: [{"attempt_1": t["input"], "attempt_2": t["input"]} for t in task["test"]]
         for task_id, task in challenges.items()
     }
     log = f"[stdout] solved {len(challenges)} tasks\n"
-    return {"submission.json": json.dumps(submission).encode()}, log
+    # arcforge's notebook keeps a copy of the challenges it answered, for `arcforge-publish output` to check against.
+    return {
+        "submission.json": json.dumps(submission).encode(),
+        "arcforge-challenges.json": challenges_bytes,
+    }, log
 
 
 def materialize_inputs(server: KaggleStandIn, version: KernelVersion, root: Path) -> Path:
