@@ -1,21 +1,250 @@
-"""The `arcforge-solve` command line."""
+"""The `arcforge-solve` command line: `run`, `validate` and `score`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from arcforge_solver import __version__
+from arcforge_solver.engines import DEFAULT_ENGINE, DEFAULT_ENGINE_WITH_MODEL, ENGINE_PATHS
+from arcforge_solver.runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TEST_MODE_TASKS, RunConfig, run
+from arcforge_solver.scheduler import parse_duration
+from arcforge_solver.scoring import format_scores, score_submission
+from arcforge_solver.submission import validate_submission
+from arcforge_solver.task_io import TaskFormatError, TaskSourceError, load_solutions, load_tasks, read_json
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def _add_run(sub: Any) -> None:
+    run_parser = sub.add_parser(
+        "run",
+        help="solve ARC tasks and write submission.json",
+        description="Solve ARC tasks under a time budget and write an always-valid submission. "
+        "Rerunning the same command resumes from the progress journal.",
+    )
+    run_parser.add_argument(
+        "tasks",
+        nargs="?",
+        type=Path,
+        help="a folder of task files, one task file, or a Kaggle *_challenges.json "
+        "(default: the bundled sample of ARC-AGI-1 training tasks, with solutions)",
+    )
+    run_parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("submission.json"),
+        help="where the submission goes (default: %(default)s)",
+    )
+    run_parser.add_argument(
+        "--solutions",
+        type=Path,
+        help="Kaggle-style solutions file to score against (default: *_solutions.json beside a challenges file, "
+        "or the test outputs inside task files)",
+    )
+    scope = run_parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--test-mode",
+        action="store_true",
+        help=f"run only the first {TEST_MODE_TASKS} tasks, like the notebook's TEST_MODE",
+    )
+    scope.add_argument("--limit", type=_positive_int, help="run only the first N tasks")
+    run_parser.add_argument(
+        "--time-budget",
+        type=_duration,
+        help="wall-clock budget of the whole run, e.g. 12h, 90m, 1h30m (default: none)",
+    )
+    run_parser.add_argument(
+        "--time-per-task",
+        type=_duration,
+        default=20.0,
+        help="most seconds one task may take (default: %(default)s)",
+    )
+    run_parser.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="parallel worker processes (default: CPU count)",
+    )
+    run_parser.add_argument(
+        "--seed", type=int, default=0, help="random seed; a run is repeatable for a seed (default: 0)"
+    )
+    run_parser.add_argument(
+        "--engine",
+        help=f"{', '.join(ENGINE_PATHS)}, or a plug-in engine class as module:Class "
+        f"(default: {DEFAULT_ENGINE}; {DEFAULT_ENGINE_WITH_MODEL} when --model-dir is given)",
+    )
+    run_parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where test-run.jsonl events go (default: $ARCFORGE_STATE_DIR or .arcforge)",
+    )
+    run_parser.add_argument(
+        "--journal",
+        type=Path,
+        help="progress journal for resuming (default: beside --out, e.g. submission.journal.jsonl)",
+    )
+    run_parser.add_argument(
+        "--fresh", action="store_true", help="ignore and clear the progress journal instead of resuming"
+    )
+    run_parser.add_argument(
+        "--model-dir", type=Path, help="model folder (model/ + tokenizer/) for the llm and hybrid engines"
+    )
+    run_parser.add_argument("--population", type=_positive_int, help="engine population size per task")
+    run_parser.add_argument("--generations", type=_positive_int, help="engine generations per task")
+    run_parser.add_argument("--samples-per-call", type=_positive_int, help="LLM programs sampled per prompt")
+    run_parser.add_argument(
+        "--sandbox-memory-mb", type=_positive_int, help="memory cap of a sandboxed program (default: 1024)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="arcforge-solve", description="Offline evolutionary program-synthesis solver for ARC tasks, with an optional transformers LLM engine.")
+    parser = argparse.ArgumentParser(
+        prog="arcforge-solve",
+        description="Offline evolutionary program-synthesis solver for ARC tasks, with an optional transformers LLM engine.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run(sub)
+    validate = sub.add_parser(
+        "validate",
+        help="check a submission against a challenges file",
+        description="Check that a submission has a valid entry for every test input of every task.",
+    )
+    validate.add_argument("submission", type=Path, help="the submission.json to check")
+    validate.add_argument(
+        "--tasks", type=Path, required=True, help="the challenges file or task folder it answers"
+    )
+    score = sub.add_parser(
+        "score",
+        help="score a submission against solutions",
+        description="Print Kaggle's score, the per-task fraction and the share of tasks fully solved.",
+    )
+    score.add_argument("submission", type=Path, help="the submission.json to score")
+    score.add_argument(
+        "solutions",
+        type=Path,
+        help="a Kaggle *_solutions.json, a task file or a folder of task files with test outputs",
+    )
+    score.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def engine_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The engine flags the user set, for `EngineClass(**options)`."""
+    names = ("model_dir", "population", "generations", "samples_per_call")
+    return {
+        name: (str(getattr(args, name)) if name == "model_dir" else getattr(args, name))
+        for name in names
+        if getattr(args, name) is not None
+    }
+
+
+def command_run(args: argparse.Namespace) -> int:
+    engine = args.engine or (DEFAULT_ENGINE_WITH_MODEL if args.model_dir else DEFAULT_ENGINE)
+    config = RunConfig(
+        out=args.out,
+        tasks=args.tasks,
+        solutions=args.solutions,
+        limit=TEST_MODE_TASKS if args.test_mode else args.limit,
+        engine=engine,
+        engine_options=engine_options(args),
+        time_budget_s=args.time_budget,
+        time_per_task_s=args.time_per_task,
+        workers=args.workers,
+        seed=args.seed,
+        state_dir=args.state_dir,
+        journal=args.journal,
+        fresh=args.fresh,
+        sandbox_memory_mb=args.sandbox_memory_mb,
+    )
+    return run(config).exit_code
+
+
+def _test_counts(path: Path) -> dict[str, int]:
+    loaded = load_tasks(path)
+    counts = {task.task_id: len(task.test) for task in loaded.tasks}
+    for problem in loaded.problems:
+        print(f"warning: {problem.error}", file=sys.stderr)
+        if problem.error.task_id and problem.fallback_inputs:
+            counts[problem.error.task_id] = len(problem.fallback_inputs)
+    return counts
+
+
+def command_validate(args: argparse.Namespace) -> int:
+    try:
+        counts = _test_counts(args.tasks)
+        submission = read_json(args.submission)
+    except (TaskSourceError, TaskFormatError) as exc:
+        print(f"arcforge-solve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    problems = validate_submission(submission, counts)
+    if problems:
+        for problem in problems[:50]:
+            print(f"{args.submission}: {problem}", file=sys.stderr)
+        if len(problems) > 50:
+            print(f"… and {len(problems) - 50} more problems", file=sys.stderr)
+        print(f"invalid: {len(problems)} problems", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"valid: {len(counts)} tasks, {sum(counts.values())} test inputs")
+    return EXIT_OK
+
+
+def command_score(args: argparse.Namespace) -> int:
+    try:
+        submission = read_json(args.submission)
+        if args.solutions.is_file() and args.solutions.name.endswith("_solutions.json"):
+            solutions = load_solutions(args.solutions)
+        else:
+            solutions = load_tasks(args.solutions).solutions
+    except (TaskSourceError, TaskFormatError) as exc:
+        print(f"arcforge-solve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not isinstance(submission, dict):
+        print(
+            f"arcforge-solve: {args.submission}: a submission must be a JSON object of tasks by id",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    if not solutions:
+        print(f"arcforge-solve: {args.solutions}: no solutions found", file=sys.stderr)
+        return EXIT_USAGE
+    scores = score_submission(submission, solutions)
+    if args.json:
+        print(json.dumps(scores.as_dict()))
+    else:
+        print(format_scores(scores))
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    parser.parse_args(argv)
-    print("arcforge-solve: not implemented yet", file=sys.stderr)
-    return 2
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return command_run(args)
+    if args.command == "validate":
+        return command_validate(args)
+    if args.command == "score":
+        return command_score(args)
+    parser.print_help()
+    return EXIT_USAGE

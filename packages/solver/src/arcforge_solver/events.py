@@ -95,7 +95,9 @@ class EventWriter:
             os.write(self._fd, line)  # one write per line: appenders never interleave inside it
         except OSError as exc:
             self._broken = True
-            print(f"arcforge: cannot write events to {self.path}: {exc}; going on without them", file=sys.stderr)
+            print(
+                f"arcforge: cannot write events to {self.path}: {exc}; going on without them", file=sys.stderr
+            )
 
     def close(self) -> None:
         with self._lock:
