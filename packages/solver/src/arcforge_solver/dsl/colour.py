@@ -1,0 +1,118 @@
+"""Colour maps and palette rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from arcforge_solver.dsl.core import DSLError, Grid, colour_counts, least_common_colour, most_common_colour
+
+
+def replace_colour(grid: Grid, old: int, new: int) -> Grid:
+    """Every `old` cell becomes `new`."""
+    if old == new:
+        raise DSLError("same colour")
+    out = grid.copy()
+    out[grid == old] = new
+    return out
+
+
+def swap_colours(grid: Grid, a: int, b: int) -> Grid:
+    """Exchange two colours."""
+    if a == b:
+        raise DSLError("same colour")
+    out = grid.copy()
+    out[grid == a] = b
+    out[grid == b] = a
+    return out
+
+
+def map_colours(grid: Grid, mapping: Mapping[int, int]) -> Grid:
+    """Recolour by a table; colours not in it stay."""
+    lut = np.arange(16, dtype=np.int8)
+    for old, new in mapping.items():
+        lut[int(old)] = int(new)
+    return lut[grid]
+
+
+def keep_colour(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """Only `colour` stays; every other cell becomes `bg`."""
+    return np.where(grid == colour, grid, np.int8(bg)).astype(np.int8)
+
+
+def remove_colour(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """`colour` becomes `bg`."""
+    return np.where(grid == colour, np.int8(bg), grid).astype(np.int8)
+
+
+def paint_foreground(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """Every cell that is not `bg` becomes `colour`."""
+    return np.where(grid != bg, np.int8(colour), grid).astype(np.int8)
+
+
+def paint_background(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """Every `bg` cell becomes `colour`."""
+    return np.where(grid == bg, np.int8(colour), grid).astype(np.int8)
+
+
+def invert(grid: Grid, bg: int = 0) -> Grid:
+    """Foreground and background swap: a two-colour grid's colours trade places."""
+    fg = most_common_colour(grid, bg)
+    out = np.full_like(grid, bg)
+    out[grid == bg] = fg
+    return out
+
+
+def keep_most_common(grid: Grid, bg: int = 0) -> Grid:
+    """Only the most common non-background colour stays."""
+    return keep_colour(grid, most_common_colour(grid, bg), bg)
+
+
+def keep_least_common(grid: Grid, bg: int = 0) -> Grid:
+    """Only the rarest non-background colour stays."""
+    return keep_colour(grid, least_common_colour(grid, bg), bg)
+
+
+def remove_most_common(grid: Grid, bg: int = 0) -> Grid:
+    return remove_colour(grid, most_common_colour(grid, bg), bg)
+
+
+def remove_least_common(grid: Grid, bg: int = 0) -> Grid:
+    return remove_colour(grid, least_common_colour(grid, bg), bg)
+
+
+def recolour_all_to_most_common(grid: Grid, bg: int = 0) -> Grid:
+    """All foreground takes the most common foreground colour."""
+    return paint_foreground(grid, most_common_colour(grid, bg), bg)
+
+
+def recolour_all_to_least_common(grid: Grid, bg: int = 0) -> Grid:
+    """All foreground takes the rarest foreground colour."""
+    return paint_foreground(grid, least_common_colour(grid, bg), bg)
+
+
+def colour_histogram_grid(grid: Grid, bg: int = 0) -> Grid:
+    """A column per colour (most common first), as tall as its count: bars of colour."""
+    counts = colour_counts(grid)
+    counts[bg] = 0
+    order = [int(c) for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
+    if not order:
+        raise DSLError("no colours")
+    height = int(counts[order[0]])
+    if height > 30:
+        raise DSLError("too tall")
+    out = np.full((height, len(order)), bg, dtype=np.int8)
+    for j, c in enumerate(order):
+        out[height - int(counts[c]) :, j] = c
+    return out
+
+
+def colours_by_frequency(grid: Grid, bg: int = 0) -> Grid:
+    """A one-column grid of the colours present, most common first."""
+    counts = colour_counts(grid)
+    counts[bg] = 0
+    order = [int(c) for c in np.argsort(-counts, kind="stable") if counts[c] > 0]
+    if not order:
+        raise DSLError("no colours")
+    return np.array(order, dtype=np.int8).reshape(-1, 1)

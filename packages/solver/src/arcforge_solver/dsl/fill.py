@@ -1,0 +1,140 @@
+"""Filling and moving: enclosed areas, gravity, lines and rays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from arcforge_solver.dsl.core import DSLError, Grid, Mask
+
+
+def _reach_from_border(passable: Mask, diagonal: bool = False) -> Mask:
+    """Cells of `passable` connected to the grid's edge through passable cells."""
+    reached = np.zeros_like(passable)
+    reached[0, :] = passable[0, :]
+    reached[-1, :] = passable[-1, :]
+    reached[:, 0] |= passable[:, 0]
+    reached[:, -1] |= passable[:, -1]
+    while True:
+        p = np.pad(reached, 1)
+        grown = p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:] | reached
+        if diagonal:
+            grown |= p[:-2, :-2] | p[:-2, 2:] | p[2:, :-2] | p[2:, 2:]
+        grown &= passable
+        if np.array_equal(grown, reached):
+            return reached
+        reached = grown
+
+
+def enclosed(grid: Grid, bg: int = 0) -> Mask:
+    """Background cells that cannot reach the edge (4-way) without crossing another colour."""
+    free = grid == bg
+    return free & ~_reach_from_border(free)
+
+
+def fill_enclosed(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """Flood-fill every enclosed background area with `colour`."""
+    inside = enclosed(grid, bg)
+    if not inside.any():
+        raise DSLError("nothing enclosed")
+    out = grid.copy()
+    out[inside] = colour
+    return out
+
+
+def fill_enclosed_diag(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """Like fill_enclosed, but the background may leak out through diagonal gaps too."""
+    free = grid == bg
+    inside = free & ~_reach_from_border(free, diagonal=True)
+    if not inside.any():
+        raise DSLError("nothing enclosed")
+    out = grid.copy()
+    out[inside] = colour
+    return out
+
+
+def gravity(grid: Grid, direction: str, bg: int = 0) -> Grid:
+    """Every non-`bg` cell falls as far as it can towards `direction` (down, up, left, right),
+    keeping its order in its column or row."""
+    turns = {"down": 0, "left": 1, "up": 2, "right": 3}[direction]
+    g = np.rot90(grid, turns)  # now fall down
+    out = np.full_like(g, bg)
+    h = g.shape[0]
+    for c in range(g.shape[1]):
+        col = g[:, c]
+        cells = col[col != bg]
+        if cells.size:
+            out[h - cells.size :, c] = cells
+    return np.ascontiguousarray(np.rot90(out, -turns))
+
+
+def move(grid: Grid, dy: int, dx: int, bg: int = 0) -> Grid:
+    """Shift the whole picture by (dy, dx); what leaves the grid is lost."""
+    h, w = grid.shape
+    out = np.full_like(grid, bg)
+    src = grid[max(0, -dy) : h - max(0, dy), max(0, -dx) : w - max(0, dx)]
+    out[max(0, dy) : max(0, dy) + src.shape[0], max(0, dx) : max(0, dx) + src.shape[1]] = src
+    return out
+
+
+def extend_rays(grid: Grid, direction: str, bg: int = 0) -> Grid:
+    """Every coloured cell casts its colour towards `direction` over background, to the edge or
+    the next coloured cell."""
+    turns = {"down": 0, "left": 1, "up": 2, "right": 3}[direction]
+    g = np.rot90(grid, turns).copy()
+    for r in range(1, g.shape[0]):
+        carry = (g[r] == bg) & (g[r - 1] != bg)
+        g[r][carry] = g[r - 1][carry]
+    return np.ascontiguousarray(np.rot90(g, -turns))
+
+
+def extend_rays_hv(grid: Grid, bg: int = 0) -> Grid:
+    """Rays in all four directions from every coloured cell (crossings keep the first drawn)."""
+    out = grid.copy()
+    for d in ("down", "up", "left", "right"):
+        ray = extend_rays(grid, d, bg)
+        free = out == bg
+        out[free] = ray[free]
+    return out
+
+
+def connect_pairs(grid: Grid, bg: int = 0) -> Grid:
+    """Join two cells of the same colour in the same row or column with a line of that colour,
+    over background only."""
+    out = grid.copy()
+    h, w = grid.shape
+    for axis_grid, put in ((grid, out), (grid.T, out.T)):
+        for r in range(axis_grid.shape[0]):
+            row = axis_grid[r]
+            idx = np.flatnonzero(row != bg)
+            for a, b in zip(idx[:-1], idx[1:]):
+                if row[a] == row[b] and b - a > 1:
+                    seg = put[r, a + 1 : b]
+                    seg[seg == bg] = row[a]
+    if np.array_equal(out, grid):
+        raise DSLError("nothing to connect")
+    return out
+
+
+def fill_rows_with_colour(grid: Grid, bg: int = 0) -> Grid:
+    """A row holding exactly one colour besides `bg` is painted that colour end to end."""
+    out = grid.copy()
+    for r in range(grid.shape[0]):
+        colours = set(int(v) for v in grid[r]) - {bg}
+        if len(colours) == 1:
+            out[r] = colours.pop()
+    return out
+
+
+def fill_cols_with_colour(grid: Grid, bg: int = 0) -> Grid:
+    """A column holding exactly one colour besides `bg` is painted that colour end to end."""
+    return np.ascontiguousarray(fill_rows_with_colour(np.ascontiguousarray(grid.T), bg).T)
+
+
+def draw_border(grid: Grid, colour: int) -> Grid:
+    """Paint the outermost ring of cells `colour`."""
+    out = grid.copy()
+    out[0, :] = colour
+    out[-1, :] = colour
+    out[:, 0] = colour
+    out[:, -1] = colour
+    return out

@@ -1,0 +1,330 @@
+"""Objects: connected components, their properties, selection and painting."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from arcforge_solver.dsl.core import DSLError, Grid, Mask, colour_counts
+
+_N4 = ((1, 0), (-1, 0), (0, 1), (0, -1))
+_N8 = _N4 + ((1, 1), (1, -1), (-1, 1), (-1, -1))
+
+
+@dataclass(frozen=True, eq=False)
+class Obj:
+    """A connected set of cells: its bounding box `patch` (cells outside the object are -1),
+    position `top`, `left` in the source grid, and the source grid's shape."""
+
+    patch: Grid
+    top: int
+    left: int
+    source_shape: tuple[int, int]
+
+    @property
+    def mask(self) -> Mask:
+        return self.patch >= 0
+
+    @property
+    def size(self) -> int:
+        return int(np.count_nonzero(self.patch >= 0))
+
+    @property
+    def height(self) -> int:
+        return int(self.patch.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.patch.shape[1])
+
+    @property
+    def colour(self) -> int:
+        """The object's most common colour."""
+        return int(
+            np.argmax(colour_counts(np.where(self.patch >= 0, self.patch, 0).astype(np.int8)[self.mask]))
+        )
+
+    @property
+    def colours(self) -> int:
+        return len(set(int(v) for v in self.patch[self.mask]))
+
+    def touches_border(self) -> bool:
+        h, w = self.source_shape
+        return self.top == 0 or self.left == 0 or self.top + self.height == h or self.left + self.width == w
+
+    def shape_key(self) -> bytes:
+        """Identifies the object's shape (mask), not its colour or place."""
+        return bytes(self.patch.shape) + np.packbits(self.mask).tobytes()
+
+
+Objects = tuple[Obj, ...]
+
+
+def _label(fg: Mask, colours: Grid | None, diagonal: bool) -> tuple[np.ndarray, int]:
+    """Label connected components of `fg` (same colour only, when `colours` is given)."""
+    h, w = fg.shape
+    labels = np.zeros((h, w), dtype=np.int32)
+    steps = _N8 if diagonal else _N4
+    count = 0
+    for r0, c0 in zip(*np.nonzero(fg)):
+        if labels[r0, c0]:
+            continue
+        count += 1
+        labels[r0, c0] = count
+        colour = colours[r0, c0] if colours is not None else 0
+        stack = [(int(r0), int(c0))]
+        while stack:
+            r, c = stack.pop()
+            for dr, dc in steps:
+                rr, cc = r + dr, c + dc
+                if 0 <= rr < h and 0 <= cc < w and fg[rr, cc] and not labels[rr, cc]:
+                    if colours is not None and colours[rr, cc] != colour:
+                        continue
+                    labels[rr, cc] = count
+                    stack.append((rr, cc))
+    return labels, count
+
+
+def _objects_from_labels(grid: Grid, labels: np.ndarray, count: int) -> Objects:
+    out = []
+    for k in range(1, count + 1):
+        rows, cols = np.nonzero(labels == k)
+        top, left = int(rows.min()), int(cols.min())
+        patch = np.full((int(rows.max()) - top + 1, int(cols.max()) - left + 1), -1, dtype=np.int8)
+        patch[rows - top, cols - left] = grid[rows, cols]
+        out.append(Obj(patch, top, left, (int(grid.shape[0]), int(grid.shape[1]))))
+    return tuple(out)
+
+
+def objects(grid: Grid, bg: int = 0, diagonal: bool = False, by_colour: bool = True) -> Objects:
+    """Connected components of non-`bg` cells: one colour each when `by_colour`, else any mix;
+    `diagonal` joins cells that touch at corners. In reading order of their first cell."""
+    labels, count = _label(grid != bg, grid if by_colour else None, diagonal)
+    if count == 0:
+        raise DSLError("no objects")
+    if count > 200:
+        raise DSLError("too many objects")
+    return _objects_from_labels(grid, labels, count)
+
+
+def objects_multi(grid: Grid, bg: int = 0) -> Objects:
+    """Components of any non-background colours, joined diagonally too."""
+    return objects(grid, bg, diagonal=True, by_colour=False)
+
+
+def bg_regions(grid: Grid, bg: int = 0) -> Objects:
+    """Connected regions of background cells."""
+    labels, count = _label(grid == bg, None, False)
+    if count == 0:
+        raise DSLError("no background")
+    return _objects_from_labels(grid, labels, count)
+
+
+def object_grid(obj: Obj, bg: int = 0) -> Grid:
+    """The object's bounding box as a grid, `bg` outside the object."""
+    return np.where(obj.patch >= 0, obj.patch, np.int8(bg)).astype(np.int8)
+
+
+def object_mask(obj: Obj) -> Mask:
+    return obj.mask
+
+
+ObjKey = Callable[[Obj], float]
+
+PROPERTIES: dict[str, ObjKey] = {
+    "size": lambda o: o.size,
+    "area": lambda o: o.height * o.width,
+    "height": lambda o: o.height,
+    "width": lambda o: o.width,
+    "colours": lambda o: o.colours,
+    "density": lambda o: o.size / (o.height * o.width),
+    "top": lambda o: o.top,
+    "left": lambda o: o.left,
+    "bottom": lambda o: -(o.top + o.height),
+    "right": lambda o: -(o.left + o.width),
+}
+
+
+def _select(objs: Objects, prop: str, largest: bool) -> Obj:
+    if not objs:
+        raise DSLError("no objects")
+    key = PROPERTIES[prop]
+    values = [key(o) for o in objs]
+    best = max(values) if largest else min(values)
+    winners = [o for o, v in zip(objs, values) if v == best]
+    if len(winners) != 1:
+        raise DSLError(f"no single object with the {'largest' if largest else 'smallest'} {prop}")
+    return winners[0]
+
+
+def largest(objs: Objects, prop: str = "size") -> Obj:
+    """The one object with the largest `prop` (size, area, height, width, colours, density…)."""
+    return _select(objs, prop, True)
+
+
+def smallest(objs: Objects, prop: str = "size") -> Obj:
+    """The one object with the smallest `prop`."""
+    return _select(objs, prop, False)
+
+
+def by_colour(objs: Objects, colour: int) -> Obj:
+    """The one object of colour `colour`."""
+    found = [o for o in objs if o.colour == colour]
+    if len(found) != 1:
+        raise DSLError("no single object of that colour")
+    return found[0]
+
+
+def unique_shape(objs: Objects) -> Obj:
+    """The one object whose shape no other object has."""
+    keys = [o.shape_key() for o in objs]
+    found = [o for o, k in zip(objs, keys) if keys.count(k) == 1]
+    if len(found) != 1:
+        raise DSLError("no single object of a unique shape")
+    return found[0]
+
+
+def unique_colour(objs: Objects) -> Obj:
+    """The one object whose colour no other object has."""
+    colours = [o.colour for o in objs]
+    found = [o for o, c in zip(objs, colours) if colours.count(c) == 1]
+    if len(found) != 1:
+        raise DSLError("no single object of a unique colour")
+    return found[0]
+
+
+def most_common_shape(objs: Objects) -> Obj:
+    """An object of the shape most objects share (first in reading order)."""
+    keys = [o.shape_key() for o in objs]
+    counts = [keys.count(k) for k in keys]
+    best = max(counts)
+    if best < 2 or counts.count(best) != best:
+        raise DSLError("no single most common shape")
+    return objs[counts.index(best)]
+
+
+def symmetric_object(objs: Objects) -> Obj:
+    """The one object whose cells are left-right symmetric."""
+    found = [o for o in objs if np.array_equal(o.patch, o.patch[:, ::-1])]
+    if len(found) != 1:
+        raise DSLError("no single symmetric object")
+    return found[0]
+
+
+def asymmetric_object(objs: Objects) -> Obj:
+    """The one object whose cells are not left-right symmetric."""
+    found = [o for o in objs if not np.array_equal(o.patch, o.patch[:, ::-1])]
+    if len(found) != 1:
+        raise DSLError("no single asymmetric object")
+    return found[0]
+
+
+def count_objects(objs: Objects) -> int:
+    return len(objs)
+
+
+def filter_objects(objs: Objects, prop: str, keep_largest: bool) -> Objects:
+    """All objects whose `prop` equals the largest (or smallest) value."""
+    key = PROPERTIES[prop]
+    values = [key(o) for o in objs]
+    best = max(values) if keep_largest else min(values)
+    return tuple(o for o, v in zip(objs, values) if v == best)
+
+
+def paint_objects(grid: Grid, objs: Objects) -> Grid:
+    """Draw objects onto a copy of `grid` at their places."""
+    out = grid.copy()
+    for o in objs:
+        sub = out[o.top : o.top + o.height, o.left : o.left + o.width]
+        if sub.shape != o.patch.shape:
+            raise DSLError("object does not fit")
+        m = o.mask
+        sub[m] = o.patch[m]
+    return out
+
+
+def keep_objects(grid: Grid, objs: Objects, bg: int = 0) -> Grid:
+    """A blank grid with only these objects."""
+    return paint_objects(np.full_like(grid, bg), objs)
+
+
+def erase_objects(grid: Grid, objs: Objects, bg: int = 0) -> Grid:
+    """The grid with these objects' cells set to `bg`."""
+    out = grid.copy()
+    for o in objs:
+        sub = out[o.top : o.top + o.height, o.left : o.left + o.width]
+        sub[o.mask] = bg
+    return out
+
+
+def keep_largest_object(grid: Grid, bg: int = 0) -> Grid:
+    """Only the largest component (any colours, diagonal) stays in place."""
+    return keep_objects(grid, (largest(objects_multi(grid, bg)),), bg)
+
+
+def remove_small_objects(grid: Grid, max_size: int, bg: int = 0) -> Grid:
+    """Erase single-colour components of at most `max_size` cells (noise removal)."""
+    objs = objects(grid, bg, diagonal=True)
+    small = tuple(o for o in objs if o.size <= max_size)
+    if not small:
+        raise DSLError("nothing small")
+    return erase_objects(grid, small, bg)
+
+
+def bounding_boxes(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """Fill each multicolour object's bounding box's background cells with `colour`."""
+    out = grid.copy()
+    for o in objects_multi(grid, bg):
+        sub = out[o.top : o.top + o.height, o.left : o.left + o.width]
+        sub[sub == bg] = colour
+    return out
+
+
+def outline_objects(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """Background cells next to (8 ways) any object become `colour`: a halo."""
+    fg = grid != bg
+    near = np.zeros_like(fg)
+    padded = np.pad(fg, 1)
+    h, w = fg.shape
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            near |= padded[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
+    out = grid.copy()
+    out[near & ~fg] = colour
+    return out
+
+
+def hollow_objects(grid: Grid, bg: int = 0) -> Grid:
+    """Interior cells of objects (all 4 neighbours foreground) become `bg`."""
+    fg = grid != bg
+    p = np.pad(fg, 1)
+    inner = fg & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    out = grid.copy()
+    out[inner] = bg
+    return out
+
+
+def holes(obj: Obj) -> int:
+    """How many enclosed background regions the object has."""
+    m = np.pad(obj.mask, 1)
+    labels, count = _label(~m, None, False)
+    return count - 1
+
+
+def crop_largest(grid: Grid, bg: int = 0) -> Grid:
+    """The largest multicolour object's bounding box."""
+    return object_grid(largest(objects_multi(grid, bg)), bg)
+
+
+def crop_smallest(grid: Grid, bg: int = 0) -> Grid:
+    """The smallest multicolour object's bounding box."""
+    return object_grid(smallest(objects_multi(grid, bg)), bg)
+
+
+def object_grids(objs: Objects, bg: int = 0) -> tuple[Grid, ...]:
+    """Each object's bounding box as a grid, in order: objects as parts."""
+    if len(objs) < 2:
+        raise DSLError("fewer than two objects")
+    return tuple(object_grid(o, bg) for o in objs)

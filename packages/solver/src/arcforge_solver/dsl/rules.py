@@ -1,0 +1,157 @@
+"""Rules whose tables are learned from a task's train pairs and written into the program:
+cell rules over a neighbourhood feature, and object recolouring by a property."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from arcforge_solver.dsl.core import Grid
+from arcforge_solver.dsl.objects import Obj, holes, objects
+
+Codes = npt.NDArray[np.int64]
+
+OUTSIDE = 10
+"""The colour code of cells beyond the grid's edge."""
+
+FEATURES = ("n4count", "n8count", "rays", "n4set", "rowcol", "n8set", "cross", "moore")
+"""Cell features, most general first."""
+
+
+def _neighbours(grid: Grid) -> list[npt.NDArray[np.int64]]:
+    """The 8 neighbour colours of every cell (OUTSIDE past the edge): N, E, S, W, NE, SE, SW, NW."""
+    p = np.pad(grid.astype(np.int64), 1, constant_values=OUTSIDE)
+    h, w = grid.shape
+    at = {(dr, dc): p[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w] for dr in (-1, 0, 1) for dc in (-1, 0, 1)}
+    return [
+        at[(-1, 0)],
+        at[(0, 1)],
+        at[(1, 0)],
+        at[(0, -1)],
+        at[(-1, 1)],
+        at[(1, 1)],
+        at[(1, -1)],
+        at[(-1, -1)],
+    ]
+
+
+def _first_seen(grid: Grid, bg: int) -> list[npt.NDArray[np.int64]]:
+    """For each cell, the first non-`bg` colour looking N, E, S, W (OUTSIDE when none)."""
+    out = []
+    g = grid.astype(np.int64)
+    for turns in (0, 1, 2, 3):  # look up in a rotated frame
+        r = np.rot90(g, turns)
+        seen = np.full(r.shape, OUTSIDE, dtype=np.int64)
+        for i in range(1, r.shape[0]):
+            above = r[i - 1]
+            seen[i] = np.where(above != bg, above, seen[i - 1])
+        out.append(np.rot90(seen, -turns))
+    # turns 0 looks up (N); 1 looks east in the original frame; 2 looks S; 3 looks W
+    return out
+
+
+def _bits(colours: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    return np.left_shift(np.int64(1), colours)
+
+
+def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
+    """An integer code per cell describing the cell and its surroundings by `kind`."""
+    own = grid.astype(np.int64)
+    if kind in ("n4count", "n8count"):
+        nbrs = _neighbours(grid)[: 4 if kind == "n4count" else 8]
+        count = sum(((n != bg) & (n != OUTSIDE)).astype(np.int64) for n in nbrs)
+        return own * 16 + count
+    if kind in ("n4set", "n8set"):
+        nbrs = _neighbours(grid)[: 4 if kind == "n4set" else 8]
+        mask = np.zeros_like(own)
+        for n in nbrs:
+            mask |= _bits(n)
+        return own * 2048 + mask
+    if kind == "cross":
+        code = own
+        for n in _neighbours(grid)[:4]:
+            code = code * 11 + n
+        return code
+    if kind == "moore":
+        code = own
+        for n in _neighbours(grid):
+            code = code * 11 + n
+        return code
+    if kind == "rays":
+        code = own
+        for n in _first_seen(grid, bg):
+            code = code * 11 + n
+        return code
+    if kind == "rowcol":
+        row = np.zeros(grid.shape[0], dtype=np.int64)
+        col = np.zeros(grid.shape[1], dtype=np.int64)
+        bits = _bits(own)
+        row = np.bitwise_or.reduce(bits, axis=1)
+        col = np.bitwise_or.reduce(bits, axis=0)
+        return own * (1 << 22) + row[:, None] * 2048 + col[None, :]
+    raise ValueError(f"unknown feature kind {kind!r}")
+
+
+def apply_cell_rule(grid: Grid, kind: str, table: Mapping[int, int], bg: int = 0) -> Grid:
+    """Each cell whose feature code is in `table` takes the colour the table gives; the rest stay."""
+    codes = cell_features(grid, kind, bg)
+    uniq, inverse = np.unique(codes, return_inverse=True)
+    new = np.array([table.get(int(u), -1) for u in uniq], dtype=np.int64)[inverse.reshape(codes.shape)]
+    return np.where(new >= 0, new, grid).astype(np.int8)
+
+
+OBJECT_PROPERTIES = (
+    "size",
+    "is_largest",
+    "is_smallest",
+    "size_rank",
+    "shape",
+    "holes",
+    "touches_border",
+    "height",
+    "width",
+    "colour",
+)
+"""Properties an object recolouring rule may key on, most general first."""
+
+
+def object_property(obj: Obj, everyone: tuple[Obj, ...], prop: str) -> object:
+    """The value of `prop` for `obj` among `everyone`: an int, bool or bytes."""
+    if prop == "size":
+        return obj.size
+    if prop in ("is_largest", "is_smallest", "size_rank"):
+        sizes = sorted({o.size for o in everyone}, reverse=True)
+        if prop == "is_largest":
+            return obj.size == sizes[0]
+        if prop == "is_smallest":
+            return obj.size == sizes[-1]
+        return sizes.index(obj.size)
+    if prop == "shape":
+        return obj.shape_key()
+    if prop == "holes":
+        return holes(obj)
+    if prop == "touches_border":
+        return obj.touches_border()
+    if prop == "height":
+        return obj.height
+    if prop == "width":
+        return obj.width
+    if prop == "colour":
+        return obj.colour
+    raise ValueError(f"unknown object property {prop!r}")
+
+
+def recolour_objects(
+    grid: Grid, prop: str, table: Mapping[object, int], bg: int = 0, diagonal: bool = False
+) -> Grid:
+    """Recolour every one-colour object whose `prop` value is in `table` to the colour it gives."""
+    objs = objects(grid, bg, diagonal=diagonal)
+    out = grid.copy()
+    for o in objs:
+        colour = table.get(object_property(o, objs, prop))
+        if colour is not None:
+            sub = out[o.top : o.top + o.height, o.left : o.left + o.width]
+            sub[o.mask] = colour
+    return out

@@ -1,0 +1,165 @@
+"""Task-level parameter inference: final steps whose parameters are fitted to the train outputs.
+
+Given the values a program gives on the train inputs, each fitter looks for a table that turns them
+into the expected outputs: a colour map, a cell rule over a neighbourhood feature, or an object
+recolouring keyed on an object property. The fitted table is written into the program as a literal,
+so the program stays plain source that behaves the same anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from arcforge_solver import dsl
+from arcforge_solver.dsl.rules import FEATURES, OBJECT_PROPERTIES, cell_features, object_property
+from arcforge_solver.search.program import Node
+from arcforge_solver.task import Grid
+
+
+def _same_shapes(values: Sequence[Any], targets: Sequence[Grid]) -> bool:
+    return all(isinstance(v, np.ndarray) and v.shape == t.shape for v, t in zip(values, targets))
+
+
+def fit_colour_map(values: Sequence[Grid], targets: Sequence[Grid]) -> dict[int, int] | None:
+    """A colour -> colour table (changes only) that maps every value onto its target, if one exists."""
+    if not _same_shapes(values, targets):
+        return None
+    src = np.concatenate([v.ravel() for v in values]).astype(np.int64)
+    dst = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
+    pairs = np.unique(src * 16 + dst)
+    sources = pairs // 16
+    if len(np.unique(sources)) != len(sources):
+        return None
+    table = {int(p // 16): int(p % 16) for p in pairs if p // 16 != p % 16}
+    return table or None
+
+
+def fit_cell_rule(
+    values: Sequence[Grid], targets: Sequence[Grid], tests: Sequence[Grid | None], bg: int
+) -> tuple[str, dict[int, int]] | None:
+    """The most general cell feature whose codes determine the target colour on every train cell,
+    with its table of changes. Features whose codes on the test inputs were never seen on train
+    are passed over while a better-covered one fits."""
+    if not _same_shapes(values, targets):
+        return None
+    dst = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
+    own = np.concatenate([v.ravel() for v in values]).astype(np.int64)
+    if np.array_equal(dst, own):
+        return None
+    fallback: tuple[str, dict[int, int]] | None = None
+    for kind in FEATURES:
+        codes = np.concatenate([cell_features(v, kind, bg).ravel() for v in values])
+        order = np.lexsort((dst, codes))
+        c, d = codes[order], dst[order]
+        same_code = c[1:] == c[:-1]
+        if (same_code & (d[1:] != d[:-1])).any():
+            continue
+        changed = dst != own
+        table = {int(k): int(v) for k, v in zip(codes[changed], dst[changed])}
+        if len(table) > 400:
+            continue
+        seen = set(np.unique(codes).tolist())
+        covered = all(t is None or set(np.unique(cell_features(t, kind, bg)).tolist()) <= seen for t in tests)
+        if covered:
+            return kind, table
+        if fallback is None:
+            fallback = (kind, table)
+    return fallback
+
+
+def fit_object_recolour(
+    values: Sequence[Grid], targets: Sequence[Grid], tests: Sequence[Grid | None], bg: int
+) -> tuple[str, dict[Any, int], bool] | None:
+    """(property, table, diagonal): recolouring one-colour objects by a property value reproduces
+    every target, cells outside objects being unchanged. Prefers properties that cover the test
+    objects."""
+    if not _same_shapes(values, targets):
+        return None
+    if any(np.array_equal(v, t) for v, t in zip(values, targets)) and all(
+        np.array_equal(v, t) for v, t in zip(values, targets)
+    ):
+        return None
+    for diagonal in (False, True):
+        observed: list[tuple[dsl.Obj, tuple[dsl.Obj, ...], int]] = []
+        ok = True
+        for v, t in zip(values, targets):
+            try:
+                objs = dsl.objects(v, bg, diagonal=diagonal)
+            except dsl.DSLError:
+                ok = False
+                break
+            covered = np.zeros(v.shape, dtype=bool)
+            for o in objs:
+                region = (slice(o.top, o.top + o.height), slice(o.left, o.left + o.width))
+                new = t[region][o.mask]
+                if (new != new[0]).any():
+                    ok = False
+                    break
+                covered[region] |= o.mask
+                observed.append((o, objs, int(new[0])))
+            if not ok or not np.array_equal(v[~covered], t[~covered]):
+                ok = False
+                break
+        if not ok:
+            continue
+        test_objs = []
+        for t in tests:
+            if t is None:
+                continue
+            try:
+                test_objs.append(dsl.objects(t, bg, diagonal=diagonal))
+            except dsl.DSLError:
+                pass
+        fallback = None
+        for prop in OBJECT_PROPERTIES:
+            table: dict[Any, int] = {}
+            consistent = True
+            for o, objs, colour in observed:
+                key = object_property(o, objs, prop)
+                if table.setdefault(key, colour) != colour:
+                    consistent = False
+                    break
+            if not consistent:
+                continue
+            covered_all = all(object_property(o, objs, prop) in table for objs in test_objs for o in objs)
+            if covered_all:
+                return prop, table, diagonal
+            if fallback is None:
+                fallback = (prop, table, diagonal)
+        if fallback is not None:
+            return fallback
+    return None
+
+
+def finishers(
+    node: Node, values: Sequence[Any], targets: Sequence[Grid], n_train: int, bg: int, deep: bool
+) -> list[Node]:
+    """Learned final steps on top of `node` that may turn its values into the targets. `deep` also
+    tries the costlier cell rules and object recolouring."""
+    train = values[:n_train]
+    if not _same_shapes(train, targets):
+        return []
+    out: list[Node] = []
+    kw: tuple[tuple[str, Any], ...] = (("bg", bg),) if bg else ()
+    mapping = fit_colour_map(train, targets)
+    if mapping is not None:
+        out.append(Node("map_colours", (node,), (mapping,)))
+    if deep:
+        tests = values[n_train:]
+        rule = fit_cell_rule(train, targets, tests, bg)
+        if rule is not None:
+            out.append(Node("apply_cell_rule", (node,), rule, kw))
+        recolour = fit_object_recolour(train, targets, tests, bg)
+        if recolour is not None:
+            prop, table, diagonal = recolour
+            extra = kw + ((("diagonal", True),) if diagonal else ())
+            out.append(Node("recolour_objects", (node,), (prop, table), extra))
+    return out
+
+
+def table_size(node: Node) -> int:
+    """How many learned entries a node's parameters hold (for complexity)."""
+    return sum(len(p) for p in node.params if isinstance(p, dict))
