@@ -116,7 +116,12 @@ def _pushed_with(session: Session, datasets: list[str]) -> tuple[dict[str, Any],
     for ref in datasets:
         split_id(ref, "--dataset")
         record = records.dataset(ref) or {}
-        role = record.get("target") or ("wheelhouse" if "wheel" in ref.lower() else "dataset")
+        files = record.get("files") or {}
+        holds_wheels = bool(files) and all(str(name).endswith(".whl") for name in files)
+        if record:
+            role = "wheelhouse" if record.get("target") == "wheelhouse" or holds_wheels else "dataset"
+        else:  # published elsewhere: judge by name
+            role = "wheelhouse" if "wheel" in ref.lower() else "dataset"
         entry: dict[str, Any] = {"role": role, "version": record.get("version")}
         manifest = record.get("manifest") or {}
         if manifest.get("commit"):

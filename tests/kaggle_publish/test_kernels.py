@@ -1,0 +1,234 @@
+"""`kernel`, `status`, `output` and `submit` against the loopback Kaggle, and secrets kept out of everything."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.kaggle_publish.conftest import KEY, make_model_folder, read_events
+from tests.support.kaggle_server import KaggleStandIn
+
+needs_solver = pytest.mark.skipif(
+    not (Path(sys.executable).parent / "arcforge-solve").is_file() and shutil.which("arcforge-solve") is None,
+    reason="arcforge-solve is not installed",
+)
+
+
+def _publish_inputs(publish, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    assert (
+        publish(
+            "dataset", str(make_model_folder(tmp_path / "m", weights=100)), "--id", "alice/codegemma-arcforge"
+        ).code
+        == 0
+    )
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "arcforge_solver-0.1.0-py3-none-any.whl").write_bytes(b"PK\x05\x06" + bytes(18))
+    assert publish("dataset", str(wheels), "--id", "alice/arcforge-wheelhouse").code == 0
+
+
+def _push(publish, *extra: str):  # type: ignore[no-untyped-def]
+    return publish(
+        "kernel", "--id", "alice/arcforge-arc-prize",
+        "--dataset", "alice/codegemma-arcforge", "--dataset", "alice/arcforge-wheelhouse", *extra,
+    )  # fmt: skip
+
+
+def test_metadata_is_safe_and_explicit(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
+) -> None:
+    _publish_inputs(publish, tmp_path)
+    result = _push(publish, "--test-mode", "--dry-run")
+    assert result.code == 0, result.err
+    folder = state_dir / "kernels" / "arcforge-arc-prize"
+    metadata = json.loads((folder / "kernel-metadata.json").read_text())
+    assert metadata["enable_internet"] is False  # explicit: the kaggle client defaults it to true
+    assert metadata["enable_gpu"] is True and metadata["is_private"] is True
+    assert metadata["machine_shape"] == "NvidiaL4"
+    assert metadata["dataset_sources"] == ["alice/codegemma-arcforge", "alice/arcforge-wheelhouse"]
+    assert metadata["competition_sources"] == ["arc-prize-2025"]
+    assert metadata["code_file"] == "arcforge-notebook.ipynb" and (folder / metadata["code_file"]).is_file()
+    assert kaggle.calls_to("SaveKernel") == []
+
+    pushed = _push(publish, "--accelerator", "NvidiaTeslaT4")
+    assert pushed.code == 0, pushed.err
+    (request,) = kaggle.calls_to("SaveKernel")
+    assert request.get("enableInternet", False) is False and request["enableGpu"] is True
+    assert request["isPrivate"] is True and request["machineShape"] == "NvidiaTeslaT4"
+    assert request["datasetDataSources"] == ["alice/codegemma-arcforge", "alice/arcforge-wheelhouse"]
+    assert request["competitionDataSources"] == ["arc-prize-2025"]
+    assert request["kernelExecutionType"] == "QUICK_SAVE"  # pushed without --run
+    assert "pushed version 1" in pushed.out
+    kernel = json.loads((state_dir / "published.json").read_text())["kernels"]["alice/arcforge-arc-prize"][
+        "1"
+    ]
+    assert kernel["datasets"]["alice/codegemma-arcforge"] == {
+        "role": "dataset", "version": 1, "model_commit": "c0ffee" * 6 + "beef", "model_repo": "google/codegemma-7b-it",
+    }  # fmt: skip
+    assert kernel["datasets"]["alice/arcforge-wheelhouse"]["role"] == "wheelhouse"
+
+
+def test_notebook_cells_follow_the_plan(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
+) -> None:
+    _publish_inputs(publish, tmp_path)
+    assert _push(publish, "--test-mode", "--dry-run").code == 0
+    notebook = json.loads(
+        (state_dir / "kernels" / "arcforge-arc-prize" / "arcforge-notebook.ipynb").read_text()
+    )
+    code = [c["source"] for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert len(code) == 5
+    assert (
+        'os.environ["TOKENIZERS_PARALLELISM"] = "false"' in code[0]
+        and 'os.environ["HF_HUB_OFFLINE"] = "1"' in code[0]
+    )
+    assert "TEST_MODE = True" in code[0] and "EXPECT_MODEL = True" in code[0]
+    assert '"--no-index", "--find-links"' in code[1]
+    assert 'glob.glob(os.path.join(root, "**", "model", "config.json"), recursive=True)' in code[2]
+    assert "/kaggle/input/" not in "".join(code[1:])  # every path is found or derived, never hard-coded
+    assert '"--test-mode"' in code[3] and '"--model-dir"' in code[3]
+    assert '["validate", SUBMISSION, "--tasks", CHALLENGES]' in code[4]
+
+
+def test_save_kernel_error_under_http_200_is_an_error(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
+) -> None:
+    _publish_inputs(publish, tmp_path)
+    kaggle.faults.save_kernel_error = "Maximum weekly GPU quota of 30.00 hours reached."
+    result = _push(publish, "--run")
+    assert result.code == 1 and "GPU quota" in result.err
+    events = read_events(state_dir / "upload.jsonl")
+    assert events[-1]["data"]["status"] == "failed"
+
+    kaggle.faults.save_kernel_error = None
+    bad = publish("kernel", "--id", "alice/arcforge-arc-prize", "--dataset", "alice/not-published-yet")
+    assert bad.code == 1 and "invalid dataset sources: alice/not-published-yet" in bad.err
+
+
+def test_status_waits_until_complete(kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path) -> None:
+    _publish_inputs(publish, tmp_path)
+    assert _push(publish, "--run", "--test-mode").code == 0
+    result = publish("status", "alice/arcforge-arc-prize", "--wait")
+    assert result.code == 0, result.err
+    assert "RUNNING" in result.out and "COMPLETE" in result.out
+    statuses = [
+        e["data"]["status"] for e in read_events(state_dir / "upload.jsonl") if e["data"].get("kernel")
+    ]
+    assert statuses[-3:] == ["QUEUED", "RUNNING", "COMPLETE"]
+
+
+def test_status_reports_the_failure_message(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
+) -> None:
+    _publish_inputs(publish, tmp_path)
+    kaggle.faults.kernel_error = "FileNotFoundError: no model/ + tokenizer/ folders under /kaggle/input"
+    assert _push(publish, "--run").code == 0
+    result = publish("status", "alice/arcforge-arc-prize", "--wait")
+    assert result.code == 1
+    assert "ERROR: FileNotFoundError: no model/" in result.out and "failed: FileNotFoundError" in result.err
+    errors = [e for e in read_events(state_dir / "upload.jsonl") if e["kind"] == "error"]
+    assert errors[-1]["data"]["code"] == "kernel_error"
+
+
+@needs_solver
+def test_output_fetch_validate_provenance_then_submit(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
+) -> None:
+    _publish_inputs(publish, tmp_path)
+    assert _push(publish, "--run", "--test-mode").code == 0
+    assert publish("status", "alice/arcforge-arc-prize", "--wait").code == 0
+    out = tmp_path / "out"
+    fetched = publish("output", "alice/arcforge-arc-prize", "--to", str(out), "--version", "1")
+    assert fetched.code == 0, fetched.err
+    assert (out / "submission.json").is_file() and (out / "arcforge-arc-prize.log").is_file()
+    provenance = json.loads((out / "provenance.json").read_text())
+    import hashlib
+
+    assert (
+        provenance["submission"]["sha256"]
+        == hashlib.sha256((out / "submission.json").read_bytes()).hexdigest()
+    )
+    assert provenance["kernel"] == {"ref": "alice/arcforge-arc-prize", "version": 1, "test_mode": None}
+    assert provenance["model"] == {"repo_id": "google/codegemma-7b-it", "commit": "c0ffee" * 6 + "beef"}
+    assert (
+        provenance["model_dataset"]["version"] == 1
+        and provenance["wheelhouse"]["ref"] == "alice/arcforge-wheelhouse"
+    )
+    test_run = read_events(state_dir / "test-run.jsonl")
+    assert test_run[0]["kind"] == "start" and test_run[-1]["kind"] == "end"
+    assert [e["data"]["task_id"] for e in test_run if e["kind"] == "item"] == ["00000001"]
+
+    submitted = publish(
+        "submit", "--kernel", "alice/arcforge-arc-prize", "--version", "1", "-m", "first try", "--wait"
+    )
+    assert submitted.code == 0, submitted.err
+    (request,) = kaggle.calls_to("CreateCodeSubmission")
+    assert request["kernelSlug"] == "arcforge-arc-prize" and request["kernelVersion"] == 1
+    assert request["fileName"] == "submission.json" and request["submissionDescription"] == "first try"
+    assert "PENDING" in submitted.out and "COMPLETE, public score 0.0000" in submitted.out
+    items = [
+        e["data"]
+        for e in read_events(state_dir / "upload.jsonl")
+        if e["kind"] == "item" and "submission" in e["data"]
+    ]
+    assert items[-1]["status"] == "COMPLETE" and items[-1]["score"] == "0.0000"
+
+
+@needs_solver
+def test_output_rejects_an_invalid_submission(kaggle: KaggleStandIn, publish, tmp_path: Path) -> None:
+    _publish_inputs(publish, tmp_path)
+    assert _push(publish, "--run").code == 0
+    assert publish("status", "alice/arcforge-arc-prize", "--wait").code == 0
+    kaggle.kernels[("alice", "arcforge-arc-prize")].versions[-1].outputs["submission.json"] = (
+        b'{"00000001": []}'
+    )
+    result = publish("output", "alice/arcforge-arc-prize", "--to", str(tmp_path / "out"))
+    assert result.code == 1 and "is not a valid submission" in result.err
+
+
+def test_submit_of_a_missing_version_is_refused(kaggle: KaggleStandIn, publish) -> None:
+    result = publish("submit", "--kernel", "alice/arcforge-arc-prize", "--version", "7")
+    assert result.code == 1 and "Notebook version not found" in result.err
+
+
+def test_no_secret_in_any_output(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _publish_inputs(publish, tmp_path)
+    outputs = [
+        _push(publish, "--run", "--test-mode"),
+        publish("status", "alice/arcforge-arc-prize", "--wait"),
+        publish("submit", "--kernel", "alice/arcforge-arc-prize", "--version", "9"),
+        publish("dataset", str(tmp_path / "m"), "--id", "bob/someone-elses"),
+    ]
+    monkeypatch.setenv("KAGGLE_KEY", "wrong-key-but-still-secret")
+    outputs.append(publish("status", "alice/arcforge-arc-prize"))
+    assert outputs[-1].code == 1 and "401" in outputs[-1].err
+    text = "".join(r.out + r.err for r in outputs)
+    for path in [*state_dir.rglob("*"), *tmp_path.rglob("*.json")]:
+        if path.is_file():
+            text += path.read_text(errors="replace")
+    assert KEY not in text and "wrong-key-but-still-secret" not in text
+    assert kaggle.auth_headers and all(h.startswith("Basic ") for h in kaggle.auth_headers)
+
+
+def test_kaggle_json_readable_by_others_is_warned_about(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "kaggle-config"
+    config.mkdir()
+    (config / "kaggle.json").write_text(json.dumps({"username": "alice", "key": KEY}))
+    (config / "kaggle.json").chmod(0o644)
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
+    result = publish("status", "alice/arcforge-arc-prize")
+    assert "readable by other users" in result.err and "chmod 600" in result.err
+    assert (
+        result.code == 1 and "Notebook not found" in result.err
+    )  # signed in from the file, then a clean 404
+    assert KEY not in result.out + result.err
