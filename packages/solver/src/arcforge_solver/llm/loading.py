@@ -230,9 +230,9 @@ def load_model(
         kwargs["device_map"] = plan.device_map
     try:
         model: Any = AutoModelForCausalLM.from_pretrained(paths.model, **kwargs)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # OSError, safetensors' own error, out of memory: all end the same way
         raise ModelFolderError(
-            f"cannot load the model from {paths.model}: {exc}\n{describe_folder(paths.model)}"
+            f"cannot load the model from {paths.model}: {type(exc).__name__}: {exc}\n{describe_folder(paths.model)}"
         ) from exc
     if plan.device_map is None:
         model = model.to(plan.device)
