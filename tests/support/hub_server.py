@@ -123,7 +123,9 @@ def _write_tokenizer_files(folder: Path) -> None:
 
         tokenizer = Tokenizer(models.BPE(unk_token="<unk>"))
         tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-        trainer = trainers.BpeTrainer(vocab_size=120, special_tokens=["<unk>", "<bos>", "<eos>", "<pad>"])
+        trainer = trainers.BpeTrainer(
+            vocab_size=120, special_tokens=["<unk>", "<bos>", "<eos>", "<pad>"], show_progress=False
+        )
         corpus = ["def solve(grid): return grid", "rotate the grid and flip colours", "arc prize task"] * 20
         tokenizer.train_from_iterator(corpus, trainer=trainer)
         tokenizer.save(str(folder / "tokenizer.json"))
@@ -359,7 +361,8 @@ class HubHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         state = self.state
         with state.lock:
-            state.requests.append(f"{'cdn ' if self.is_cdn else ''}{self.command} {self.path}")
+            ranged = f" [{self.headers['Range']}]" if self.headers.get("Range") else ""
+            state.requests.append(f"{'cdn ' if self.is_cdn else ''}{self.command} {self.path}{ranged}")
             if self.headers.get("Authorization"):
                 state.auth_headers += 1
                 if self.is_cdn:
@@ -620,14 +623,22 @@ class HubHandler(BaseHTTPRequestHandler):
                 source.close()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (killed, cut, stalled) are part of the tests, not errors.
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
+
+
 def serve(root: Path, port: int = 0, cdn_port: int = 0, faults: Faults | None = None) -> tuple[str, str]:
     """Start both listeners in this process (threads) and return (hub url, cdn url)."""
     state = HubState(root, faults or Faults())
     servers = []
     for is_cdn, wanted in ((False, port), (True, cdn_port)):
         handler = type("Handler", (HubHandler,), {"state": state, "is_cdn": is_cdn})
-        server = ThreadingHTTPServer(("127.0.0.1", wanted), handler)
-        server.daemon_threads = True
+        server = _QuietServer(("127.0.0.1", wanted), handler)
         servers.append(server)
         threading.Thread(target=server.serve_forever, daemon=True).start()
     hub_url = f"http://127.0.0.1:{servers[0].server_address[1]}"

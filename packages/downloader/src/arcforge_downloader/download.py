@@ -346,6 +346,7 @@ class Downloader:
             on_state=lambda name, state, done: self.progress.item(name, state, bytes_done=done),
             on_complete=self._on_complete,
             on_failed=self._on_failed,
+            on_retry=self._on_retry,
         )
         self._engine = engine
         pending = sorted((p for p in plan if p.state == "fetch"), key=lambda p: (p.remote.size, p.dest))
@@ -417,6 +418,11 @@ class Downloader:
             # After every file, so that a killed run still records what is verified and in place.
             self._write_manifest(complete=False)
         self.progress.item(job.name, "done", sha256=entry.sha256, bytes_done=entry.size)
+
+    def _on_retry(self, name: str, reason: str, delay: float) -> None:
+        message = f"{name}: {reason}; retrying in {delay:.1f} s"
+        self.events.emit("log", level="warning", message=message)
+        self.say(f"warning: {message}")
 
     def _on_failed(self, job: FileJob, error: TransferError) -> None:
         advice = {

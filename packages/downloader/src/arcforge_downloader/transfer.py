@@ -32,7 +32,7 @@ from urllib.parse import urljoin, urlsplit
 DEFAULT_RANGE_SIZE = 64 << 20
 DEFAULT_STALL_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 8
-_READ_SIZE = 1 << 20
+_READ_SIZE = 256 << 10
 _JOURNAL_VERSION = 1
 
 
@@ -191,7 +191,7 @@ class EngineSettings:
 
     @property
     def checkpoint(self) -> int:
-        return max(256 << 10, min(8 << 20, self.range_size // 8))
+        return max(128 << 10, min(8 << 20, self.range_size // 16))
 
 
 class TransferEngine:
@@ -199,22 +199,26 @@ class TransferEngine:
 
     Callbacks run on worker threads: `on_bytes(name, n)` for every block written, `on_state(name, state,
     bytes_done)` for `resumed`/`fetching`, `on_complete(job)` once a file's bytes are all on disk (the
-    caller verifies and moves it, or calls `refetch(job)`), `on_failed(job, error)`.
+    caller verifies and moves it, or calls `refetch(job)`), `on_failed(job, error)`, and
+    `on_retry(name, reason, delay_s)` before each retry.
     """
 
     def __init__(
         self,
         settings: EngineSettings,
+        *,
         on_bytes: Callable[[str, int], None],
         on_state: Callable[[str, str, int], None],
         on_complete: Callable[[FileJob], None],
         on_failed: Callable[[FileJob, TransferError], None],
+        on_retry: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.settings = settings
         self._on_bytes = on_bytes
         self._on_state = on_state
         self._on_complete = on_complete
         self._on_failed = on_failed
+        self._on_retry = on_retry
         self._queue: deque[tuple[_FileState, int, int]] = deque()
         self._cond = threading.Condition()
         self._files: dict[str, _FileState] = {}
@@ -377,6 +381,8 @@ class TransferEngine:
                 if delay is None:
                     delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (failures - 1))
                     delay *= 0.5 + random.random()  # jitter: N workers must not retry in lockstep
+                if self._on_retry is not None and not self._stop.is_set():
+                    self._on_retry(state.job.name, str(retry), delay)
                 self._stop.wait(delay)
 
     # ---- HTTP -------------------------------------------------------------------------------------
@@ -474,8 +480,6 @@ class TransferEngine:
             # The server ignored Range and sends the whole file: every byte of it is good data, so
             # write it from offset 0 up to the end of our span rather than discarding the head.
             write_at = 0
-        buffer = bytearray(_READ_SIZE)
-        view = memoryview(buffer)
         checkpoint = self.settings.checkpoint
         recorded = write_at
         whole = False
@@ -483,11 +487,13 @@ class TransferEngine:
             while write_at < end:
                 if self._stop.is_set() or state.failed:
                     break
-                want = min(_READ_SIZE, end - write_at)
-                n = response.readinto(view[:want])
+                # read1: what has arrived, up to the size; readinto would wait for a full buffer,
+                # leaving that much unjournaled if the process is killed.
+                block = response.read1(min(_READ_SIZE, end - write_at))
+                n = len(block)
                 if not n:
                     raise _RetryableError("connection closed early")
-                os.pwrite(state.fd, view[:n], write_at)
+                os.pwrite(state.fd, block, write_at)
                 write_at += n
                 if write_at > position:
                     fresh = write_at - max(position, write_at - n)
@@ -497,6 +503,8 @@ class TransferEngine:
                     state.journal.record(recorded, write_at)
                     recorded = write_at
             whole = write_at >= end and response.status == 206 and response.length == 0
+            if whole:
+                response.read()  # reads nothing; marks the response done so the connection is reusable
         except (OSError, http.client.HTTPException) as exc:
             if isinstance(exc, OSError) and exc.errno == 28:  # ENOSPC
                 raise TransferError(f"{state.job.name}: disk full while writing", "disk_full") from None
