@@ -12,23 +12,24 @@ Grids = tuple[Grid, ...]
 
 
 def separator_lines(grid: Grid) -> tuple[int, list[int], list[int]]:
-    """(colour, rows, columns) of full-length single-colour lines that split the grid; the colour is
-    the one whose lines divide it. DSLError when there are none."""
+    """(colour, rows, columns) of the interior full-length one-colour lines that split the grid.
+    Lines of a colour other than the background win over background lines, then more lines win.
+    DSLError when there are none."""
     h, w = grid.shape
-    full_rows = [r for r in range(h) if (grid[r] == grid[r, 0]).all()]
-    full_cols = [c for c in range(w) if (grid[:, c] == grid[0, c]).all()]
+    bg = int(np.argmax(colour_counts(grid)))
     candidates: dict[int, tuple[list[int], list[int]]] = {}
-    for r in full_rows:
-        candidates.setdefault(int(grid[r, 0]), ([], []))[0].append(r)
-    for c in full_cols:
-        candidates.setdefault(int(grid[0, c]), ([], []))[1].append(c)
+    for r in range(1, h - 1):
+        if (grid[r] == grid[r, 0]).all():
+            candidates.setdefault(int(grid[r, 0]), ([], []))[0].append(r)
+    for c in range(1, w - 1):
+        if (grid[:, c] == grid[0, c]).all():
+            candidates.setdefault(int(grid[0, c]), ([], []))[1].append(c)
     best: tuple[int, list[int], list[int]] | None = None
+    best_rank = (False, 0)
     for colour, (rows, cols) in candidates.items():
-        if len(rows) == h or len(cols) == w:
-            continue
-        # separators must not be the whole background: at least one cell elsewhere differs from it
-        if best is None or len(rows) + len(cols) > len(best[1]) + len(best[2]):
-            best = (colour, rows, cols)
+        rank = (colour != bg, len(rows) + len(cols))
+        if best is None or rank > best_rank:
+            best, best_rank = (colour, rows, cols), rank
     if best is None:
         raise DSLError("no separator lines")
     return best

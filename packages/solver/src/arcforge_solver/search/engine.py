@@ -23,7 +23,7 @@ from arcforge_solver.engine import Candidate, Deadline, EngineContext, EngineRes
 from arcforge_solver.search.enumerate import Budget, Enumerator
 from arcforge_solver.search.evaluator import Evaluator, Values
 from arcforge_solver.search.evolve import Evolution
-from arcforge_solver.search.learn import finishers
+from arcforge_solver.search.learn import finishers, table_size
 from arcforge_solver.search.library import BY_NAME
 from arcforge_solver.search.program import Node, render
 from arcforge_solver.search.scoreboard import Scoreboard, complexity
@@ -33,7 +33,11 @@ DEEP_FIT_COST = 1
 """Cell rules and object recolouring are fitted on values up to this cost."""
 DEEP_FIT_LIMIT = 80
 GRACE_EVALUATIONS = 3000
-"""After the first train-exact program, search this many more evaluations for a second one."""
+"""After the first confident train-exact program, search this many more evaluations for a second one."""
+LEARNED_GRACE_EVALUATIONS = 40000
+"""After a train-exact program that leans on a learned table, search this much more for a plainer one."""
+CONFIDENT_TABLE = 4
+"""A train-exact program with at most this many learned table entries is trusted to stop the search."""
 
 
 def task_background(task: Task) -> int:
@@ -57,8 +61,11 @@ class _SearchBudget(Budget):
         self.state = state
 
     def spent(self) -> bool:
-        solved_at = self.state.solved_at
-        if solved_at is not None and self.evaluator.evaluations >= solved_at + GRACE_EVALUATIONS:
+        state = self.state
+        evaluations = self.evaluator.evaluations
+        if state.solved_at is not None and evaluations >= state.solved_at + GRACE_EVALUATIONS:
+            return True
+        if state.learned_at is not None and evaluations >= state.learned_at + LEARNED_GRACE_EVALUATIONS:
             return True
         return super().spent()
 
@@ -79,6 +86,9 @@ class TaskSearch:
         }
         self.board = Scoreboard()
         self.solved_at: int | None = None
+        """Evaluations when the first confident train-exact program was found."""
+        self.learned_at: int | None = None
+        """Evaluations when the first train-exact program leaning on a learned table was found."""
         self.deep_fits = 0
         self.rng = random.Random(seed ^ zlib.crc32(task.task_id.encode()))
 
@@ -104,8 +114,12 @@ class TaskSearch:
 
     def _offer(self, node: Node, values: Values, fitness: float, exact: int, origin: str) -> None:
         self.board.offer(node, fitness, exact, self.ev.test_values(values), origin)
-        if fitness >= 1.0 and self.solved_at is None:
-            self.solved_at = self.ev.evaluations
+        if fitness >= 1.0:
+            if sum(table_size(n) for n in node.walk()) <= CONFIDENT_TABLE:
+                if self.solved_at is None:
+                    self.solved_at = self.ev.evaluations
+            elif self.learned_at is None:
+                self.learned_at = self.ev.evaluations
 
     def on_enumerated(self, node: Node, values: Values, cost: int) -> None:
         deep = cost <= DEEP_FIT_COST and self.deep_fits < DEEP_FIT_LIMIT
@@ -144,7 +158,8 @@ class SearchEngine:
         budget = _SearchBudget(until, state.ev, self.max_evaluations, state)
         enumerator = Enumerator(state.ev, state.domain, state.bg, state.on_enumerated)
         enumerate_until = started + self.enumerate_share * max(0.0, until - started)
-        enum_budget = _SearchBudget(enumerate_until, state.ev, self.max_evaluations, state)
+        enum_cap = None if self.max_evaluations is None else int(self.enumerate_share * self.max_evaluations)
+        enum_budget = _SearchBudget(enumerate_until, state.ev, enum_cap, state)
         enumerator.run(self.max_cost, enum_budget)
         evolution = None
         if state.solved_at is None and not budget.spent():
@@ -181,7 +196,7 @@ class SearchEngine:
             "completed_cost": enumerator.completed_cost,
             "generations": evolution.generations if evolution else 0,
             "children": evolution.children if evolution else 0,
-            "train_solved": state.solved_at is not None,
+            "train_solved": state.board.best_fitness >= 1.0,
             "best_fitness": state.board.best_fitness,
         }
         return EngineResult(task.task_id, candidates, stats)
