@@ -9,6 +9,7 @@ operators asked, and counts tokens as whitespace-separated words.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ class ScriptedLlmDouble:
     replies: dict[str, Sequence[Reply]]
     """operator -> replies, used in turn (the last one repeats)."""
     name: str = "scripted-test-double"
+    delay_s: float = 0.0
+    """Seconds each request takes, like a real model; `should_stop` ends the wait early."""
     prompts: list[str] = field(default_factory=list)
     requests: list[GenerationRequest] = field(default_factory=list)
     _turns: dict[str, int] = field(default_factory=dict)
@@ -45,6 +48,9 @@ class ScriptedLlmDouble:
 
     def generate(self, request: GenerationRequest) -> tuple[list[Completion], GenerationStats]:
         self.requests.append(request)
+        waited_until = time.monotonic() + self.delay_s
+        while time.monotonic() < waited_until and not (request.should_stop and request.should_stop()):
+            time.sleep(0.02)
         stats = GenerationStats(prompts=len(request.prompts))
         completions: list[Completion] = []
         for index, prompt in enumerate(request.prompts):

@@ -23,7 +23,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from arcforge_solver.engine import Candidate, Deadline, EngineContext, EngineResult
@@ -86,7 +86,15 @@ class TaskRun:
     evaluator: SandboxEvaluator
     counters: LlmCounters
     population: list[Candidate]
+    """The parents of the next generation (at most `keep`)."""
+    archive: list[Candidate] = field(default_factory=list)
+    """Every candidate seen, LLM- or search-made: the result ranks all of them, so a solution found
+    early is never crowded out of the answer by a later flood of partial programs."""
     generations_run: int = 0
+
+    def add(self, candidates: list[Candidate], keep: int) -> None:
+        self.archive.extend(candidates)
+        self.population = merge(self.population, candidates, limit=keep)
 
     @property
     def solved(self) -> bool:
@@ -235,7 +243,7 @@ class LlmEngine:
         keep = max(shape.population, 4)
         for generation in range(shape.generations):
             if incoming is not None:
-                run.population = merge(run.population, incoming(), limit=keep)
+                run.add(incoming(), keep)
             if run.solved:
                 break
             budget = self._generation_seconds(run, shape)
@@ -260,8 +268,7 @@ class LlmEngine:
                 run.counters.generation_seconds - seconds,
                 run.counters.completions - completions,
             )
-            fresh = self._evaluate(run, programs)
-            run.population = merge(run.population, fresh, limit=keep)
+            run.add(self._evaluate(run, programs), keep)
             run.generations_run += 1
             self._progress(run, context)
             if stop_early is not None and stop_early():
@@ -340,7 +347,8 @@ class LlmEngine:
             _log(context, pace_line(self.pace))
             for line in self.forecast_lines(run.deadline.seconds, context):
                 _log(context, line)
-        best = run.population[0] if run.population else None
+        candidates = merge(run.archive)
+        best = candidates[0] if candidates else None
         stats: dict[str, Any] = {
             "llm": counters.event(),
             "llm_prompt_tokens": counters.prompt_tokens,
@@ -361,7 +369,7 @@ class LlmEngine:
             "backend": self.backend.name,
             **extra,
         }
-        return EngineResult(task_id=run.task.task_id, candidates=rank(run.population), stats=stats)
+        return EngineResult(task_id=run.task.task_id, candidates=candidates, stats=stats)
 
 
 def _crossover_pairs(
@@ -429,7 +437,7 @@ class HybridEngine(LlmEngine):
         self.evolve(run, shape, context, incoming=incoming, stop_early=search_solved)
         # The search may still be running: its programs are worth the wait (it stops at its deadline).
         self.search.wait(job.started + job.seconds)
-        run.population = merge(run.population, incoming(), limit=max(shape.population, 4) + 2)
+        run.add(incoming(), max(shape.population, 4))
         return self._finish(run, shape, context, started, _search_stats(job))
 
     def close(self) -> None:
