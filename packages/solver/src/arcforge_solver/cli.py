@@ -160,8 +160,13 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def choose_engine(args: argparse.Namespace) -> str:
+    """--engine, else hybrid when a model is given, else the model-free search."""
+    return str(args.engine or (DEFAULT_ENGINE_WITH_MODEL if args.model_dir else DEFAULT_ENGINE))
+
+
 def command_run(args: argparse.Namespace) -> int:
-    engine = args.engine or (DEFAULT_ENGINE_WITH_MODEL if args.model_dir else DEFAULT_ENGINE)
+    engine = choose_engine(args)
     config = RunConfig(
         out=args.out,
         tasks=args.tasks,

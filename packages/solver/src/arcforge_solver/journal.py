@@ -3,8 +3,8 @@
 It lives beside the submission (`submission.json` -> `submission.journal.jsonl`) unless `--journal`
 names another place. Each line holds the task id, a fingerprint of the task's content, the engine, the
 final state, the best train fitness, the best program's source, the submission entries and counters.
-A rerun reuses a line only for the same task content and the same engine; lines torn by a kill are
-skipped. Tasks whose engine crashed (`failed`) are tried again on a rerun.
+A rerun reuses the latest line of the same engine for the same task content; lines torn by a kill
+are skipped. Tasks whose engine crashed (`failed`) are tried again on a rerun.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ class Journal:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def load(self) -> dict[str, JournalRecord]:
-        """The latest record per task id; torn or foreign lines are skipped."""
-        records: dict[str, JournalRecord] = {}
+    def load(self) -> list[JournalRecord]:
+        """Every readable record in write order; torn or foreign lines are skipped."""
+        records: list[JournalRecord] = []
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -61,21 +61,19 @@ class Journal:
             if not line.strip():
                 continue
             try:
-                record = JournalRecord.from_json(json.loads(line))
+                records.append(JournalRecord.from_json(json.loads(line)))
             except (ValueError, TypeError):
                 continue
-            records[record.task_id] = record
         return records
 
     def finished(self, engine: str, fingerprints: dict[str, str]) -> dict[str, JournalRecord]:
-        """Records a rerun may reuse: finished, same engine, same task content."""
-        return {
-            task_id: record
-            for task_id, record in self.load().items()
-            if record.state in FINISHED_STATES
-            and record.engine == engine
-            and fingerprints.get(task_id) == record.fingerprint
-        }
+        """What a rerun may reuse: per task, the latest record of this engine for this very task
+        content, when that record is finished."""
+        latest: dict[str, JournalRecord] = {}
+        for record in self.load():
+            if record.engine == engine and fingerprints.get(record.task_id) == record.fingerprint:
+                latest[record.task_id] = record
+        return {task_id: record for task_id, record in latest.items() if record.state in FINISHED_STATES}
 
     def append(self, record: JournalRecord) -> None:
         line = (json.dumps(asdict(record), separators=(",", ":")) + "\n").encode()

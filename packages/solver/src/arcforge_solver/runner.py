@@ -271,9 +271,6 @@ class Run:
         problems = [str(problem.error) for problem in self.loaded.problems]
         for problem in self.loaded.problems:
             self.progress.message(f"skipping bad task: {problem.error}")
-            self.events.emit(
-                "error", message=str(problem.error), file=problem.error.file, task_id=problem.error.task_id
-            )
         todo = self.resume_from_journal()
         self.submission.write()  # valid from here on, whatever happens next
         resumed = len(self.selected) - len(todo)
@@ -291,6 +288,10 @@ class Run:
             journal=str(self.journal.path),
             seed=config.seed,
         )
+        for problem in self.loaded.problems:
+            self.events.emit(
+                "error", message=str(problem.error), file=problem.error.file, task_id=problem.error.task_id
+            )
         for task in self.selected:
             if task.task_id in self.finished_ids:
                 self.events.emit("item", **self.task_item(task, "done", resumed=True))

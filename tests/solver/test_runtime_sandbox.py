@@ -1,0 +1,177 @@
+"""The sandbox pool against hostile programs: each gets a classified error, the pool goes on, and
+no process is left behind."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from arcforge_solver.sandbox import SandboxError, SandboxPool
+
+GRID = np.array([[1, 2], [3, 4]], dtype=np.int8)
+OUTSIDE = Path("/tmp") / f"arcforge-sandbox-escape-{os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[SandboxPool]:
+    with SandboxPool(workers=2, timeout_s=1.0, memory_mb=512) as sandbox:
+        yield sandbox
+
+
+def prog(body: str, prelude: str = "") -> str:
+    return prelude + "def solve(grid):\n" + "".join(f"    {line}\n" for line in body.splitlines())
+
+
+HOSTILE = {
+    "infinite loop": (prog("while True:\n    pass"), "timeout", "timed out"),
+    "loop that swallows the timeout": (
+        prog(
+            "while True:\n    try:\n        while True:\n            pass\n    except BaseException:\n        pass"
+        ),
+        "timeout",
+        "timed out",
+    ),
+    "10 GB allocation": (
+        prog("a = np.ones(10 * 1024**3, dtype=np.uint8)\nreturn grid"),
+        "memory",
+        "allocate",
+    ),
+    "10 GB bytearray": (prog("a = bytearray(10 * 1024**3)\nreturn grid"), "memory", "MemoryError"),
+    "fork bomb": (prog("while True:\n    os.fork()", "import os\n"), "runtime", "os.fork is not allowed"),
+    "os.system": (
+        prog(f"os.system('touch {OUTSIDE}')\nreturn grid", "import os\n"),
+        "runtime",
+        "os.system is not allowed",
+    ),
+    "subprocess": (
+        prog(f"subprocess.run(['touch', '{OUTSIDE}'])\nreturn grid", "import subprocess\n"),
+        "runtime",
+        "subprocess.Popen is not allowed",
+    ),
+    "write outside scratch": (
+        prog(f"open('{OUTSIDE}', 'w').write('x')\nreturn grid"),
+        "runtime",
+        "outside the scratch folder",
+    ),
+    "os.open outside scratch": (
+        prog(f"os.open('{OUTSIDE}', os.O_WRONLY | os.O_CREAT)\nreturn grid", "import os\n"),
+        "runtime",
+        "outside the scratch folder",
+    ),
+    "socket": (
+        prog("s = socket.socket()\ns.connect(('127.0.0.1', 9))\nreturn grid", "import socket\n"),
+        "runtime",
+        "socket.__new__ is not allowed",
+    ),
+    "1 GB to stdout": (
+        prog("for _ in range(1024):\n    print('x' * 2**20)\nreturn grid"),
+        "runtime",
+        "printed more than",
+    ),
+    "SystemExit": (prog("sys.exit(3)", "import sys\n"), "runtime", "SystemExit"),
+    "os._exit kills its worker": (prog("os._exit(3)", "import os\n"), "runtime", "crashed its worker"),
+    "deep recursion": (prog("return solve(grid)"), "runtime", "RecursionError"),
+    "non-grid return": (prog("return 'a grid, honest'"), "invalid_output", "not a grid"),
+    "ragged return": (prog("return [[1, 2], [3]]"), "invalid_output", "ragged"),
+    "colour out of range": (prog("return grid * 5"), "invalid_output", "colours are 0-9"),
+    "too big": (prog("return np.zeros((31, 3), dtype=int)"), "invalid_output", "sides must be 1-30"),
+    "syntax error": ("def solve(grid) return grid", "syntax", "SyntaxError"),
+    "no solve": ("x = 1\n", "syntax", "defines no solve"),
+    "ctypes": (prog("ctypes.CDLL(None).fork()", "import ctypes\n"), "runtime", "not allowed"),
+    "raising at module level": ("raise ValueError('boom')\n", "runtime", "boom"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_program_is_classified(pool: SandboxPool, name: str) -> None:
+    source, kind, fragment = HOSTILE[name]
+    run = pool.run_program(source, [GRID, GRID])
+    assert run.error is not None, f"{name}: no error"
+    assert run.error.kind == kind, run.error
+    assert fragment in run.error.message
+    assert run.outputs == (None, None)
+    assert not OUTSIDE.exists()
+    # The pool goes on: the next program runs normally.
+    ok = pool.run_program("def solve(grid):\n    return grid.T\n", [GRID])
+    assert ok.ok and np.array_equal(ok.outputs[0], GRID.T)
+
+
+def test_outputs_and_per_grid_errors(pool: SandboxPool) -> None:
+    source = "def solve(grid):\n    if grid[0, 0] == 9:\n        raise KeyError('nine')\n    return np.rot90(grid)\n"
+    run = pool.run_program(source, [GRID, np.array([[9]], dtype=np.int8), GRID])
+    assert np.array_equal(run.outputs[0], np.rot90(GRID)) and run.outputs[0].dtype == np.int8
+    assert run.outputs[1] is None and run.errors[1] is not None and run.errors[1].kind == "runtime"
+    assert np.array_equal(run.outputs[2], np.rot90(GRID))
+    assert run.errors[0] is None and run.error is run.errors[1]
+
+
+def test_dsl_names_and_lists_and_floats_are_accepted(pool: SandboxPool) -> None:
+    run = pool.run_program(
+        "def solve(grid):\n    return [[float(v) for v in row] for row in grid.tolist()]\n", [GRID]
+    )
+    assert run.ok and np.array_equal(run.outputs[0], GRID)
+
+
+def test_scratch_folder_is_writable_and_cleaned_between_calls(pool: SandboxPool) -> None:
+    write = "import os\ndef solve(grid):\n    assert not os.listdir('.'), os.listdir('.')\n    open('note.txt', 'w').write('x')\n    return grid\n"
+    for _ in range(3):  # a leftover from the call before would fail the assert
+        run = pool.run_program(write, [GRID])
+        assert run.ok, run.error
+
+
+def test_stdout_is_captured_and_bounded(pool: SandboxPool) -> None:
+    run = pool.run_program("def solve(grid):\n    print('hello from solve')\n    return grid\n", [GRID])
+    assert run.ok and run.stdout == "hello from solve\n"
+
+
+def test_program_state_does_not_leak_between_calls(pool: SandboxPool) -> None:
+    pool.run_program("SECRET = 5\ndef solve(grid):\n    return grid\n", [GRID])
+    run = pool.run_program("def solve(grid):\n    return grid * SECRET\n", [GRID])
+    assert run.error is not None and "NameError" in run.error.message
+
+
+def test_concurrent_calls_from_threads(pool: SandboxPool) -> None:
+    results: list[bool] = []
+
+    def call(k: int) -> None:
+        run = pool.run_program(f"def solve(grid):\n    return (grid + {k}) % 10\n", [GRID])
+        results.append(run.ok and np.array_equal(run.outputs[0], (GRID + k) % 10))
+
+    threads = [threading.Thread(target=call, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 8
+
+
+def test_overrunning_worker_is_killed_reaped_and_replaced() -> None:
+    with SandboxPool(workers=1, timeout_s=0.3) as pool:
+        first = pool.run_program("def solve(grid):\n    return grid\n", [GRID])
+        assert first.ok
+        (old_pid,) = pool.pids
+        # Blocks signals in C code (a long sleep inside one call): only the outside kill ends it.
+        stuck = "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGPROF})\ndef solve(grid):\n    import time\n    time.sleep(30)\n"
+        run = pool.run_program(stuck, [GRID])
+        assert run.error is not None and run.error.kind == "timeout" and run.worker_replaced
+        assert pool.replacements == 1
+        assert not Path(f"/proc/{old_pid}").exists()  # reaped, not a zombie
+        again = pool.run_program("def solve(grid):\n    return grid[::-1]\n", [GRID])
+        assert again.ok and np.array_equal(again.outputs[0], GRID[::-1])
+        (new_pid,) = pool.pids
+        assert new_pid != old_pid
+    assert not Path(f"/proc/{new_pid}").exists()  # close() stops and reaps every worker
+    with pytest.raises(SandboxError, match="closed"):
+        pool.run_program("def solve(grid):\n    return grid\n", [GRID])
+
+
+def test_lazy_pool_starts_workers_on_first_use() -> None:
+    with SandboxPool(workers=2, lazy=True) as pool:
+        assert pool.pids == []
+        assert pool.run_program("def solve(grid):\n    return grid\n", [GRID]).ok
+        assert len(pool.pids) == 1
