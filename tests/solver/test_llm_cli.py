@@ -88,7 +88,20 @@ def test_wrong_model_dir_fails_cleanly_with_the_folder_listing(
     (bad / "model").mkdir(parents=True)
     (bad / "model" / "config.json").write_text("{}")
     out = tmp_path / "submission.json"
-    code = main(["run", str(tasks_dir), "--engine", "llm", "--model-dir", str(bad), "--out", str(out), "--workers", "1"])
+    code = main(
+        [
+            "run",
+            str(tasks_dir),
+            "--engine",
+            "llm",
+            "--model-dir",
+            str(bad),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+        ]
+    )
     assert code != 0
     err = capsys.readouterr().err
     assert "model.safetensors" in err and "config.json" in err
