@@ -304,6 +304,11 @@ def test_flaky_server_still_gives_verified_files(
     run = download()
     assert run.returncode == 0, run.output
     assert_complete(tmp_path / "out", repo)
+    warnings = [e["data"]["message"] for e in run.kinds("log") if e["data"]["level"] == "warning"]
+    if "status_429_times" in faults:
+        assert any("HTTP 429; retrying in 0.2 s" in w for w in warnings), warnings  # Retry-After honoured
+    if not faults.get("ignore_range"):
+        assert warnings, "a fault that forces a retry leaves a warning"
 
 
 def test_dry_run_lists_and_fetches_nothing(download, hub: HubServer, repo: GeneratedRepo, tmp_path: Path):

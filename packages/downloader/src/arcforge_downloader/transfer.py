@@ -32,6 +32,7 @@ from urllib.parse import urljoin, urlsplit
 DEFAULT_RANGE_SIZE = 64 << 20
 DEFAULT_STALL_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 8
+MIN_AUTO_RANGE = 4 << 20  # below this, more requests cost more than the parallelism gains
 _READ_SIZE = 256 << 10
 _JOURNAL_VERSION = 1
 
@@ -241,7 +242,7 @@ class TransferEngine:
         journal.open()
         state = _FileState(job, journal, bytes_done=done)
         state.fd = os.open(job.part_path, os.O_WRONLY)
-        spans = missing_spans(job.size, journal.done, self.settings.range_size)
+        spans = missing_spans(job.size, journal.done, self._range_for(job.size))
         with self._cond:
             self._files[job.name] = state
             self._open_files += 1
@@ -262,7 +263,7 @@ class TransferEngine:
         with self._cond:
             state.bytes_done = 0
             state.started = False
-            spans = missing_spans(job.size, [], self.settings.range_size)
+            spans = missing_spans(job.size, [], self._range_for(job.size))
             state.spans_left = len(spans)
             if state.fd >= 0:
                 os.close(state.fd)
@@ -271,6 +272,12 @@ class TransferEngine:
             for start, end in spans:
                 self._queue.append((state, start, end))
             self._cond.notify_all()
+
+    def _range_for(self, size: int) -> int:
+        """The range size, smaller for a file too small to give every worker a range: a repo of
+        two 500 MB shards still uses all connections."""
+        spread = -(-size // max(1, self.settings.workers))
+        return min(self.settings.range_size, max(MIN_AUTO_RANGE, spread))
 
     # ---- running ----------------------------------------------------------------------------------
 
