@@ -68,7 +68,10 @@ class FixedProgramEngine:
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
         if context.emit is not None:
-            context.emit("log", level="info", message=f"double solving {task.task_id}")
+            remaining = context.options.get("tasks_remaining")
+            context.emit(
+                "log", level="info", message=f"double solving {task.task_id}, {remaining} tasks remaining"
+            )
         if any(pair.output is not None for pair in task.test):
             raise AssertionError("the runtime leaked test outputs to an engine")
         return EngineResult(

@@ -285,3 +285,48 @@ def test_test_mode_runs_five_and_keeps_every_task_in_the_submission(tmp_path: Pa
     run = last_run(tmp_path / "state")
     assert run[0]["data"]["tasks"] == 5 and run[-1]["data"]["done"] == 5
     assert len(submission(tmp_path)) == 40
+
+
+def test_engines_learn_how_much_of_the_run_is_left(tmp_path: Path, small_tasks: Path) -> None:
+    assert run_cli(tmp_path, "--workers", "1", tasks=small_tasks, engine="SequentialFixedProgramEngine") == 0
+    logs = [
+        e["data"]["message"]
+        for e in last_run(tmp_path / "state")
+        if e["kind"] == "log" and e["data"].get("task_id")
+    ]
+    assert logs[0] == "double solving flip0, 5 tasks remaining"
+    assert logs[-1] == "double solving hard8, 1 tasks remaining"
+
+
+def test_torn_journal_lines_are_skipped_on_resume(tmp_path: Path, small_tasks: Path) -> None:
+    assert run_cli(tmp_path, "--workers", "1", "--limit", "3", tasks=small_tasks) == 0
+    journal = tmp_path / "out" / "submission.journal.jsonl"
+    lines = journal.read_text().splitlines()
+    journal.write_text("\n".join(lines[:2]) + "\n" + lines[2][:40])  # a kill tore the last line
+    assert run_cli(tmp_path, "--workers", "1", tasks=small_tasks) == 0
+    run = last_run(tmp_path / "state")
+    assert run[0]["data"]["resumed"] == 2
+    assert run[-1]["data"]["done"] == 5
+
+
+def test_progress_line_rewrites_itself_on_a_terminal() -> None:
+    import io
+
+    from arcforge_solver.progress import ProgressLine
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    line = ProgressLine(screen, tty_interval_s=0)
+    line.update("test-run 1/40 tasks")
+    line.update("test-run 2/4")
+    line.message("a forecast")
+    assert screen.getvalue() == "\rtest-run 1/40 tasks\rtest-run 2/4       \na forecast\n"
+    log = io.StringIO()
+    plain = ProgressLine(log, plain_interval_s=3600)
+    plain.update("first", force=True)
+    plain.update("dropped")
+    plain.update("last", force=True)
+    assert log.getvalue() == "first\nlast\n"

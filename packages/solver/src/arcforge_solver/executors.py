@@ -30,6 +30,10 @@ from arcforge_solver.task import Task
 EventSink = Callable[[str, str, dict[str, Any]], None]
 """sink(task_id, kind, data): an event an engine emitted while solving a task."""
 
+RUN_INFO_KEYS = ("tasks_remaining", "budget_remaining_s", "tasks_total", "lanes")
+"""What the runtime adds to `EngineContext.options` for each task, so that an engine can size its
+work to the run (e.g. the LLM engine's forecast table)."""
+
 
 @dataclass
 class TaskOutcome:
@@ -90,23 +94,25 @@ class InProcessExecutor:
         self.sink = sink
         self.capacity = 1
         self.sandbox = _make_sandbox(sandbox_workers, sandbox_memory_mb)
-        self._queued: deque[tuple[Task, float]] = deque()
+        self._queued: deque[tuple[Task, float, dict[str, Any]]] = deque()
 
     def busy(self) -> int:
         return len(self._queued)
 
-    def start(self, task: Task, seconds: float) -> None:
-        self._queued.append((task, seconds))
+    def start(self, task: Task, seconds: float, run_info: Mapping[str, Any] | None = None) -> None:
+        self._queued.append((task, seconds, dict(run_info or {})))
 
     def wait(self, timeout: float) -> list[TaskOutcome]:
         if not self._queued:
             return []
-        task, seconds = self._queued.popleft()
+        task, seconds, run_info = self._queued.popleft()
 
         def emit(kind: str, **data: Any) -> None:
             self.sink(task.task_id, kind, data)
 
-        context = EngineContext(seed=self.seed, sandbox=self.sandbox, emit=emit, options=self.options)
+        context = EngineContext(
+            seed=self.seed, sandbox=self.sandbox, emit=emit, options={**self.options, **run_info}
+        )
         return [solve_one(self.engine, task, seconds, context)]
 
     def close(self) -> None:
@@ -153,12 +159,12 @@ def task_worker_main(  # noqa: PLR0917 - the spawn target gets positional args
                 break
             if message is None:
                 break
-            task, seconds = message
+            task, seconds, run_info = message
 
             def emit(kind: str, _task_id: str = task.task_id, **data: Any) -> None:
                 send(("event", _task_id, kind, data))
 
-            context = EngineContext(seed=seed, sandbox=sandbox, emit=emit, options=options)
+            context = EngineContext(seed=seed, sandbox=sandbox, emit=emit, options={**options, **run_info})
             outcome = solve_one(engine, task, seconds, context)
             send(("outcome", outcome.state, outcome.seconds, outcome.result, outcome.error))
     finally:
@@ -197,7 +203,7 @@ class ProcessExecutor:
         self.sandbox_memory_mb = sandbox_memory_mb
         self._context = multiprocessing.get_context("spawn")  # no fork: the runtime may hold threads
         self._slots: list[_Slot] = [self._spawn() for _ in range(self.capacity)]
-        self._waiting: deque[tuple[Task, float]] = deque()
+        self._waiting: deque[tuple[Task, float, dict[str, Any]]] = deque()
         self._early_deaths = 0
 
     def _spawn(self) -> _Slot:
@@ -215,8 +221,8 @@ class ProcessExecutor:
     def busy(self) -> int:
         return sum(slot.task is not None for slot in self._slots) + len(self._waiting)
 
-    def start(self, task: Task, seconds: float) -> None:
-        self._waiting.append((task, seconds))
+    def start(self, task: Task, seconds: float, run_info: Mapping[str, Any] | None = None) -> None:
+        self._waiting.append((task, seconds, dict(run_info or {})))
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -224,10 +230,10 @@ class ProcessExecutor:
             if not self._waiting:
                 return
             if slot.task is None and slot.ready:
-                task, seconds = self._waiting.popleft()
+                task, seconds, run_info = self._waiting.popleft()
                 slot.task, slot.seconds, slot.started = task, seconds, time.monotonic()
                 with contextlib.suppress(OSError):  # a dead worker's sentinel reports it in wait()
-                    slot.conn.send((task, seconds))
+                    slot.conn.send((task, seconds, run_info))
 
     def wait(self, timeout: float) -> list[TaskOutcome]:
         outcomes: list[TaskOutcome] = []

@@ -342,7 +342,14 @@ class Run:
                 sandbox_memory_mb=config.sandbox_memory_mb,
             )
         else:
-            engine = load_engine(config.engine, config.engine_options)
+            try:
+                engine = load_engine(config.engine, config.engine_options)
+            except EngineStartError:
+                raise
+            except Exception as exc:  # bad options, a missing model: one clear error, no traceback
+                raise EngineStartError(
+                    f"cannot start engine {config.engine!r}: {type(exc).__name__}: {exc}"
+                ) from exc
             executor = InProcessExecutor(
                 engine,
                 seed=config.seed,
@@ -362,10 +369,17 @@ class Run:
                         waiting = []
                         break
                     task = waiting.pop(0)
+                    budget_left = self.scheduler.remaining_budget()
+                    run_info = {
+                        "tasks_remaining": len(waiting) + 1 + executor.busy(),
+                        "budget_remaining_s": None if budget_left is None else round(budget_left, 1),
+                        "tasks_total": len(self.selected),
+                        "lanes": lanes,
+                    }
                     self.events.emit(
                         "item", task_id=task.task_id, state="running", seconds_allowed=round(seconds, 2)
                     )
-                    executor.start(without_test_outputs(task), seconds)
+                    executor.start(without_test_outputs(task), seconds, run_info)
                 for outcome in executor.wait(timeout=0.5):
                     full = next(t for t in self.selected if t.task_id == outcome.task.task_id)
                     self.finish(
