@@ -67,9 +67,15 @@ def fresh_process_rate(evaluations: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--evaluations", type=int, default=300, help="pooled evaluations to time (default: 300)")
-    parser.add_argument("--baseline", type=int, default=20, help="fresh-process evaluations to time (default: 20)")
-    parser.add_argument("--workers", type=int, default=1, help="pool workers, one calling thread each (default: 1)")
+    parser.add_argument(
+        "--evaluations", type=int, default=300, help="pooled evaluations to time (default: 300)"
+    )
+    parser.add_argument(
+        "--baseline", type=int, default=20, help="fresh-process evaluations to time (default: 20)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="pool workers, one calling thread each (default: 1)"
+    )
     args = parser.parse_args()
     pooled = pooled_rate(args.evaluations, args.workers)
     fresh = fresh_process_rate(args.baseline)
