@@ -183,7 +183,7 @@ async def test_enter_opens_the_task_detail(state_dir: Path) -> None:
         summary = plain(screen.query_one("#detail-summary", Static))
         assert "017c7c7b" in summary and "fitness 0.820" in summary and "wrong" in summary
         program = screen.query_one("#detail-program", Static).content
-        assert isinstance(program, Syntax) and program.code == scenario.PROGRAM
+        assert isinstance(program, Syntax) and program.code == scenario.PROGRAM.rstrip("\n")
         grids = list(screen.query(GridView))
         assert len(grids) == 2 * 2 + 2  # two train pairs, two attempts for the one test input
         # The cells are ARC colours: the first train input of task index 2 starts with colour 2 (red).

@@ -211,6 +211,9 @@ class MonitorApp(App[None]):
         self._activate(name, focus=True)
 
     def on_tabs_tab_activated(self, message: Tabs.TabActivated) -> None:
+        # Our own `tabs.active = …` posts this too; a stale one (the tabs moved on since) is ignored.
+        if message.tabs.active != message.tab.id:
+            return
         name = (message.tab.id or "").removeprefix("tab-")
         if name in PANES and name != self.active_pane:
             self._follow = False

@@ -75,7 +75,9 @@ class TaskDetailScreen(Screen[None]):
             yield Static(Text("Best program", style="bold underline"), classes="detail-heading")
             if row.program:
                 yield Static(
-                    Syntax(row.program, "python", theme="monokai", line_numbers=True, word_wrap=True),
+                    Syntax(
+                        row.program.rstrip("\n"), "python", theme="monokai", line_numbers=True, word_wrap=True
+                    ),
                     id="detail-program",
                 )
             else:
