@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from importlib import resources
 from typing import Any
@@ -41,11 +40,11 @@ def build_notebook(
     """An nbformat 4 notebook: a title cell, then the template's code cells with the settings filled in."""
     values = {
         "__ARCFORGE_VERSION__": __version__,
-        "__COMPETITION__": json.dumps(competition),
+        "__COMPETITION__": repr(competition),
         "__TEST_MODE__": repr(bool(test_mode)),
         "__EXPECT_MODEL__": repr(bool(expect_model)),
         "__TIME_PER_TASK__": repr(time_per_task),
-        "__PUSHED_WITH__": json.dumps(pushed_with, sort_keys=True),
+        "__PUSHED_WITH__": repr(dict(sorted(pushed_with.items()))),
     }
     pattern = re.compile("|".join(re.escape(k) for k in values))
     cells: list[dict[str, Any]] = [
