@@ -232,3 +232,37 @@ def test_kaggle_json_readable_by_others_is_warned_about(
         result.code == 1 and "Notebook not found" in result.err
     )  # signed in from the file, then a clean 404
     assert KEY not in result.out + result.err
+
+
+@needs_solver
+def test_a_run_on_the_stand_in_executes_the_pushed_notebook(
+    tmp_path: Path, state_dir: Path, publish, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The path `invoke test-run --on kaggle` takes: push, wait, fetch, validate, with the notebook really run."""
+    from tests.support.kaggle_server import notebook_runner, start_kaggle_server
+
+    runner = notebook_runner(extra_env={"ARCFORGE_NOTEBOOK_SKIP_INSTALL": "1"}, timeout=300)
+    with start_kaggle_server(users={"alice": KEY}, runner=runner) as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        wheels = tmp_path / "wheels"
+        wheels.mkdir()
+        (wheels / "arcforge_solver-0.1.0-py3-none-any.whl").write_bytes(b"PK\x05\x06" + bytes(18))
+        assert publish("dataset", str(wheels), "--id", "alice/arcforge-wheelhouse").code == 0
+        pushed = publish(
+            "kernel", "--id", "alice/arcforge-arc-prize", "--dataset", "alice/arcforge-wheelhouse",
+            "--test-mode", "--time-per-task", "1", "--run",
+        )  # fmt: skip
+        assert pushed.code == 0, pushed.err
+        waited = publish("status", "alice/arcforge-arc-prize", "--wait")
+        assert waited.code == 0, waited.out + waited.err
+        fetched = publish("output", "alice/arcforge-arc-prize", "--to", str(tmp_path / "out"))
+        assert fetched.code == 0, fetched.err
+    provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert provenance["engine"] == "search" and provenance["kernel"]["test_mode"] is True
+    assert (
+        provenance["wheelhouse"]["ref"] == "alice/arcforge-wheelhouse"
+        and provenance["wheelhouse"]["version"] == 1
+    )
+    test_run = read_events(state_dir / "test-run.jsonl")
+    assert test_run[0]["data"]["engine"] == "search" and test_run[-1]["data"]["status"] == "ok"
