@@ -356,7 +356,16 @@ class Downloader:
         status = "ok"
         try:
             for planned in pending:
-                engine.add(self._job(planned))
+                try:
+                    engine.add(self._job(planned))
+                except OSError as exc:
+                    code = "disk_full" if exc.errno == 28 else "network"
+                    self._record_failure(
+                        self._job(planned),
+                        f"{planned.dest}: cannot create its partial file: {exc}",
+                        code,
+                        f"Check that {self.partial_dir} is writable and has space, then rerun.",
+                    )
             engine.run()
         except KeyboardInterrupt:
             status = "interrupted"

@@ -56,7 +56,7 @@ class Progress:
 
     def track(self, name: str, size: int, done: int) -> None:
         with self._lock:
-            self._files[name] = _FileProgress(size, done, last_done=done)
+            self._files[name] = _FileProgress(size, done, reported=done, last_done=done)
 
     def add_bytes(self, name: str, n: int) -> None:
         with self._lock:

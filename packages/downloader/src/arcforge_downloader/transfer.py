@@ -228,6 +228,7 @@ class TransferEngine:
         self._connections: set[http.client.HTTPConnection] = set()
         self._conn_lock = threading.Lock()
         self._local = threading.local()
+        self._workers_alive = False
 
     # ---- planning ---------------------------------------------------------------------------------
 
@@ -289,9 +290,19 @@ class TransferEngine:
         ]
         for thread in threads:
             thread.start()
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.2)  # short joins keep the main thread responsive to Ctrl-C
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)  # short joins keep the main thread responsive to Ctrl-C
+        except KeyboardInterrupt:
+            self.stop()
+            # Workers journal what they wrote on their way out; file descriptors stay open until
+            # they are gone, or a recycled descriptor could take a late write.
+            deadline = time.monotonic() + 10
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+            self._workers_alive = any(thread.is_alive() for thread in threads)
+            raise
 
     def stop(self) -> None:
         """Cut every connection and make workers return; journals keep what was written."""
@@ -309,6 +320,8 @@ class TransferEngine:
         return self._stop.is_set()
 
     def close(self) -> None:
+        if self._workers_alive:
+            return  # the process is about to exit; the kernel closes them after the last write
         for state in self._files.values():
             state.journal.close()
             if state.fd >= 0:
