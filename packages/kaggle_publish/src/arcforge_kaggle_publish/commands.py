@@ -226,10 +226,26 @@ def _replay_test_run(
     return scores if isinstance(scores, dict) else None
 
 
+def _current_kernel_version(session: Session, kernel_id: str) -> int | None:
+    """The notebook's latest version number, from GetKernel."""
+    from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
+
+    api: Any = session.api
+    owner, _, slug = kernel_id.partition("/")
+    request = ApiGetKernelRequest()
+    request.user_name, request.kernel_slug = owner, slug
+    with api.build_kaggle_client() as kaggle:
+        response = kaggle_call(api, kaggle.kernels.kernels_api_client.get_kernel, request)
+    metadata = response.metadata
+    return int(metadata.current_version_number or 0) or None if metadata is not None else None
+
+
 def cmd_output(session: Session) -> int:
     args = session.args
     split_id(args.kernel_id, "kernel")
     to: Path = args.to
+    if args.kernel_version is None:
+        args.kernel_version = _current_kernel_version(session, args.kernel_id)
     files = fetch_output(session.api, args.kernel_id, args.kernel_version, to)
     names = {f.name for f in files}
     log = [f for f in files if f.suffix == ".log"]
