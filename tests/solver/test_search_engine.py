@@ -56,6 +56,7 @@ def box(h: int, w: int, top: int, left: int, size: int, colour: int = 2) -> Grid
 
 
 def with_objects(shapes: list[tuple[int, int, int, int, int]], h: int = 10, w: int = 10) -> Grid:
+    """A grid with filled rectangles (top, left, height, width, colour)."""
     grid = np.zeros((h, w), dtype=np.int8)
     for top, left, hh, ww, colour in shapes:
         grid[top : top + hh, left : left + ww] = colour
@@ -69,7 +70,9 @@ def split_grid(a: Grid, b: Grid) -> Grid:
 TASKS = {
     "flip": make_task("flip", [noise(3, 4), noise(4, 4), noise(5, 3), noise(4, 6)], dsl.flip_lr),
     "colour-map": make_task(
-        "colour-map", [noise(4, 4), noise(5, 5), noise(3, 6), noise(6, 4)], lambda x: dsl.map_colours(x, {1: 2, 2: 1, 3: 4})
+        "colour-map",
+        [noise(4, 4), noise(5, 5), noise(3, 6), noise(6, 4)],
+        lambda x: dsl.map_colours(x, {1: 2, 2: 1, 3: 4}),
     ),
     "crop-largest": make_task(
         "crop-largest",
@@ -101,7 +104,12 @@ TASKS = {
     ),
     "halo": make_task(
         "halo",
-        [noise(7, 7, 1, 0.08), noise(8, 6, 1, 0.1), noise(6, 9, 1, 0.1), noise(9, 9, 1, 0.08)],
+        [
+            with_objects([(1, 1, 1, 1, 1), (4, 5, 1, 1, 1)], 7, 7),
+            with_objects([(0, 0, 1, 1, 1), (3, 3, 1, 1, 1), (6, 1, 1, 1, 1)], 8, 6),
+            with_objects([(2, 6, 1, 1, 1), (4, 2, 1, 1, 1)], 6, 9),
+            with_objects([(1, 2, 1, 1, 1), (5, 5, 1, 1, 1), (8, 8, 1, 1, 1)], 9, 9),
+        ],
         lambda x: dsl.apply_cell_rule(x, "n4count", {1: 2}),
     ),
 }
@@ -153,7 +161,8 @@ def test_enumeration_keeps_one_program_per_train_behaviour() -> None:
 def unsolvable() -> Task:
     rng = np.random.default_rng(3)
     pairs = tuple(
-        Pair(rng.integers(0, 4, (6, 6)).astype(np.int8), rng.integers(0, 4, (3, 5)).astype(np.int8)) for _ in range(3)
+        Pair(rng.integers(0, 4, (6, 6)).astype(np.int8), rng.integers(0, 4, (3, 5)).astype(np.int8))
+        for _ in range(3)
     )
     return Task("noise", pairs, (Pair(rng.integers(0, 4, (6, 6)).astype(np.int8)),))
 
@@ -161,7 +170,9 @@ def unsolvable() -> Task:
 def test_deterministic_for_a_seed() -> None:
     task = unsolvable()
     runs = [
-        SearchEngine(max_evaluations=2500, generations=3, population=16).solve(task, Deadline(120), EngineContext(seed=5))
+        SearchEngine(max_evaluations=2500, generations=3, population=16).solve(
+            task, Deadline(120), EngineContext(seed=5)
+        )
         for _ in range(2)
     ]
     assert [c.source for c in runs[0].candidates] == [c.source for c in runs[1].candidates]

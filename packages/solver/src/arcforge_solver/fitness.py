@@ -40,7 +40,7 @@ def train_fitness(outputs: Sequence[Grid | None], expected: Sequence[Grid]) -> t
     n = len(expected)
     if n == 0:
         return 0.0, 0
-    scores = [pair_score(out, exp) for out, exp in zip(outputs, expected)]
+    scores = [pair_score(out, exp) for out, exp in zip(outputs, expected, strict=False)]
     exact = sum(1 for s in scores if s == 1.0)
     missed = [s for s in scores if s < 1.0]
     partial = sum(missed) / len(missed) if missed else 1.0

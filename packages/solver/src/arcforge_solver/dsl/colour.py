@@ -116,3 +116,28 @@ def colours_by_frequency(grid: Grid, bg: int = 0) -> Grid:
     if not order:
         raise DSLError("no colours")
     return np.array(order, dtype=np.int8).reshape(-1, 1)
+
+
+def majority_fill(grid: Grid) -> Grid:
+    """The whole grid in its most common colour (background included)."""
+    return np.full_like(grid, int(np.argmax(colour_counts(grid))))
+
+
+def crop_to_colour(grid: Grid, colour: int) -> Grid:
+    """The bounding box of every `colour` cell, frame included."""
+    rows = np.flatnonzero((grid == colour).any(axis=1))
+    if rows.size == 0:
+        raise DSLError("colour absent")
+    cols = np.flatnonzero((grid == colour).any(axis=0))
+    return grid[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy()
+
+
+def crop_inside_colour(grid: Grid, colour: int) -> Grid:
+    """What lies strictly inside the bounding box of the `colour` cells (a frame's content)."""
+    rows = np.flatnonzero((grid == colour).any(axis=1))
+    if rows.size == 0:
+        raise DSLError("colour absent")
+    cols = np.flatnonzero((grid == colour).any(axis=0))
+    if rows[-1] - rows[0] < 2 or cols[-1] - cols[0] < 2:
+        raise DSLError("nothing inside")
+    return grid[rows[0] + 1 : rows[-1], cols[0] + 1 : cols[-1]].copy()

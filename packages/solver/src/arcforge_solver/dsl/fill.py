@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from arcforge_solver.dsl.core import DSLError, Grid, Mask
@@ -101,12 +103,11 @@ def connect_pairs(grid: Grid, bg: int = 0) -> Grid:
     """Join two cells of the same colour in the same row or column with a line of that colour,
     over background only."""
     out = grid.copy()
-    h, w = grid.shape
     for axis_grid, put in ((grid, out), (grid.T, out.T)):
         for r in range(axis_grid.shape[0]):
             row = axis_grid[r]
             idx = np.flatnonzero(row != bg)
-            for a, b in zip(idx[:-1], idx[1:]):
+            for a, b in itertools.pairwise(idx):
                 if row[a] == row[b] and b - a > 1:
                     seg = put[r, a + 1 : b]
                     seg[seg == bg] = row[a]
@@ -137,4 +138,42 @@ def draw_border(grid: Grid, colour: int) -> Grid:
     out[-1, :] = colour
     out[:, 0] = colour
     out[:, -1] = colour
+    return out
+
+
+def connect_diagonal_pairs(grid: Grid, bg: int = 0) -> Grid:
+    """Join two cells of the same colour on the same diagonal with a diagonal line over background."""
+    out = grid.copy()
+    h, w = grid.shape
+    found = False
+    for flip in (False, True):
+        g = grid[:, ::-1] if flip else grid
+        o = out[:, ::-1] if flip else out
+        for k in range(-h + 1, w):
+            diag = np.diagonal(g, k)
+            idx = np.flatnonzero(diag != bg)
+            for a, b in itertools.pairwise(idx):
+                if diag[a] == diag[b] and b - a > 1:
+                    for t in range(a + 1, b):
+                        r, c = (t, t + k) if k >= 0 else (t - k, t)
+                        if o[r, c] == bg:
+                            o[r, c] = diag[a]
+                            found = True
+    if not found:
+        raise DSLError("nothing to connect")
+    return out
+
+
+def diagonal_rays(grid: Grid, bg: int = 0) -> Grid:
+    """Every single coloured cell casts rays along both diagonals, over background, to the edges."""
+    out = grid.copy()
+    h, w = grid.shape
+    for r, c in zip(*np.nonzero(grid != bg), strict=True):
+        colour = grid[r, c]
+        for dr, dc in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            rr, cc = r + dr, c + dc
+            while 0 <= rr < h and 0 <= cc < w and grid[rr, cc] == bg:
+                if out[rr, cc] == bg:
+                    out[rr, cc] = colour
+                rr, cc = rr + dr, cc + dc
     return out

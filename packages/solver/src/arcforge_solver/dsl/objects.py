@@ -10,7 +10,7 @@ import numpy as np
 from arcforge_solver.dsl.core import DSLError, Grid, Mask, colour_counts
 
 _N4 = ((1, 0), (-1, 0), (0, 1), (0, -1))
-_N8 = _N4 + ((1, 1), (1, -1), (-1, 1), (-1, -1))
+_N8 = (*_N4, (1, 1), (1, -1), (-1, 1), (-1, -1))
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,7 +68,7 @@ def _label(fg: Mask, colours: Grid | None, diagonal: bool) -> tuple[np.ndarray, 
     labels = np.zeros((h, w), dtype=np.int32)
     steps = _N8 if diagonal else _N4
     count = 0
-    for r0, c0 in zip(*np.nonzero(fg)):
+    for r0, c0 in zip(*np.nonzero(fg), strict=False):
         if labels[r0, c0]:
             continue
         count += 1
@@ -153,7 +153,7 @@ def _select(objs: Objects, prop: str, largest: bool) -> Obj:
     key = PROPERTIES[prop]
     values = [key(o) for o in objs]
     best = max(values) if largest else min(values)
-    winners = [o for o, v in zip(objs, values) if v == best]
+    winners = [o for o, v in zip(objs, values, strict=False) if v == best]
     if len(winners) != 1:
         raise DSLError(f"no single object with the {'largest' if largest else 'smallest'} {prop}")
     return winners[0]
@@ -180,7 +180,7 @@ def by_colour(objs: Objects, colour: int) -> Obj:
 def unique_shape(objs: Objects) -> Obj:
     """The one object whose shape no other object has."""
     keys = [o.shape_key() for o in objs]
-    found = [o for o, k in zip(objs, keys) if keys.count(k) == 1]
+    found = [o for o, k in zip(objs, keys, strict=False) if keys.count(k) == 1]
     if len(found) != 1:
         raise DSLError("no single object of a unique shape")
     return found[0]
@@ -189,7 +189,7 @@ def unique_shape(objs: Objects) -> Obj:
 def unique_colour(objs: Objects) -> Obj:
     """The one object whose colour no other object has."""
     colours = [o.colour for o in objs]
-    found = [o for o, c in zip(objs, colours) if colours.count(c) == 1]
+    found = [o for o, c in zip(objs, colours, strict=False) if colours.count(c) == 1]
     if len(found) != 1:
         raise DSLError("no single object of a unique colour")
     return found[0]
@@ -230,7 +230,7 @@ def filter_objects(objs: Objects, prop: str, keep_largest: bool) -> Objects:
     key = PROPERTIES[prop]
     values = [key(o) for o in objs]
     best = max(values) if keep_largest else min(values)
-    return tuple(o for o, v in zip(objs, values) if v == best)
+    return tuple(o for o, v in zip(objs, values, strict=False) if v == best)
 
 
 def paint_objects(grid: Grid, objs: Objects) -> Grid:
@@ -309,7 +309,7 @@ def hollow_objects(grid: Grid, bg: int = 0) -> Grid:
 def holes(obj: Obj) -> int:
     """How many enclosed background regions the object has."""
     m = np.pad(obj.mask, 1)
-    labels, count = _label(~m, None, False)
+    _, count = _label(~m, None, False)
     return count - 1
 
 
@@ -328,3 +328,68 @@ def object_grids(objs: Objects, bg: int = 0) -> tuple[Grid, ...]:
     if len(objs) < 2:
         raise DSLError("fewer than two objects")
     return tuple(object_grid(o, bg) for o in objs)
+
+
+def with_colour(objs: Objects, colour: int) -> Obj:
+    """The one object that has some `colour` cells (multicolour objects: the marked one)."""
+    found = [o for o in objs if bool((o.patch == colour).any())]
+    if len(found) != 1:
+        raise DSLError("no single object with that colour")
+    return found[0]
+
+
+def touching_border(objs: Objects) -> Obj:
+    """The one object that touches the grid's edge."""
+    found = [o for o in objs if o.touches_border()]
+    if len(found) != 1:
+        raise DSLError("no single object on the edge")
+    return found[0]
+
+
+def not_touching_border(objs: Objects) -> Obj:
+    """The one object clear of the grid's edge."""
+    found = [o for o in objs if not o.touches_border()]
+    if len(found) != 1:
+        raise DSLError("no single object clear of the edge")
+    return found[0]
+
+
+def with_holes(objs: Objects) -> Obj:
+    """The one object that encloses background."""
+    found = [o for o in objs if holes(o) > 0]
+    if len(found) != 1:
+        raise DSLError("no single object with holes")
+    return found[0]
+
+
+def move_until_touch(grid: Grid, colour: int, bg: int = 0) -> Grid:
+    """Slide every `colour` cell together, in a straight line towards the rest of the picture, until
+    it touches it (4-way)."""
+    mover = grid == colour
+    rest = (grid != bg) & ~mover
+    if not mover.any() or not rest.any():
+        raise DSLError("nothing to move or to move to")
+    mr, mc = np.nonzero(mover)
+    rr, rc = np.nonzero(rest)
+    dy = int(np.sign(rr.mean() - mr.mean())) if (rr.max() < mr.min() or rr.min() > mr.max()) else 0
+    dx = int(np.sign(rc.mean() - mc.mean())) if (rc.max() < mc.min() or rc.min() > mc.max()) else 0
+    if dy and dx:
+        dx = 0 if abs(rr.mean() - mr.mean()) >= abs(rc.mean() - mc.mean()) else dx
+        dy = 0 if dx else dy
+    if not dy and not dx:
+        raise DSLError("no clear direction")
+    h, w = grid.shape
+    steps = 0
+    while True:
+        nr, nc = mr + dy * (steps + 1), mc + dx * (steps + 1)
+        if nr.min() < 0 or nc.min() < 0 or nr.max() >= h or nc.max() >= w or rest[nr, nc].any():
+            break
+        steps += 1
+        touch_r, touch_c = nr + dy, nc + dx
+        inside = (touch_r >= 0) & (touch_r < h) & (touch_c >= 0) & (touch_c < w)
+        if rest[touch_r[inside], touch_c[inside]].any():
+            break
+    out = grid.copy()
+    out[mr, mc] = bg
+    out[mr + dy * steps, mc + dx * steps] = colour
+    return out

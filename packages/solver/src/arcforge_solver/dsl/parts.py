@@ -38,7 +38,7 @@ def separator_lines(grid: Grid) -> tuple[int, list[int], list[int]]:
 def _spans(cuts: list[int], size: int) -> list[tuple[int, int]]:
     spans = []
     start = 0
-    for cut in sorted(cuts) + [size]:
+    for cut in [*sorted(cuts), size]:
         if cut > start:
             spans.append((start, cut))
         start = cut + 1
@@ -47,7 +47,7 @@ def _spans(cuts: list[int], size: int) -> list[tuple[int, int]]:
 
 def split_by_lines(grid: Grid) -> Grids:
     """The parts between separator lines, in reading order."""
-    colour, rows, cols = separator_lines(grid)
+    _, rows, cols = separator_lines(grid)
     parts = tuple(
         grid[r0:r1, c0:c1].copy()
         for r0, r1 in _spans(rows, grid.shape[0])
@@ -141,7 +141,7 @@ def _pick(parts: Sequence[Grid], key: list[float], largest: bool) -> Grid:
     if not parts:
         raise DSLError("no parts")
     best = max(key) if largest else min(key)
-    winners = [p for p, k in zip(parts, key) if k == best]
+    winners = [p for p, k in zip(parts, key, strict=False) if k == best]
     if len(winners) != 1:
         raise DSLError("no single part")
     return winners[0].copy()
@@ -170,7 +170,7 @@ def part_fewest_colours(parts: Sequence[Grid], bg: int = 0) -> Grid:
 def part_unique(parts: Sequence[Grid]) -> Grid:
     """The one part unlike all the others (the others may repeat)."""
     keys = [(p.shape, p.tobytes()) for p in parts]
-    found = [p for p, k in zip(parts, keys) if keys.count(k) == 1]
+    found = [p for p, k in zip(parts, keys, strict=False) if keys.count(k) == 1]
     if len(found) != 1:
         raise DSLError("no single unique part")
     return found[0].copy()
@@ -204,7 +204,7 @@ def parts_summary(parts: Sequence[Grid], bg: int = 0) -> Grid:
     """A grid with one cell per part (laid out like the parts when they form a square
     number): each cell the part's most common foreground colour, `bg` when empty."""
     n = len(parts)
-    side = int(round(n**0.5))
+    side = round(n**0.5)
     cells = []
     for p in parts:
         counts = colour_counts(p)
@@ -217,7 +217,7 @@ def parts_summary(parts: Sequence[Grid], bg: int = 0) -> Grid:
 
 def split_grid_cells(grid: Grid) -> tuple[Grids, int, int]:
     """The parts between separator lines with the (rows, cols) of the layout."""
-    colour, rows, cols = separator_lines(grid)
+    _, rows, cols = separator_lines(grid)
     rs = _spans(rows, grid.shape[0])
     cs = _spans(cols, grid.shape[1])
     return tuple(grid[r0:r1, c0:c1].copy() for r0, r1 in rs for c0, c1 in cs), len(rs), len(cs)

@@ -111,3 +111,82 @@ def extract_tiling_fill(grid: Grid, hole: int) -> Grid:
         raise DSLError("no hole")
     filled = complete_tiling(grid, hole)
     return filled[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy()
+
+
+def _mirror_fill(grid: Grid, hole: int, axis: int, centre2: int) -> Grid | None:
+    """Fill holes from the mirror image about the line at centre2/2 along `axis`; None when known
+    cells disagree with their mirror images."""
+    g = grid if axis == 0 else grid.T
+    n = g.shape[0]
+    out = g.copy()
+    for i in range(n):
+        j = centre2 - i
+        if j < 0 or j >= n or j == i:
+            continue
+        a, b = g[i], g[j]
+        known = (a != hole) & (b != hole)
+        if (a[known] != b[known]).any():
+            return None
+        take = (out[i] == hole) & (b != hole)
+        out[i][take] = b[take]
+    return out if axis == 0 else np.ascontiguousarray(out.T)
+
+
+def restore_symmetry(grid: Grid, hole: int) -> Grid:
+    """Fill `hole` cells from mirror images about the rows' and columns' axes of symmetry, wherever
+    those axes lie (not only the grid's middle). Each axis must agree with every known cell."""
+    out = grid.copy()
+    found = False
+    for axis in (0, 1):
+        n = grid.shape[axis]
+        best = None
+        best_pairs = 0
+        for centre2 in range(n // 2, 2 * n - 1 - n // 2):
+            filled = _mirror_fill(out, hole, axis, centre2)
+            if filled is None:
+                continue
+            pairs = min(centre2 + 1, 2 * n - 1 - centre2)
+            if pairs > best_pairs:
+                best, best_pairs = filled, pairs
+        if best is not None and best_pairs * 2 >= n:
+            found = found or not np.array_equal(best, out)
+            out = best
+    if out.shape[0] == out.shape[1]:
+        t = out.T
+        known = (out != hole) & (t != hole)
+        if not (out[known] != t[known]).any():
+            take = (out == hole) & (t != hole)
+            if take.any():
+                out = out.copy()
+                out[take] = t[take]
+                found = True
+    if not found:
+        raise DSLError("nothing to restore")
+    return out
+
+
+def complete_diagonal_tiling(grid: Grid, hole: int = 0) -> Grid:
+    """Fill `hole` cells of a grid whose colour depends only on (row + col) mod k, or on
+    (row - col) mod k, for the smallest k that fits."""
+    h, w = grid.shape
+    rows, cols = np.indices((h, w))
+    known = grid != hole
+    for k in range(2, h + w):
+        for index in ((rows + cols) % k, (rows - cols) % k):
+            motif = np.full(k, -1, dtype=np.int16)
+            ok = True
+            for phase in range(k):
+                cells = grid[(index == phase) & known]
+                if cells.size == 0:
+                    ok = False
+                    break
+                if (cells != cells[0]).any():
+                    ok = False
+                    break
+                motif[phase] = cells[0]
+            if ok:
+                out = motif[index].astype(np.int8)
+                if np.array_equal(out, grid):
+                    raise DSLError("nothing to complete")
+                return out
+    raise DSLError("no diagonal period fits")

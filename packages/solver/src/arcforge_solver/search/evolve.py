@@ -33,7 +33,7 @@ def replace(root: Node, target: str, new: Node) -> Node:
     if not root.args:
         return root
     args = tuple(replace(a, target, new) for a in root.args)
-    if all(a is b for a, b in zip(args, root.args)):
+    if all(a is b for a, b in zip(args, root.args, strict=False)):
         return root
     return root.replace_args(args)
 

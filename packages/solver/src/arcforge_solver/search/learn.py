@@ -8,6 +8,7 @@ so the program stays plain source that behaves the same anywhere.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +21,9 @@ from arcforge_solver.task import Grid
 
 
 def _same_shapes(values: Sequence[Any], targets: Sequence[Grid]) -> bool:
-    return all(isinstance(v, np.ndarray) and v.shape == t.shape for v, t in zip(values, targets))
+    return all(
+        isinstance(v, np.ndarray) and v.shape == t.shape for v, t in zip(values, targets, strict=False)
+    )
 
 
 def fit_colour_map(values: Sequence[Grid], targets: Sequence[Grid]) -> dict[int, int] | None:
@@ -49,7 +52,6 @@ def fit_cell_rule(
     own = np.concatenate([v.ravel() for v in values]).astype(np.int64)
     if np.array_equal(dst, own):
         return None
-    fallback: tuple[str, dict[int, int]] | None = None
     for kind in FEATURES:
         codes = np.concatenate([cell_features(v, kind, bg).ravel() for v in values])
         order = np.lexsort((dst, codes))
@@ -58,16 +60,14 @@ def fit_cell_rule(
         if (same_code & (d[1:] != d[:-1])).any():
             continue
         changed = dst != own
-        table = {int(k): int(v) for k, v in zip(codes[changed], dst[changed])}
+        table = {int(k): int(v) for k, v in zip(codes[changed], dst[changed], strict=False)}
         if len(table) > 400:
             continue
         seen = set(np.unique(codes).tolist())
         covered = all(t is None or set(np.unique(cell_features(t, kind, bg)).tolist()) <= seen for t in tests)
         if covered:
             return kind, table
-        if fallback is None:
-            fallback = (kind, table)
-    return fallback
+    return None
 
 
 def fit_object_recolour(
@@ -78,14 +78,14 @@ def fit_object_recolour(
     objects."""
     if not _same_shapes(values, targets):
         return None
-    if any(np.array_equal(v, t) for v, t in zip(values, targets)) and all(
-        np.array_equal(v, t) for v, t in zip(values, targets)
+    if any(np.array_equal(v, t) for v, t in zip(values, targets, strict=False)) and all(
+        np.array_equal(v, t) for v, t in zip(values, targets, strict=False)
     ):
         return None
     for diagonal in (False, True):
         observed: list[tuple[dsl.Obj, tuple[dsl.Obj, ...], int]] = []
         ok = True
-        for v, t in zip(values, targets):
+        for v, t in zip(values, targets, strict=False):
             try:
                 objs = dsl.objects(v, bg, diagonal=diagonal)
             except dsl.DSLError:
@@ -109,11 +109,8 @@ def fit_object_recolour(
         for t in tests:
             if t is None:
                 continue
-            try:
+            with contextlib.suppress(dsl.DSLError):
                 test_objs.append(dsl.objects(t, bg, diagonal=diagonal))
-            except dsl.DSLError:
-                pass
-        fallback = None
         for prop in OBJECT_PROPERTIES:
             table: dict[Any, int] = {}
             consistent = True
@@ -127,10 +124,6 @@ def fit_object_recolour(
             covered_all = all(object_property(o, objs, prop) in table for objs in test_objs for o in objs)
             if covered_all:
                 return prop, table, diagonal
-            if fallback is None:
-                fallback = (prop, table, diagonal)
-        if fallback is not None:
-            return fallback
     return None
 
 
