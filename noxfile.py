@@ -172,3 +172,16 @@ def bench(session: nox.Session) -> None:
             "name a benchmark: nox -s bench -- benchmarks/<script>.py [args]; have: " + ", ".join(scripts)
         )
     session.run("python", *session.posargs)
+
+
+@nox.session(python=["3.10", "3.12", "3.13"])
+def compat(session: nox.Session) -> None:
+    """On the other supported Pythons: install the packages (no LLM extras), run each CLI's --help
+    and the event-contract tests. The full suites run on 3.11, the Python whose CPU torch wheel the
+    test environments pin. arcforge-kaggle-publish needs 3.11+ (so does the kaggle client)."""
+    folders = [f for f in PACKAGES if not (f == "kaggle_publish" and session.python == "3.10")]
+    editables = [arg for folder in folders for arg in ("-e", f"packages/{folder}")]
+    session.install(*CONSTRAINTS, *TEST_TOOLS, *editables)
+    for folder in folders:
+        session.run(PACKAGES[folder][1], "--help", silent=True)
+    _run_pytest(session, ["tests/contract"])
