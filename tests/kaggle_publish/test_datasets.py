@@ -192,3 +192,42 @@ def test_upload_killed_mid_file_resumes_without_resending(
     events = read_events(state_dir / "upload.jsonl")
     assert any(e["kind"] == "item" and e["data"].get("state") == "resumed" for e in events)
     assert not list((state_dir / "kaggle-uploads").iterdir()), "finished uploads leave no state behind"
+
+
+def test_bytes_within_a_file_are_reported_while_it_uploads(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
+) -> None:
+    import threading
+    import time
+
+    folder = make_model_folder(tmp_path / "m", weights=8_000_000)
+    kaggle.faults.stall_upload_at = 2_000_000
+    results = []
+    worker = threading.Thread(
+        target=lambda: results.append(publish("dataset", str(folder), "--id", "alice/slow-upload"))
+    )
+    worker.start()
+    try:
+        assert kaggle.upload_stalled.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        partial: list[dict[str, object]] = []
+        while not partial and time.monotonic() < deadline:
+            time.sleep(0.2)
+            events = read_events(state_dir / "upload.jsonl") if (state_dir / "upload.jsonl").exists() else []
+            partial = [
+                e["data"]
+                for e in events
+                if e["kind"] == "progress"
+                and e["data"]["file"] == "model/model.safetensors"
+                and 0 < e["data"]["bytes_done"] < e["data"]["bytes_total"]
+            ]
+        assert partial, "no progress event inside the big file"
+        assert partial[0]["bytes_total"] == 8_000_000 and partial[0]["total_bytes"] > 8_000_000
+    finally:
+        kaggle.release_stall()  # the stand-in then drops the connection; the client resumes in this run
+        worker.join(timeout=120)
+    assert results and results[0].code == 0, results[0].err if results else "no result"
+    assert (
+        kaggle.dataset("alice/slow-upload").versions[-1].files["model/model.safetensors"]
+        == (folder / "model" / "model.safetensors").read_bytes()
+    )

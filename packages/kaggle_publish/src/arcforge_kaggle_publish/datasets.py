@@ -19,7 +19,7 @@ from arcforge_kaggle_publish.kaggle_adapter import kaggle_call
 from arcforge_kaggle_publish.limits import MAX_FILES, check_title, normalize_license, split_id
 from arcforge_kaggle_publish.records import Records
 from arcforge_kaggle_publish.reporter import Reporter
-from arcforge_kaggle_publish.uploads import make_upload_context
+from arcforge_kaggle_publish.uploads import ByteProgress, make_upload_context
 
 METADATA_FILE = "dataset-metadata.json"
 # Names the kaggle client never uploads from a folder (see KaggleApi.upload_files).
@@ -230,13 +230,37 @@ class DatasetPublisher:
             (nodes[parent].directories if parent else root_dirs).append(node)
         return root_files, root_dirs
 
-    def _on_file(self, plan: DatasetPlan, done: dict[str, int]) -> Any:
+    def _on_bytes(self, plan: DatasetPlan, done: dict[str, int]) -> Any:
+        sizes = {str(f.path): f for f in plan.files}
+        printed = [0.0]
+
+        def report(path: str, offset: int) -> None:
+            planned = sizes.get(path)
+            if planned is None or offset >= planned.size:
+                return
+            total_done = sum(done.values()) + offset
+            self.reporter.emit(
+                "progress",
+                file=planned.rel,
+                bytes_done=offset,
+                bytes_total=planned.size,
+                total_bytes_done=total_done,
+                total_bytes=plan.bytes_total,
+            )
+            if time.monotonic() - printed[0] >= 10:
+                printed[0] = time.monotonic()
+                self.reporter.say(f"  uploading {planned.rel}: {offset}/{planned.size} bytes")
+
+        return report
+
+    def _on_file(self, plan: DatasetPlan, done: dict[str, int], progress: ByteProgress) -> Any:
         sizes = {str(f.path): f for f in plan.files}
 
         def report(path: str, state: str) -> None:
             planned = sizes.get(path)
             if planned is None:
                 return
+            progress.watch(None if state == "done" else path)
             self.reporter.emit("item", file=planned.rel, state=state, bytes_total=planned.size)
             if state == "done":
                 done[planned.rel] = planned.size
@@ -391,8 +415,9 @@ class DatasetPublisher:
         for f in plan.files:
             reporter.emit("item", file=f.rel, state="queued", bytes_total=f.size)
         done: dict[str, int] = {}
-        context = make_upload_context(self.state_dir, self._on_file(plan, done))
-        with context:  # on an exception the client keeps its upload state for the next run
+        progress = ByteProgress(self._on_bytes(plan, done))
+        context = make_upload_context(self.state_dir, self._on_file(plan, done, progress))
+        with progress, context:  # on an exception the client keeps its upload state for the next run
             files, dirs = self._upload(plan, context)
             response = (
                 self._create(plan, files, dirs)

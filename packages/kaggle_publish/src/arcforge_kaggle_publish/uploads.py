@@ -9,7 +9,9 @@ state. The client itself still does every request, resume and retry.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,3 +55,60 @@ def make_upload_context(state_dir: Path, on_file: FileEvent) -> Any:
             return file_upload
 
     return StateDirUploadContext()
+
+
+def read_offset(path: str) -> int | None:
+    """How far this process has read into `path`: the offset of its open descriptor (Linux /proc).
+
+    The kaggle client streams each file from an open descriptor and offers no progress hook, so this
+    is how arcforge reports bytes within a file. None where /proc is missing or the file is not open.
+    """
+    fd_dir = Path("/proc/self/fd")
+    if not fd_dir.is_dir():
+        return None
+    target = os.path.realpath(path)
+    with contextlib.suppress(OSError):
+        for entry in fd_dir.iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(entry) != target:
+                    continue
+                for line in Path(f"/proc/self/fdinfo/{entry.name}").read_text().splitlines():
+                    if line.startswith("pos:"):
+                        return int(line.split()[1])
+    return None
+
+
+class ByteProgress:
+    """Samples the offset of the file being uploaded, every `interval` seconds, on a daemon thread."""
+
+    def __init__(self, report: Callable[[str, int], None], interval: float = 1.0) -> None:
+        self._report = report
+        self._interval = interval
+        self._current: str | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="upload-progress", daemon=True)
+
+    def watch(self, path: str | None) -> None:
+        with self._lock:
+            self._current = path
+
+    def _run(self) -> None:
+        last: tuple[str, int] | None = None
+        while not self._stop.wait(self._interval):
+            with self._lock:
+                path = self._current
+            if path is None:
+                continue
+            offset = read_offset(path)
+            if offset is not None and (path, offset) != last:
+                last = (path, offset)
+                self._report(path, offset)
+
+    def __enter__(self) -> ByteProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
