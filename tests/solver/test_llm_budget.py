@@ -15,23 +15,25 @@ from arcforge_solver.llm.budget import (
 
 def _pace(seconds_per_program: float, tasks: int = 2) -> Throughput:
     pace = Throughput()
-    pace.record_generation(new_tokens=4000, seconds=seconds_per_program * 10, completions=10)
     for _ in range(tasks):
         pace.record_task(seconds=30.0, programs=10)
+    pace.record_generation(new_tokens=4000, seconds=seconds_per_program * 10, completions=10)
     return pace
 
 
-def test_pace_from_measurements() -> None:
+def test_pace_from_measurements_after_the_warm_up_task() -> None:
     pace = Throughput()
+    pace.record_generation(new_tokens=100, seconds=50.0, completions=8)  # first task: slow warm-up
+    pace.record_task(60.0, 8)
+    assert pace.generation_seconds == 0.0  # warm-up is not priced into programs
+    assert not pace.measured
     pace.record_generation(new_tokens=2000, seconds=10.0, completions=8)
     pace.record_evaluation(programs=8, seconds=0.8)
     assert pace.tokens_per_second() == 200.0
     assert pace.seconds_per_program() == 10.0 / 8 + 0.1
-    assert not pace.measured  # no finished task yet
-    pace.record_task(12.0, 8)
     pace.record_task(14.0, 8)
     assert pace.measured
-    assert pace.seconds_per_task() == 13.0
+    assert pace.seconds_per_task() == 37.0
     assert "200.0 tokens/s" in pace_line(pace)
 
 

@@ -66,6 +66,11 @@ class Throughput:
     def record_task(self, seconds: float, programs: int) -> None:
         self.task_seconds.append(seconds)
         self.task_programs.append(programs)
+        if len(self.task_seconds) == 1 and self.completions:
+            # The first task pays for warm-up (CUDA kernels, caches): keep its time for the record
+            # but price programs from the tasks after it.
+            self.new_tokens, self.generation_seconds, self.completions = 0, 0.0, 0
+            self.evaluations, self.evaluation_seconds = 0, 0.0
 
     @property
     def measured(self) -> bool:

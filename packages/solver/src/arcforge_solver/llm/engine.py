@@ -285,7 +285,9 @@ class LlmEngine:
         )
         evaluation = shape.population * per_program
         generations_left = max(1, shape.generations - run.generations_run)
-        budget = (remaining - evaluation) / generations_left if self.pace.measured else remaining - evaluation
+        # Spread evenly, so that a slow model still leaves time for refine; a fast one ends each
+        # generation well before its share and hands the rest on.
+        budget = (remaining - evaluation) / generations_left
         return budget if budget >= 0.5 else 0.0
 
     def _prompts(self, run: TaskRun, shape: Shape, generation: int) -> list[Prompt]:
