@@ -226,3 +226,20 @@ def test_hybrid_llm_refines_when_the_search_cannot_solve(sandbox: SandboxPool) -
     assert result.candidates[0].train_exact == 3
     assert any(c.origin in ("llm-refine", "llm-crossover") and c.train_exact == 3 for c in result.candidates)
     assert result.stats["llm"]["programs"] >= 2
+
+
+class _BrokenModel(ScriptedLlmDouble):
+    def generate(self, request: Any) -> Any:
+        raise RuntimeError("CUDA error: device-side assert triggered")
+
+
+def test_a_failing_model_ends_the_llm_part_and_hybrid_still_answers(sandbox: SandboxPool) -> None:
+    events = Events()
+    engine = HybridEngine(backend=_BrokenModel({}), population=2, generations=3, samples_per_call=2)
+    try:
+        result = engine.solve(TASK, Deadline(20), _context(sandbox, events))
+    finally:
+        engine.close()
+    assert result.stats["llm_errors"] == 1
+    assert any("device-side assert" in e["message"] for e in events.kinds("log"))
+    assert result.candidates and result.candidates[0].train_exact == 3  # the search's answer

@@ -298,7 +298,14 @@ class VllmBackend:
             max_tokens=request.max_new_tokens,
             seed=request.seed,
         )
-        results = self._llm.generate(list(request.prompts), params, use_tqdm=False)
+        # Token ids, not text: a chat-templated prompt already holds the BOS token, and vLLM would add
+        # another; long prompts lose their start, as with transformers.
+        bos = getattr(self._tokenizer, "bos_token", None) or ""
+        inputs = []
+        for text in request.prompts:
+            ids = self._tokenizer(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"]
+            inputs.append({"prompt_token_ids": list(ids)[-self.max_prompt_tokens :]})
+        results = self._llm.generate(inputs, params, use_tqdm=False)
         completions: list[Completion] = []
         for index, result in enumerate(results):
             stats.prompt_tokens += len(result.prompt_token_ids or [])

@@ -255,14 +255,23 @@ class LlmEngine:
                 run.counters.generation_seconds,
                 run.counters.completions,
             )
-            programs = self.operators.run(
-                prompts,
-                samples=shape.samples_per_call,
-                seed=context.seed * 7919 + self._tasks_seen * 101 + generation,
-                max_seconds=budget,
-                counters=run.counters,
-                should_stop=stop_early,
-            )
+            try:
+                programs = self.operators.run(
+                    prompts,
+                    samples=shape.samples_per_call,
+                    seed=context.seed * 7919 + self._tasks_seen * 101 + generation,
+                    max_seconds=budget,
+                    counters=run.counters,
+                    should_stop=stop_early,
+                )
+            except Exception as exc:  # a model failure ends the LLM's part of this task, not the task
+                run.counters.errors += 1
+                _log(
+                    context,
+                    f"LLM generation failed on {run.task.task_id}: {type(exc).__name__}: {exc}",
+                    "warning",
+                )
+                break
             self.pace.record_generation(
                 run.counters.tokens - tokens,
                 run.counters.generation_seconds - seconds,
@@ -358,6 +367,7 @@ class LlmEngine:
             "llm_unparsable": counters.unparsable,
             "llm_duplicates": counters.duplicates,
             "llm_oom_retries": counters.oom_retries,
+            "llm_errors": counters.errors,
             "tokens_per_s": round(counters.tokens / counters.generation_seconds, 2)
             if counters.generation_seconds
             else 0.0,

@@ -55,6 +55,8 @@ class LlmCounters:
     """Completions with no program in them."""
     duplicates: int = 0
     completions: int = 0
+    errors: int = 0
+    """Generation requests that failed (the task went on without them)."""
     oom_retries: int = 0
     generation_seconds: float = 0.0
 
