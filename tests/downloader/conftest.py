@@ -71,7 +71,9 @@ class Run:
         return [e for e in self.events if e["kind"] == kind]
 
 
-def cli_command(hub: HubServer, out: Path, *extra: str, repo_id: str = REPO_ID) -> list[str]:
+def cli_command(
+    hub: HubServer, out: Path, *extra: str, repo_id: str = REPO_ID, range_size: int = RANGE
+) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -82,7 +84,7 @@ def cli_command(hub: HubServer, out: Path, *extra: str, repo_id: str = REPO_ID) 
         "--endpoint",
         hub.url,
         "--range-size",
-        str(RANGE),
+        str(range_size),
         "--workers",
         "3",
         *extra,

@@ -16,6 +16,7 @@ change them at run time through `POST /_control/faults` and read byte counters f
 Use it from Python::
 
     repo = generate_repo(root, "acme/tiny-model", shard_bytes=[4 << 20])
+    # or: publish_folder(root, "acme/real-tiny", folder_saved_with_save_pretrained)
     with running_hub_server(root, bandwidth_bps=8 << 20) as hub:
         ...  # hub.url is the endpoint; hub.stats(), hub.set_faults(...), hub.reset_stats()
 
@@ -34,6 +35,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -198,7 +200,27 @@ def generate_repo(
     for name, data in (extra_files or {}).items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_bytes(data)
+    return publish_folder(root, repo_id, gated=gated, virtual_files=virtual_files)
 
+
+def publish_folder(
+    root: str | os.PathLike[str],
+    repo_id: str,
+    source: str | os.PathLike[str] | None = None,
+    *,
+    gated: bool = False,
+    virtual_files: dict[str, int] | None = None,
+) -> GeneratedRepo:
+    """Serve a folder as repo `repo_id`: e.g. a tiny model saved with `save_pretrained`.
+
+    `source` is copied to `root/repo_id/files` (omit it when the files are already there); the repo's
+    metadata (sizes, sha256, git blob ids, a commit id derived from the content) is written next to it.
+    """
+    folder = Path(root) / repo_id / "files"
+    if source is not None:
+        if folder.exists():
+            shutil.rmtree(folder)
+        shutil.copytree(source, folder)
     files: dict[str, RepoFileInfo] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()

@@ -192,7 +192,7 @@ class EngineSettings:
 
     @property
     def checkpoint(self) -> int:
-        return max(128 << 10, min(8 << 20, self.range_size // 16))
+        return max(128 << 10, min(4 << 20, self.range_size // 64))
 
 
 class TransferEngine:
