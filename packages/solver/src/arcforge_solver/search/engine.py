@@ -84,6 +84,7 @@ class TaskSearch:
             "out_colour": tuple(sorted(int(c) for c in outs)),
             "colour": tuple(sorted(int(c) for c in ins | outs)),
         }
+        self.colours["hole"] = self.colours["in_colour"]  # task-wide, for the evolution's mutations
         self.board = Scoreboard()
         self.solved_at: int | None = None
         """Evaluations when the first confident train-exact program was found."""

@@ -11,19 +11,50 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
+from arcforge_solver import dsl
 from arcforge_solver.search.evaluator import Evaluator, Values, fingerprint
 from arcforge_solver.search.library import BINARY_OPS, UNARY_OPS, OpSpec
 from arcforge_solver.search.program import INPUT, Node
 
 
-@dataclass
 class Found:
-    node: Node
-    values: Values
-    cost: int
+    """A program the enumeration kept, its values on every input, its cost and its discovery order."""
+
+    __slots__ = ("_colours", "cost", "kind", "node", "order", "values")
+
+    def __init__(self, node: Node, values: Values, cost: int, order: int = 0, kind: str = "grid") -> None:
+        self.kind = kind
+        self.node = node
+        self.values = values
+        self.cost = cost
+        self.order = order
+        self._colours: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+
+    def colours(self, n_train: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(colours on some train input, colours on every train input) of these values."""
+        if self._colours is None:
+            sets = [_colours_of(v) for v in self.values[:n_train]]
+            some = set().union(*sets) if sets else set()
+            every = set.intersection(*sets) if sets else set()
+            self._colours = (tuple(sorted(some)), tuple(sorted(every)))
+        return self._colours
+
+
+def _colours_of(value: Any) -> set[int]:
+    if isinstance(value, np.ndarray):
+        return {int(c) for c in np.flatnonzero(np.bincount(value.ravel() & 15, minlength=10)[:10])}
+    if isinstance(value, dsl.Obj):
+        return _colours_of(value.patch[value.patch >= 0])
+    if isinstance(value, tuple):
+        out: set[int] = set()
+        for item in value:
+            out |= _colours_of(item)
+        return out
+    return set()
 
 
 class Budget:
@@ -40,6 +71,10 @@ class Budget:
         return time.monotonic() >= self.until
 
 
+ARG_DOMAINS = ("in_colour", "hole")
+"""Parameter domains that depend on the argument's own values."""
+
+
 class Enumerator:
     def __init__(
         self,
@@ -54,29 +89,49 @@ class Enumerator:
         self.bg = bg
         self.on_grid = on_grid
         self.pool: dict[str, list[Found]] = {"grid": [], "objs": [], "obj": [], "parts": []}
-        self.seen: set[tuple[str, bytes]] = set()
+        self.seen: dict[tuple[str, bytes], Found] = {}
         self.binary_max_arg_cost = binary_max_arg_cost
         self.duplicates = 0
         self.completed_cost = 0
+        self.found = 0
         self.stop = False
-        start = Node(INPUT)
+        self.by_input: dict[str, list[OpSpec]] = {}
+        self.free_ops: dict[str, list[OpSpec]] = {}
+        for spec in UNARY_OPS:
+            table = self.free_ops if spec.cost == 0 else self.by_input
+            table.setdefault(spec.inputs[0], []).append(spec)
         values = evaluator.cache[INPUT]
         assert values is not None
-        self._add("grid", start, values, 0)
+        self._add("grid", Node(INPUT), values, 0, None)
 
-    def _add(self, kind: str, node: Node, values: Values, cost: int) -> None:
+    def _add(self, kind: str, node: Node, values: Values, cost: int, budget: Budget | None) -> None:
         key = (kind, fingerprint(values[: self.ev.n_train]))
-        if key in self.seen:
+        first = self.seen.get(key)
+        if first is not None:
             self.duplicates += 1
+            # same on train, different on test: not expanded, but still a candidate answer
+            if kind == "grid" and fingerprint(values[self.ev.n_train :]) != fingerprint(first.values[self.ev.n_train :]):
+                self.on_grid(node, values, cost)
             return
-        self.seen.add(key)
-        self.pool[kind].append(Found(node, values, cost))
+        self.found += 1
+        found = Found(node, values, cost, self.found, kind)
+        self.seen[key] = found
+        self.pool[kind].append(found)
         self.ev.remember(node, values)
         if kind == "grid":
             self.on_grid(node, values, cost)
+        if budget is not None:
+            for spec in self.free_ops.get(kind, ()):  # cost-free steps follow at once
+                self._apply(spec, (found,), cost, budget)
 
-    def param_choices(self, spec: OpSpec) -> list[tuple[Any, ...]]:
-        lists = [self.domains(d) for d in spec.params]
+    def param_choices(self, spec: OpSpec, arg: Found | None = None) -> list[tuple[Any, ...]]:
+        lists = []
+        for domain in spec.params:
+            if arg is not None and domain in ARG_DOMAINS:
+                some, every = arg.colours(self.ev.n_train)
+                lists.append(some if domain == "in_colour" else every)
+            else:
+                lists.append(self.domains(domain))
         return list(itertools.product(*lists))
 
     def kwargs(self, spec: OpSpec) -> tuple[tuple[str, Any], ...]:
@@ -84,13 +139,13 @@ class Enumerator:
 
     def _apply(self, spec: OpSpec, args: Sequence[Found], cost: int, budget: Budget) -> bool:
         kw = self.kwargs(spec)
-        for params in self.param_choices(spec):
+        for params in self.param_choices(spec, args[0]):
             if self.stop or budget.spent():
                 return False
             node = Node(spec.name, tuple(a.node for a in args), params, kw)
             values = self.ev.apply(node, [a.values for a in args], spec.output)
             if values is not None:
-                self._add(spec.output, node, values, cost)
+                self._add(spec.output, node, values, cost, budget)
         return True
 
     def run(self, max_cost: int, budget: Budget) -> None:
@@ -101,21 +156,23 @@ class Enumerator:
             self.completed_cost = cost
 
     def _level(self, cost: int, budget: Budget) -> bool:
-        for spec in UNARY_OPS:
-            want = cost - spec.cost
-            if want < 0:
-                continue
-            # a snapshot: values added during this level by this same primitive are not re-fed
-            args = [f for f in self.pool[spec.inputs[0]] if f.cost == want]
-            for arg in args:
+        """Every program of this cost: argument by argument in discovery order (simplest first),
+        each with every primitive that takes it, so a cut-off level has covered its best part."""
+        args = sorted(
+            (f for found in self.pool.values() for f in found if f.cost < cost), key=lambda f: f.order
+        )
+        for arg in args:
+            for spec in self.by_input.get(arg.kind, ()):
+                if arg.cost + spec.cost != cost or arg.cost > spec.max_arg_cost:
+                    continue
                 if not self._apply(spec, (arg,), cost, budget):
                     return False
+        grids = [f for f in self.pool["grid"] if f.cost <= self.binary_max_arg_cost]
+        n = self.ev.n_train
         for spec in BINARY_OPS:
-            grids = [f for f in self.pool["grid"] if f.cost <= self.binary_max_arg_cost]
             for a, b in itertools.permutations(grids, 2):
                 if a.cost + b.cost + spec.cost != cost:
                     continue
-                n = self.ev.n_train
                 if any(a.values[i].shape != b.values[i].shape for i in range(n)):
                     continue
                 if not self._apply(spec, (a, b), cost, budget):

@@ -31,11 +31,10 @@ def valid_grid(value: Any) -> Grid | None:
     if not (1 <= h <= 30 and 1 <= w <= 30):
         return None
     if value.dtype != np.int8:
-        if not np.issubdtype(value.dtype, np.integer):
+        if not np.issubdtype(value.dtype, np.integer) or value.min() < 0 or value.max() > 9:
             return None
         value = value.astype(np.int8)
-    if value.min() < 0 or value.max() > 9:
-        return None
+    # int8 results of DSL primitives hold colours of their inputs or parameters: 0-9 by construction
     return value
 
 

@@ -1,8 +1,9 @@
 """The search's typed view of the DSL: which primitives take which types, with which parameters.
 
 Types: `grid`, `objs` (a tuple of objects), `obj`, `parts` (a tuple of grids). A parameter domain is
-either a fixed tuple of literals or a name the task fills in: `in_colour` (colours of the train
-inputs), `out_colour` (colours of the train outputs), `colour` (both). `bg` says the primitive takes
+either a fixed tuple of literals or a name the search fills in: `in_colour` (colours the argument
+has on some train input), `hole` (colours the argument has on every train input), `out_colour`
+(colours of the train outputs), `colour` (both). `bg` says the primitive takes
 the task's background colour as `bg=` (rendered only when it is not 0).
 """
 
@@ -25,6 +26,8 @@ class OpSpec:
     params: tuple[Domain, ...] = ()
     cost: int = 1
     bg: bool = False
+    max_arg_cost: int = 99
+    """Applied only to arguments this cheap (whole-picture repairs belong near the input)."""
 
     @property
     def fn(self) -> Callable[..., Any]:
@@ -32,8 +35,8 @@ class OpSpec:
         return function
 
 
-def _g(name: str, *params: Domain, cost: int = 1, bg: bool = False) -> OpSpec:
-    return OpSpec(name, ("grid",), "grid", params, cost, bg)
+def _g(name: str, *params: Domain, cost: int = 1, bg: bool = False, max_arg_cost: int = 99) -> OpSpec:
+    return OpSpec(name, ("grid",), "grid", params, cost, bg, max_arg_cost)
 
 
 DIRECTIONS = ("down", "up", "left", "right")
@@ -88,22 +91,22 @@ GRID_OPS: tuple[OpSpec, ...] = (
     _g("diagonal_rays", bg=True),
     _g("crop_to_colour", "in_colour"),
     _g("crop_inside_colour", "in_colour"),
-    _g("move_until_touch", "in_colour", bg=True),
-    _g("restore_symmetry", "in_colour"),
-    _g("complete_diagonal_tiling", "in_colour"),
+    _g("move_until_touch", "hole", bg=True),
+    _g("restore_symmetry", "hole", max_arg_cost=1),
+    _g("complete_diagonal_tiling", "hole", max_arg_cost=1),
     _g("scale_up", (2, 3, 4, 5)),
     _g("scale_down", (2, 3, 4, 5)),
     _g("tile", (1, 2, 3), (1, 2, 3)),
     _g("gravity", DIRECTIONS, bg=True),
     _g("extend_rays", DIRECTIONS, bg=True),
-    _g("symmetrise", SYMMETRIES, bg=True),
+    _g("symmetrise", SYMMETRIES, bg=True, max_arg_cost=2),
     _g("remove_small_objects", (1, 2, 3), bg=True),
     _g("fill_enclosed", "out_colour", bg=True),
     _g("fill_enclosed_diag", "out_colour", bg=True),
-    _g("complete_symmetry", SYMMETRIES, "in_colour"),
-    _g("extract_hole_fill", SYMMETRIES, "in_colour"),
-    _g("complete_tiling", "in_colour"),
-    _g("extract_tiling_fill", "in_colour"),
+    _g("complete_symmetry", SYMMETRIES, "hole", max_arg_cost=1),
+    _g("extract_hole_fill", SYMMETRIES, "hole", max_arg_cost=1),
+    _g("complete_tiling", "hole", max_arg_cost=1),
+    _g("extract_tiling_fill", "hole", max_arg_cost=1),
     _g("keep_colour", "in_colour", bg=True),
     _g("remove_colour", "in_colour", bg=True),
     _g("paint_foreground", "out_colour", bg=True),
@@ -112,8 +115,8 @@ GRID_OPS: tuple[OpSpec, ...] = (
     _g("bounding_boxes", "out_colour", bg=True),
     _g("draw_border", "out_colour"),
     _g("colour_count_bar", "in_colour", bg=True),
-    _g("replace_colour", "in_colour", "out_colour"),
-    _g("swap_colours", "in_colour", "in_colour"),
+    _g("replace_colour", "in_colour", "out_colour", cost=2),
+    _g("swap_colours", "in_colour", "in_colour", cost=2),
 )
 
 OBJECT_OPS: tuple[OpSpec, ...] = (
