@@ -175,3 +175,14 @@ def test_lazy_pool_starts_workers_on_first_use() -> None:
         assert pool.pids == []
         assert pool.run_program("def solve(grid):\n    return grid\n", [GRID]).ok
         assert len(pool.pids) == 1
+
+
+def test_worker_with_a_leftover_thread_is_recycled() -> None:
+    with SandboxPool(workers=1, timeout_s=1.0) as pool:
+        assert pool.run_program("def solve(grid):\n    return grid\n", [GRID]).ok
+        (first,) = pool.pids
+        spinner = "import threading\ndef solve(grid):\n    threading.Thread(target=lambda: [0 for _ in iter(int, 1)], daemon=True).start()\n    return grid\n"
+        assert pool.run_program(spinner, [GRID]).ok
+        assert pool.pids == []  # retired after the call
+        assert not Path(f"/proc/{first}").exists()
+        assert pool.run_program("def solve(grid):\n    return grid\n", [GRID]).ok

@@ -56,7 +56,7 @@ def hard_limit(seconds: float) -> float:
 
 def _make_sandbox(workers: int, memory_mb: int | None) -> Any:
     """A lazily started sandbox pool for engines that run untrusted programs."""
-    from arcforge_solver.sandbox import SandboxPool  # noqa: PLC0415 - imported when first needed
+    from arcforge_solver.sandbox import SandboxPool
 
     kwargs: dict[str, Any] = {"workers": workers, "lazy": True}
     if memory_mb:
@@ -127,7 +127,7 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def task_worker_main(  # noqa: PLR0917 - the spawn target gets positional args
+def task_worker_main(
     conn: Connection,
     parent_pid: int,
     engine_name: str,

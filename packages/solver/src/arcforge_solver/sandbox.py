@@ -113,6 +113,7 @@ class _Worker:
         self.ready = False
         self.eof = False
         self.cpu_s = 0.0
+        self.own_threads = 0
 
     def _read_exact(self, size: int, deadline: float) -> bytes | None:
         chunks: list[bytes] = []
@@ -156,6 +157,7 @@ class _Worker:
             self.kill()
             raise SandboxError(f"a sandbox worker did not start (exit code {code})")
         self.ready = True
+        self.own_threads = int(hello.get("threads", 0) or 0)
 
     def send(self, request: dict[str, Any]) -> None:
         body = json.dumps(request, separators=(",", ":")).encode()
@@ -315,7 +317,11 @@ class SandboxPool:
                     count, "timeout", f"timed out after {timeout:g} s; worker killed", seconds, True
                 )
             worker.cpu_s = float(response.get("cpu_s", 0.0))
-            if worker.cpu_s > 0.8 * self.cpu_lifetime_s:  # recycle before RLIMIT_CPU would kill it mid-call
+            threads = int(response.get("threads", 0) or 0)
+            # Recycle before RLIMIT_CPU would kill it mid-call, or when a program left a thread running.
+            if worker.cpu_s > 0.8 * self.cpu_lifetime_s or (
+                worker.own_threads and threads > worker.own_threads
+            ):
                 self._retire(worker)
                 worker = None
             return self._decode(response, count, seconds, replaced)

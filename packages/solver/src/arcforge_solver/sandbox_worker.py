@@ -275,6 +275,7 @@ class Worker:
         self.code_cache: dict[str, Any] = {}
         self.stdout = BoundedOutput(self.output_limit)
         self.in_fd = self.out_fd = -1
+        self.own_threads = 0
 
     def setup(self) -> None:
         # Private copies of the channel; fds 0-2 go to /dev/null so programs cannot write into it.
@@ -283,20 +284,20 @@ class Worker:
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
-        import numpy  # noqa: PLC0415 - imported before the limits are set
+        import numpy
 
         self.np = numpy
         try:  # the DSL ships with the solver; guarded so the sandbox works without it
-            from arcforge_solver import dsl  # noqa: PLC0415 - optional, guarded
+            from arcforge_solver import dsl
 
             exported = getattr(dsl, "__all__", None) or [n for n in vars(dsl) if not n.startswith("_")]
             self.dsl_names = {name: getattr(dsl, name) for name in exported if hasattr(dsl, name)}
         except Exception as exc:
             self.dsl_error = f"{type(exc).__name__}: {exc}"
         os.chdir(self.scratch)
-        threading.Thread(
-            target=self._watch_parent, daemon=True
-        ).start()  # before RLIMIT_NPROC forbids threads
+        # Started before RLIMIT_NPROC forbids new threads.
+        threading.Thread(target=self._watch_parent, daemon=True).start()
+        self.own_threads = self._thread_count()
         signal.signal(signal.SIGALRM, self._on_timer)
         signal.signal(signal.SIGPROF, self._on_timer)
         signal.signal(signal.SIGXCPU, self._on_timer)
@@ -355,7 +356,8 @@ class Worker:
         signal.setitimer(signal.ITIMER_PROF, 0)
 
     def serve(self) -> None:
-        write_frame(self.out_fd, {"ready": True, "pid": os.getpid(), "dsl_error": self.dsl_error})
+        hello = {"ready": True, "pid": os.getpid(), "dsl_error": self.dsl_error, "threads": self.own_threads}
+        write_frame(self.out_fd, hello)
         while True:
             request = read_frame(self.in_fd)
             if request is None:
@@ -369,8 +371,17 @@ class Worker:
                     "results": [_error("timeout", "timed out")] * len(request["grids"]),
                 }
             response["cpu_s"] = self._cpu_seconds()
+            response["threads"] = self._thread_count()
             write_frame(self.out_fd, response)
             self._clean_scratch()
+
+    @staticmethod
+    def _thread_count() -> int:
+        """OS threads of this process: more than ours means a program left a thread running."""
+        try:
+            return len(os.listdir("/proc/self/task"))
+        except OSError:
+            return threading.active_count()
 
     def _cpu_seconds(self) -> float:
         used = resource.getrusage(resource.RUSAGE_SELF)
