@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from arcforge_kaggle_publish.errors import PublishError
-from arcforge_kaggle_publish.wheelhouse import build_wheelhouse, default_third_party, requirement_name
+from arcforge_kaggle_publish.wheelhouse import build_wheelhouse, solver_requirements
 from tests.kaggle_publish.conftest import ROOT
 
 
-def test_default_third_party_is_the_solver_deps_without_torch() -> None:
-    names = [requirement_name(r).lower() for r in default_third_party(ROOT / "packages")]
-    assert "numpy" in names and "transformers" in names
-    assert not [n for n in names if n in ("torch", "triton") or n.startswith("nvidia")]
+def test_third_party_is_the_solver_wheels_own_requirements_without_torch(tmp_path: Path) -> None:
+    wheel = tmp_path / "arcforge_solver-0.1.0-py3-none-any.whl"
+    metadata = "\n".join(
+        [
+            "Metadata-Version: 2.3",
+            "Name: arcforge-solver",
+            "Version: 0.1.0",
+            "Requires-Dist: numpy>=1.26",
+            "Requires-Dist: accelerate>=0.34; extra == 'llm'",
+            'Requires-Dist: torch>=2.2; extra == "llm"',
+            "Requires-Dist: hypothesis; extra == 'dev'",
+        ]
+    )
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("arcforge_solver-0.1.0.dist-info/METADATA", metadata + "\n")
+    assert solver_requirements(wheel) == ["numpy>=1.26", "accelerate>=0.34"]
 
 
 @pytest.mark.parametrize("requirement", ["torch>=2", "triton", "nvidia-cublas-cu12==12.1"])

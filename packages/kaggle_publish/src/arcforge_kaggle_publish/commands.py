@@ -30,7 +30,7 @@ from arcforge_kaggle_publish.notebook import (
 )
 from arcforge_kaggle_publish.records import Records
 from arcforge_kaggle_publish.reporter import Reporter
-from arcforge_kaggle_publish.wheelhouse import build_wheelhouse, default_third_party
+from arcforge_kaggle_publish.wheelhouse import build_wheelhouse
 
 if TYPE_CHECKING:
     from arcforge_kaggle_publish.cli import Session
@@ -95,11 +95,9 @@ def cmd_dataset(session: Session) -> int:
 def cmd_wheelhouse(session: Session) -> int:
     args = session.args
     _owner, slug = split_id(args.dataset_id)
-    third_party = (
-        [] if args.skip_third_party else (args.requirement or default_third_party(args.packages_dir))
-    )
+    third_party: list[str] | None = [] if args.skip_third_party else (args.requirement or None)
     out = session.state_dir / "wheelhouse" / slug
-    print(f"building the wheelhouse in {out}" + (" (arcforge packages only)" if not third_party else ""))
+    print(f"building the wheelhouse in {out}" + (" (arcforge packages only)" if third_party == [] else ""))
     wheels = build_wheelhouse(args.packages_dir, out, third_party)
     print(f"  {len(wheels)} wheels: " + ", ".join(w.name for w in wheels))
     return _publish_folder(session, out, "wheelhouse", args.title or "arcforge wheelhouse", "apache-2.0")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from arcforge_kaggle_publish.errors import PublishError
-from arcforge_kaggle_publish.kaggle_adapter import kaggle_call
+from arcforge_kaggle_publish.kaggle_adapter import kaggle_api_module, kaggle_call
 from arcforge_kaggle_publish.limits import MAX_FILES, check_title, normalize_license, split_id
 from arcforge_kaggle_publish.records import Records
 from arcforge_kaggle_publish.reporter import Reporter
@@ -75,9 +75,8 @@ class DatasetPlan:
 
 def _ignored(name: str, is_dir: bool) -> bool:
     """The kaggle client's default ignore rules (.git, .cache, .huggingface), applied to one entry."""
-    from kaggle.api.kaggle_api_extended import DEFAULT_IGNORE_PATTERNS, should_ignore
-
-    return bool(should_ignore(name, is_dir, DEFAULT_IGNORE_PATTERNS))
+    extended = kaggle_api_module()
+    return bool(extended.should_ignore(name, is_dir, extended.DEFAULT_IGNORE_PATTERNS))
 
 
 def plan_dataset(folder: Path, dataset_id: str, title: str | None, license_name: str) -> DatasetPlan:

@@ -15,6 +15,7 @@ Why this module exists:
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 from typing import Any
@@ -33,25 +34,30 @@ def kaggle_endpoint() -> str | None:
     return value or None
 
 
-def _import_kaggle_api_class() -> Any:
-    """Import kaggle's KaggleApi class; its import-time authentication output is discarded."""
+def kaggle_api_module() -> Any:
+    """`kaggle.api.kaggle_api_extended`, imported once; the import-time authentication's output is discarded.
+
+    Every other module reaches the kaggle package through this function (or after `build_api`), so the
+    first import always happens here.
+    """
     sink = io.StringIO()
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            from kaggle.api.kaggle_api_extended import KaggleApi
+            # by module name: `kaggle/__init__` rebinds the attribute `kaggle.api` to a KaggleApi instance
+            extended = importlib.import_module("kaggle.api.kaggle_api_extended")
     except ImportError as exc:
         raise PublishError(
             f"the kaggle client cannot be imported: {exc}",
             code="config",
             advice="pip install 'kaggle==2.2.5' six",
         ) from None
-    return KaggleApi
+    return extended
 
 
 def build_api(credentials: Credentials) -> Any:
     """A KaggleApi signed in with `credentials`, talking to Kaggle or to $ARCFORGE_KAGGLE_ENDPOINT."""
     endpoint = kaggle_endpoint()
-    kaggle_api_class = _import_kaggle_api_class()
+    kaggle_api_class = kaggle_api_module().KaggleApi
     from kagglesdk.kaggle_client import KaggleClient
     from kagglesdk.kaggle_env import KaggleEnv
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from arcforge_kaggle_publish.kaggle_adapter import kaggle_api_module
+
 FileEvent = Callable[[str, str], None]  # (absolute path, state: uploading | resumed | done)
 
 
@@ -25,16 +27,18 @@ def upload_state_dir(state_dir: Path) -> Path:
 
 def make_upload_context(state_dir: Path, on_file: FileEvent) -> Any:
     """A kaggle `ResumableUploadContext` that keeps its state under `state_dir` and reports each file."""
-    from kaggle.api.kaggle_api_extended import ResumableFileUpload, ResumableUploadContext
+    extended = kaggle_api_module()
+    file_upload_class: Any = extended.ResumableFileUpload
+    context_class: Any = extended.ResumableUploadContext
 
     folder = upload_state_dir(state_dir)
 
-    class ReportingFileUpload(ResumableFileUpload):  # type: ignore[misc]
+    class ReportingFileUpload(file_upload_class):  # type: ignore[misc]
         def upload_completed(self) -> None:
             super().upload_completed()
             on_file(self.path, "done")
 
-    class StateDirUploadContext(ResumableUploadContext):  # type: ignore[misc]
+    class StateDirUploadContext(context_class):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__(no_resume=False)
             self._temp_dir = str(folder)

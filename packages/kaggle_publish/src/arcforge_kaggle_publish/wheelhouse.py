@@ -6,15 +6,13 @@ and a wheelhouse copy would be several GB and mismatched with the drivers.
 
 from __future__ import annotations
 
+import email.parser
 import re
 import subprocess
 import sys
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 from arcforge_kaggle_publish.errors import PublishError
 
@@ -25,21 +23,23 @@ EXCLUDED = re.compile(
 
 
 def requirement_name(requirement: str) -> str:
-    return re.split(r"[\s\[<>=!~;@]", requirement.strip(), maxsplit=1)[0]
+    return re.split(r"[\s\[<>=!~;@(]", requirement.strip(), maxsplit=1)[0]
 
 
-def default_third_party(packages_dir: Path) -> list[str]:
-    """The solver's runtime and llm dependencies (what the notebook runs), less torch/CUDA/triton."""
-    pyproject = packages_dir / "solver" / "pyproject.toml"
-    try:
-        project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
-    except (OSError, KeyError, tomllib.TOMLDecodeError) as exc:
-        raise PublishError(
-            f"cannot read the solver's dependencies from {pyproject}: {exc}", code="usage"
-        ) from None
-    requirements = list(project.get("dependencies", []))
-    requirements += list(project.get("optional-dependencies", {}).get("llm", []))
-    return [r for r in requirements if not EXCLUDED.match(requirement_name(r))]
+def solver_requirements(solver_wheel: Path) -> list[str]:
+    """The solver wheel's runtime and `llm` requirements (what the notebook runs), less torch/CUDA/triton."""
+    with zipfile.ZipFile(solver_wheel) as wheel:
+        metadata_name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+        metadata = email.parser.Parser().parsestr(wheel.read(metadata_name).decode("utf-8"))
+    requirements = []
+    for line in metadata.get_all("Requires-Dist") or []:
+        requirement, _, marker = line.partition(";")
+        extra = re.search(r"extra\s*==\s*['\"]([\w-]+)['\"]", marker)
+        if extra and extra.group(1) != "llm":
+            continue
+        if not EXCLUDED.match(requirement_name(requirement)):
+            requirements.append(requirement.strip())
+    return requirements
 
 
 def _pip_wheel(args: list[str], out: Path, what: str) -> None:
@@ -51,9 +51,9 @@ def _pip_wheel(args: list[str], out: Path, what: str) -> None:
 
 
 def build_wheelhouse(
-    packages_dir: Path, out: Path, third_party: list[str], say: object = print
+    packages_dir: Path, out: Path, third_party: list[str] | None, say: Callable[[str], None] = print
 ) -> list[Path]:
-    """Wheels of the arcforge packages in `packages_dir` and of `third_party`, into `out` (emptied first)."""
+    """Wheels of the arcforge packages and of `third_party` (None: the solver's own requirements) in `out`."""
     missing = [p for p in ARCFORGE_PACKAGES if not (packages_dir / p / "pyproject.toml").is_file()]
     if missing:
         raise PublishError(
@@ -61,7 +61,7 @@ def build_wheelhouse(
             code="usage",
             advice="run from the repository root or pass --packages-dir",
         )
-    excluded = [r for r in third_party if EXCLUDED.match(requirement_name(r))]
+    excluded = [r for r in third_party or [] if EXCLUDED.match(requirement_name(r))]
     if excluded:
         raise PublishError(
             f"never put {', '.join(excluded)} in the wheelhouse: Kaggle's image has its own", code="usage"
@@ -70,10 +70,12 @@ def build_wheelhouse(
     for old in out.glob("*.whl"):
         old.unlink()
     for package in ARCFORGE_PACKAGES:
-        say(f"  building the wheel of packages/{package}")  # type: ignore[operator]
+        say(f"  building the wheel of packages/{package}")
         _pip_wheel([str(packages_dir / package)], out, f"packages/{package}")
+    if third_party is None:
+        third_party = solver_requirements(next(out.glob("arcforge_solver-*.whl")))
     for requirement in third_party:
-        say(f"  fetching the wheel of {requirement}")  # type: ignore[operator]
+        say(f"  fetching the wheel of {requirement}")
         _pip_wheel(["--only-binary=:all:", requirement], out, requirement)
     wheels = sorted(out.glob("*.whl"))
     leaked = [w.name for w in wheels if EXCLUDED.match(w.name.split("-")[0].replace("_", "-"))]
