@@ -48,9 +48,10 @@ def run_source(source: str, grid: Grid) -> Any:
     return namespace["solve"](grid)
 
 
-def box(h: int, w: int, top: int, left: int, size: int, colour: int = 2) -> Grid:
+def box(h: int, w: int, top: int, left: int, size: int) -> Grid:
+    """A hollow square of colour 2."""
     grid = np.zeros((h, w), dtype=np.int8)
-    grid[top : top + size, left : left + size] = colour
+    grid[top : top + size, left : left + size] = 2
     grid[top + 1 : top + size - 1, left + 1 : left + size - 1] = 0
     return grid
 
@@ -82,7 +83,7 @@ TASKS = {
             with_objects([(2, 2, 3, 3, 4), (7, 1, 1, 2, 2), (0, 6, 2, 2, 1)]),
             with_objects([(1, 5, 5, 2, 3), (8, 0, 1, 3, 1)]),
         ],
-        lambda x: dsl.crop_largest(x),
+        dsl.crop_largest,
     ),
     "fill-enclosed": make_task(
         "fill-enclosed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 
@@ -15,7 +16,7 @@ def replace_colour(grid: Grid, old: int, new: int) -> Grid:
         raise DSLError("same colour")
     out = grid.copy()
     out[grid == old] = new
-    return out
+    return cast("Grid", out)
 
 
 def swap_colours(grid: Grid, a: int, b: int) -> Grid:
@@ -25,7 +26,7 @@ def swap_colours(grid: Grid, a: int, b: int) -> Grid:
     out = grid.copy()
     out[grid == a] = b
     out[grid == b] = a
-    return out
+    return cast("Grid", out)
 
 
 def map_colours(grid: Grid, mapping: Mapping[int, int]) -> Grid:
@@ -129,7 +130,7 @@ def crop_to_colour(grid: Grid, colour: int) -> Grid:
     if rows.size == 0:
         raise DSLError("colour absent")
     cols = np.flatnonzero((grid == colour).any(axis=0))
-    return grid[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy()
+    return cast("Grid", grid[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy())
 
 
 def crop_inside_colour(grid: Grid, colour: int) -> Grid:
@@ -140,4 +141,4 @@ def crop_inside_colour(grid: Grid, colour: int) -> Grid:
     cols = np.flatnonzero((grid == colour).any(axis=0))
     if rows[-1] - rows[0] < 2 or cols[-1] - cols[0] < 2:
         raise DSLError("nothing inside")
-    return grid[rows[0] + 1 : rows[-1], cols[0] + 1 : cols[-1]].copy()
+    return cast("Grid", grid[rows[0] + 1 : rows[-1], cols[0] + 1 : cols[-1]].copy())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import cast
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def _reach_from_border(passable: Mask, diagonal: bool = False) -> Mask:
 def enclosed(grid: Grid, bg: int = 0) -> Mask:
     """Background cells that cannot reach the edge (4-way) without crossing another colour."""
     free = grid == bg
-    return free & ~_reach_from_border(free)
+    return cast("Mask", free & ~_reach_from_border(free))
 
 
 def fill_enclosed(grid: Grid, colour: int, bg: int = 0) -> Grid:
@@ -40,7 +41,7 @@ def fill_enclosed(grid: Grid, colour: int, bg: int = 0) -> Grid:
         raise DSLError("nothing enclosed")
     out = grid.copy()
     out[inside] = colour
-    return out
+    return cast("Grid", out)
 
 
 def fill_enclosed_diag(grid: Grid, colour: int, bg: int = 0) -> Grid:
@@ -51,7 +52,7 @@ def fill_enclosed_diag(grid: Grid, colour: int, bg: int = 0) -> Grid:
         raise DSLError("nothing enclosed")
     out = grid.copy()
     out[inside] = colour
-    return out
+    return cast("Grid", out)
 
 
 def gravity(grid: Grid, direction: str, bg: int = 0) -> Grid:
@@ -96,7 +97,7 @@ def extend_rays_hv(grid: Grid, bg: int = 0) -> Grid:
         ray = extend_rays(grid, d, bg)
         free = out == bg
         out[free] = ray[free]
-    return out
+    return cast("Grid", out)
 
 
 def connect_pairs(grid: Grid, bg: int = 0) -> Grid:
@@ -113,7 +114,7 @@ def connect_pairs(grid: Grid, bg: int = 0) -> Grid:
                     seg[seg == bg] = row[a]
     if np.array_equal(out, grid):
         raise DSLError("nothing to connect")
-    return out
+    return cast("Grid", out)
 
 
 def fill_rows_with_colour(grid: Grid, bg: int = 0) -> Grid:
@@ -123,7 +124,7 @@ def fill_rows_with_colour(grid: Grid, bg: int = 0) -> Grid:
         colours = set(int(v) for v in grid[r]) - {bg}
         if len(colours) == 1:
             out[r] = colours.pop()
-    return out
+    return cast("Grid", out)
 
 
 def fill_cols_with_colour(grid: Grid, bg: int = 0) -> Grid:
@@ -138,7 +139,7 @@ def draw_border(grid: Grid, colour: int) -> Grid:
     out[-1, :] = colour
     out[:, 0] = colour
     out[:, -1] = colour
-    return out
+    return cast("Grid", out)
 
 
 def connect_diagonal_pairs(grid: Grid, bg: int = 0) -> Grid:
@@ -161,7 +162,7 @@ def connect_diagonal_pairs(grid: Grid, bg: int = 0) -> Grid:
                             found = True
     if not found:
         raise DSLError("nothing to connect")
-    return out
+    return cast("Grid", out)
 
 
 def diagonal_rays(grid: Grid, bg: int = 0) -> Grid:
@@ -176,4 +177,4 @@ def diagonal_rays(grid: Grid, bg: int = 0) -> Grid:
                 if out[rr, cc] == bg:
                     out[rr, cc] = colour
                 rr, cc = rr + dr, cc + dc
-    return out
+    return cast("Grid", out)

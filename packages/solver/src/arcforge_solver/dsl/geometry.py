@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from arcforge_solver.dsl.core import DSLError, Grid, check_grid
@@ -46,7 +48,7 @@ def crop(grid: Grid, top: int, left: int, height: int, width: int) -> Grid:
         raise DSLError("bad crop window")
     if top + height > grid.shape[0] or left + width > grid.shape[1]:
         raise DSLError("crop window leaves the grid")
-    return grid[top : top + height, left : left + width].copy()
+    return cast("Grid", grid[top : top + height, left : left + width].copy())
 
 
 def crop_to_content(grid: Grid, bg: int = 0) -> Grid:
@@ -55,7 +57,7 @@ def crop_to_content(grid: Grid, bg: int = 0) -> Grid:
     if rows.size == 0:
         raise DSLError("nothing but background")
     cols = np.flatnonzero((grid != bg).any(axis=0))
-    return grid[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy()
+    return cast("Grid", grid[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy())
 
 
 def scale_up(grid: Grid, factor: int) -> Grid:
@@ -166,7 +168,7 @@ def dedupe_rows(grid: Grid) -> Grid:
     """Collapse runs of identical consecutive rows to one row."""
     keep = np.ones(grid.shape[0], dtype=bool)
     keep[1:] = (grid[1:] != grid[:-1]).any(axis=1)
-    return grid[keep].copy()
+    return cast("Grid", grid[keep].copy())
 
 
 def dedupe_cols(grid: Grid) -> Grid:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from arcforge_solver.dsl.core import DSLError, Grid, Mask
@@ -9,16 +11,16 @@ from arcforge_solver.dsl.core import DSLError, Grid, Mask
 
 def mask_of(grid: Grid, bg: int = 0) -> Mask:
     """Where the grid is not `bg`."""
-    return grid != bg
+    return cast("Mask", grid != bg)
 
 
 def colour_mask(grid: Grid, colour: int) -> Mask:
-    return grid == colour
+    return cast("Mask", grid == colour)
 
 
 def from_mask(mask: Mask, colour: int, bg: int = 0) -> Grid:
     """`colour` where the mask is set, `bg` elsewhere."""
-    return np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8)
+    return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
 def _same_shape(a: Grid, b: Grid) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -242,7 +243,7 @@ def paint_objects(grid: Grid, objs: Objects) -> Grid:
             raise DSLError("object does not fit")
         m = o.mask
         sub[m] = o.patch[m]
-    return out
+    return cast("Grid", out)
 
 
 def keep_objects(grid: Grid, objs: Objects, bg: int = 0) -> Grid:
@@ -256,7 +257,7 @@ def erase_objects(grid: Grid, objs: Objects, bg: int = 0) -> Grid:
     for o in objs:
         sub = out[o.top : o.top + o.height, o.left : o.left + o.width]
         sub[o.mask] = bg
-    return out
+    return cast("Grid", out)
 
 
 def keep_largest_object(grid: Grid, bg: int = 0) -> Grid:
@@ -279,7 +280,7 @@ def bounding_boxes(grid: Grid, colour: int, bg: int = 0) -> Grid:
     for o in objects_multi(grid, bg):
         sub = out[o.top : o.top + o.height, o.left : o.left + o.width]
         sub[sub == bg] = colour
-    return out
+    return cast("Grid", out)
 
 
 def outline_objects(grid: Grid, colour: int, bg: int = 0) -> Grid:
@@ -293,7 +294,7 @@ def outline_objects(grid: Grid, colour: int, bg: int = 0) -> Grid:
             near |= padded[1 + dr : 1 + dr + h, 1 + dc : 1 + dc + w]
     out = grid.copy()
     out[near & ~fg] = colour
-    return out
+    return cast("Grid", out)
 
 
 def hollow_objects(grid: Grid, bg: int = 0) -> Grid:
@@ -303,7 +304,7 @@ def hollow_objects(grid: Grid, bg: int = 0) -> Grid:
     inner = fg & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
     out = grid.copy()
     out[inner] = bg
-    return out
+    return cast("Grid", out)
 
 
 def holes(obj: Obj) -> int:
@@ -392,4 +393,4 @@ def move_until_touch(grid: Grid, colour: int, bg: int = 0) -> Grid:
     out = grid.copy()
     out[mr, mc] = bg
     out[mr + dy * steps, mc + dx * steps] = colour
-    return out
+    return cast("Grid", out)

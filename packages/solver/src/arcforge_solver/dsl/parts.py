@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -84,35 +85,35 @@ def combine_and(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where every part is foreground."""
     _same_shapes(parts)
     mask = np.logical_and.reduce([p != bg for p in parts])
-    return np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8)
+    return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
 def combine_or(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where any part is foreground."""
     _same_shapes(parts)
     mask = np.logical_or.reduce([p != bg for p in parts])
-    return np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8)
+    return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
 def combine_xor(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where exactly one part is foreground."""
     _same_shapes(parts)
     mask = np.sum([p != bg for p in parts], axis=0) == 1
-    return np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8)
+    return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
 def combine_nor(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where no part is foreground."""
     _same_shapes(parts)
     mask = np.logical_and.reduce([p == bg for p in parts])
-    return np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8)
+    return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
 def combine_diff(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where the first part is foreground and no other part is."""
     _same_shapes(parts)
     mask = (parts[0] != bg) & np.logical_and.reduce([p == bg for p in parts[1:]])
-    return np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8)
+    return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
 def overlay_parts(parts: Sequence[Grid], bg: int = 0) -> Grid:
@@ -121,7 +122,7 @@ def overlay_parts(parts: Sequence[Grid], bg: int = 0) -> Grid:
     out = parts[0].copy()
     for p in parts[1:]:
         out = np.where(p != bg, p, out).astype(np.int8)
-    return out
+    return cast("Grid", out)
 
 
 def overlay_parts_reversed(parts: Sequence[Grid], bg: int = 0) -> Grid:
@@ -134,7 +135,7 @@ def majority_part(parts: Sequence[Grid]) -> Grid:
     _same_shapes(parts)
     stack = np.stack(parts).astype(np.int64)
     counts = np.stack([(stack == c).sum(axis=0) for c in range(10)])
-    return np.argmax(counts, axis=0).astype(np.int8)
+    return cast("Grid", np.argmax(counts, axis=0).astype(np.int8))
 
 
 def _pick(parts: Sequence[Grid], key: list[float], largest: bool) -> Grid:
@@ -144,7 +145,7 @@ def _pick(parts: Sequence[Grid], key: list[float], largest: bool) -> Grid:
     winners = [p for p, k in zip(parts, key, strict=False) if k == best]
     if len(winners) != 1:
         raise DSLError("no single part")
-    return winners[0].copy()
+    return cast("Grid", winners[0].copy())
 
 
 def part_most_cells(parts: Sequence[Grid], bg: int = 0) -> Grid:
@@ -173,7 +174,7 @@ def part_unique(parts: Sequence[Grid]) -> Grid:
     found = [p for p, k in zip(parts, keys, strict=False) if keys.count(k) == 1]
     if len(found) != 1:
         raise DSLError("no single unique part")
-    return found[0].copy()
+    return cast("Grid", found[0].copy())
 
 
 def part_most_common(parts: Sequence[Grid]) -> Grid:
@@ -182,7 +183,7 @@ def part_most_common(parts: Sequence[Grid]) -> Grid:
     counts = [keys.count(k) for k in keys]
     if max(counts) < 2 or counts.count(max(counts)) != max(counts):
         raise DSLError("no single most common part")
-    return parts[counts.index(max(counts))].copy()
+    return cast("Grid", parts[counts.index(max(counts))].copy())
 
 
 def part_symmetric(parts: Sequence[Grid]) -> Grid:
@@ -190,14 +191,14 @@ def part_symmetric(parts: Sequence[Grid]) -> Grid:
     found = [p for p in parts if np.array_equal(p, p[:, ::-1])]
     if len(found) != 1:
         raise DSLError("no single symmetric part")
-    return found[0].copy()
+    return cast("Grid", found[0].copy())
 
 
 def part_at(parts: Sequence[Grid], index: int) -> Grid:
     """The part at `index` (negative counts from the end)."""
     if not -len(parts) <= index < len(parts):
         raise DSLError("no such part")
-    return parts[index].copy()
+    return cast("Grid", parts[index].copy())
 
 
 def parts_summary(parts: Sequence[Grid], bg: int = 0) -> Grid:

@@ -4,6 +4,7 @@ cell rules over a neighbourhood feature, and object recolouring by a property.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -53,7 +54,7 @@ def _first_seen(grid: Grid, bg: int) -> list[npt.NDArray[np.int64]]:
 
 
 def _bits(colours: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    return np.left_shift(np.int64(1), colours)
+    return cast("npt.NDArray[np.int64]", np.left_shift(np.int64(1), colours))
 
 
 def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
@@ -62,7 +63,7 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
     if kind in ("n4count", "n8count"):
         nbrs = _neighbours(grid)[: 4 if kind == "n4count" else 8]
         count = sum(((n != bg) & (n != OUTSIDE)).astype(np.int64) for n in nbrs)
-        return own * 16 + count
+        return cast("Codes", own * 16 + count)
     if kind in ("n4set", "n8set"):
         nbrs = _neighbours(grid)[: 4 if kind == "n4set" else 8]
         mask = np.zeros_like(own)
@@ -90,7 +91,7 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
         bits = _bits(own)
         row = np.bitwise_or.reduce(bits, axis=1)
         col = np.bitwise_or.reduce(bits, axis=0)
-        return own * (1 << 22) + row[:, None] * 2048 + col[None, :]
+        return cast("Codes", own * (1 << 22) + row[:, None] * 2048 + col[None, :])
     raise ValueError(f"unknown feature kind {kind!r}")
 
 
@@ -154,4 +155,4 @@ def recolour_objects(
         if colour is not None:
             sub = out[o.top : o.top + o.height, o.left : o.left + o.width]
             sub[o.mask] = colour
-    return out
+    return cast("Grid", out)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from arcforge_solver.dsl.core import DSLError, Grid
@@ -27,7 +29,7 @@ def _complete(grid: Grid, kinds: tuple[str, ...], hole: int) -> Grid:
             out[take] = image[take]
         if np.array_equal(before, out):
             break
-    return out
+    return cast("Grid", out)
 
 
 def complete_symmetry(grid: Grid, kinds: str, hole: int = 0) -> Grid:
@@ -48,7 +50,7 @@ def symmetrise(grid: Grid, kinds: str, bg: int = 0) -> Grid:
             raise DSLError("needs a square grid")
         take = (out == bg) & (image != bg)
         out[take] = image[take]
-    return out
+    return cast("Grid", out)
 
 
 def is_symmetric(grid: Grid, kind: str) -> bool:
@@ -67,7 +69,7 @@ def _motif(grid: Grid, known: np.ndarray, ph: int, pw: int) -> Grid | None:
     low = np.where(blocks < 0, 99, blocks).min(axis=2)
     if (high < 0).any() or not np.array_equal(high, low):
         return None
-    return high.astype(np.int8)
+    return cast("Grid | None", high.astype(np.int8))
 
 
 def complete_tiling(grid: Grid, hole: int = 0) -> Grid:
@@ -100,7 +102,7 @@ def extract_hole_fill(grid: Grid, kinds: str, hole: int) -> Grid:
     part = filled[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     if (part == hole).any():
         raise DSLError("symmetry does not fill the hole")
-    return part.copy()
+    return cast("Grid", part.copy())
 
 
 def extract_tiling_fill(grid: Grid, hole: int) -> Grid:
@@ -110,7 +112,7 @@ def extract_tiling_fill(grid: Grid, hole: int) -> Grid:
     if rows.size == 0:
         raise DSLError("no hole")
     filled = complete_tiling(grid, hole)
-    return filled[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy()
+    return cast("Grid", filled[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].copy())
 
 
 def _mirror_fill(grid: Grid, hole: int, axis: int, centre2: int) -> Grid | None:
@@ -162,7 +164,7 @@ def restore_symmetry(grid: Grid, hole: int) -> Grid:
                 found = True
     if not found:
         raise DSLError("nothing to restore")
-    return out
+    return cast("Grid", out)
 
 
 def complete_diagonal_tiling(grid: Grid, hole: int = 0) -> Grid:
@@ -188,5 +190,5 @@ def complete_diagonal_tiling(grid: Grid, hole: int = 0) -> Grid:
                 out = motif[index].astype(np.int8)
                 if np.array_equal(out, grid):
                     raise DSLError("nothing to complete")
-                return out
+                return cast("Grid", out)
     raise DSLError("no diagonal period fits")

@@ -107,7 +107,7 @@ class TaskSearch:
             return
         if deep:
             self.deep_fits += 1
-        for finished in finishers(node, values, self.ev.targets, self.ev.n_train, self.bg, deep):
+        for finished in finishers(node, values, self.ev.targets, self.ev.n_train, self.bg, deep=deep):
             fvalues = self.ev.apply(finished, [values], "grid")
             if fvalues is not None:
                 f, e = self.ev.fitness(fvalues)
@@ -136,6 +136,7 @@ class SearchEngine:
 
     def __init__(
         self,
+        *,
         max_cost: int = 4,
         population: int | None = None,
         generations: int | None = None,
@@ -167,11 +168,11 @@ class SearchEngine:
             evolution = Evolution(
                 state.ev,
                 enumerator.pool,
-                state.domain,
-                state.bg,
-                state.rng,
-                state.on_evolved,
-                self.population,
+                domains=state.domain,
+                bg=state.bg,
+                rng=state.rng,
+                on_grid=state.on_evolved,
+                population=self.population,
             )
             seeds = [e.node for e in state.board.top(self.population) if e.node.op in BY_NAME]
             evolution.run(seeds, budget, self.generations, lambda: state.solved_at is not None)

@@ -110,7 +110,9 @@ class Enumerator:
         if first is not None:
             self.duplicates += 1
             # same on train, different on test: not expanded, but still a candidate answer
-            if kind == "grid" and fingerprint(values[self.ev.n_train :]) != fingerprint(first.values[self.ev.n_train :]):
+            if kind == "grid" and fingerprint(values[self.ev.n_train :]) != fingerprint(
+                first.values[self.ev.n_train :]
+            ):
                 self.on_grid(node, values, cost)
             return
         self.found += 1

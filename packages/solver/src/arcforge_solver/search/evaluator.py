@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -35,7 +35,7 @@ def valid_grid(value: Any) -> Grid | None:
             return None
         value = value.astype(np.int8)
     # int8 results of DSL primitives hold colours of their inputs or parameters: 0-9 by construction
-    return value
+    return cast("Grid | None", value)
 
 
 def _valid_for(kind: str, value: Any) -> Any:

@@ -50,6 +50,7 @@ class Evolution:
         self,
         evaluator: Evaluator,
         pool: dict[str, list[Found]],
+        *,
         domains: Callable[[Any], tuple[Any, ...]],
         bg: int,
         rng: random.Random,
@@ -138,10 +139,10 @@ class Evolution:
             grids = [n for n in nodes if kind_of(n) == "grid"]
             target = self.rng.choice(grids)
             spec = self.rng.choice(GRID_OPS)
-            params = self.random_params(spec)
-            if params is None:
+            step_params = self.random_params(spec)
+            if step_params is None:
                 return None
-            return replace(node, target.key, Node(spec.name, (target,), params, self.kwargs(spec)))
+            return replace(node, target.key, Node(spec.name, (target,), step_params, self.kwargs(spec)))
         # drop a step: a node gives way to an argument of its own type
         droppable = [n for n in nodes if n.args and any(kind_of(a) == kind_of(n) for a in n.args)]
         if not droppable:
@@ -186,12 +187,12 @@ class Evolution:
                 population.append(ind)
                 keys.add(node.key)
         while len(population) < self.size and not budget.spent():
-            node = self.random_node("grid")
-            if node is None:
+            fresh = self.random_node("grid")
+            if fresh is None:
                 break
-            if node.key not in keys and (ind := self.judge(node, "mutation")) is not None:
+            if fresh.key not in keys and (ind := self.judge(fresh, "mutation")) is not None:
                 population.append(ind)
-                keys.add(node.key)
+                keys.add(fresh.key)
             self.children += 1
             if self.children > 20 * self.size:
                 break

@@ -106,11 +106,11 @@ def fit_object_recolour(
         if not ok:
             continue
         test_objs = []
-        for t in tests:
-            if t is None:
+        for test in tests:
+            if test is None:
                 continue
             with contextlib.suppress(dsl.DSLError):
-                test_objs.append(dsl.objects(t, bg, diagonal=diagonal))
+                test_objs.append(dsl.objects(test, bg, diagonal=diagonal))
         for prop in OBJECT_PROPERTIES:
             table: dict[Any, int] = {}
             consistent = True
@@ -128,7 +128,7 @@ def fit_object_recolour(
 
 
 def finishers(
-    node: Node, values: Sequence[Any], targets: Sequence[Grid], n_train: int, bg: int, deep: bool
+    node: Node, values: Sequence[Any], targets: Sequence[Grid], n_train: int, bg: int, *, deep: bool
 ) -> list[Node]:
     """Learned final steps on top of `node` that may turn its values into the targets. `deep` also
     tries the costlier cell rules and object recolouring."""
