@@ -91,3 +91,11 @@ def test_table_populations_end_at_the_ceiling() -> None:
     assert table_populations(8) == [1, 2, 3, 5, 8]
     assert table_populations(10) == [1, 2, 3, 5, 8, 10]
     assert table_populations(1) == [1]
+
+
+def test_rows_without_a_budget_carry_no_verdict() -> None:
+    (row,) = forecast_rows(
+        _pace(1.0), populations=[2], generations=1, samples_per_call=1, tasks_left=3600, budget_s=None
+    )
+    assert row.fits
+    assert row.line() == "population 2 × 1 generation: 2.0 h"

@@ -162,7 +162,7 @@ def test_run_level_table_when_the_runtime_says_what_is_left(sandbox: SandboxPool
         seed=0, sandbox=sandbox, options={"tasks_remaining": 400, "budget_remaining_s": 1.0}
     )
     lines = engine.forecast_lines(30.0, context)
-    assert lines[0].startswith("400 tasks left: population 1 × 2 generations:")
+    assert lines[0].startswith("forecast for the 400 tasks left in 1 s: population 1 × 2 generations:")
     assert all(line.endswith("✗") for line in lines)  # one second for 400 tasks
 
 

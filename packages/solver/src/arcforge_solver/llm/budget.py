@@ -123,8 +123,9 @@ class ForecastRow:
         return self.budget_s is None or self.total_s <= self.budget_s
 
     def line(self) -> str:
-        mark = "✓" if self.fits else "✗"
-        return f"{self.shape.describe()}: {format_duration(self.total_s)} {mark}"
+        """`population 2 × 3 generations: 7.0 h ✓`; no mark without a budget to compare with."""
+        mark = "" if self.budget_s is None else (" ✓" if self.fits else " ✗")
+        return f"{self.shape.describe()}: {format_duration(self.total_s)}{mark}"
 
 
 def forecast_rows(

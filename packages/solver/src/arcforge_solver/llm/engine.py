@@ -205,7 +205,8 @@ class LlmEngine:
                 tasks_left=tasks_left,
                 budget_s=float(budget_left) if budget_left is not None else None,
             )
-            return [f"{tasks_left} tasks left: " + row.line() for row in rows]
+            budget = f" in {format_duration(float(budget_left))}" if budget_left is not None else ""
+            return [f"forecast for the {tasks_left} tasks left{budget}: " + row.line() for row in rows]
         rows = forecast_rows(
             self.pace,
             populations=populations,
