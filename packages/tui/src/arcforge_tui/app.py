@@ -101,7 +101,7 @@ class MonitorApp(App[None]):
             yield DownloadPane(id="download", classes="pane")
             yield TestRunPane(id="test-run", classes="pane")
             yield UploadPane(id="upload", classes="pane")
-            yield LogPane(id="log", classes="pane", max_lines=2000, wrap=True, markup=False)
+            yield LogPane(id="log", classes="pane", max_lines=2000, wrap=True, markup=False, min_width=20)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, ProgressBar, RichLog, Static
@@ -167,8 +168,8 @@ class DownloadPane(Vertical):
         yield Static(id="download-summary")
         yield ProgressBar(total=100, show_eta=False, id="download-overall")
         yield Static(id="download-numbers")
-        yield FileList(id="download-files")
         yield Static(id="download-errors", classes="errors")
+        yield FileList(id="download-files")
 
     def show(self, state: DownloadState, present: bool) -> None:
         run = state.run
@@ -180,20 +181,25 @@ class DownloadPane(Vertical):
             numbers.update("")
             bar.update(total=100, progress=0)
         else:
-            repo = state.repo_id or "?"
-            head = Text.assemble((repo, "bold"), f" @ {state.revision or 'main'}")
+            if state.repo_id:
+                head = Text.assemble((state.repo_id, "bold"), f" @ {state.revision or 'main'}")
+            else:
+                head = Text("(the run has not said which model yet)", style="dim")
             if state.commit:
                 head.append(f" ({state.commit[:8]})", style="dim")
             head.append("  ")
             head.append_text(status_text(run))
             counts = [f"{state.count(s)} {s}" for s in ("done", "fetching", "failed") if state.count(s)]
             files = state.files_expected if state.files_expected is not None else len(state.files)
-            head.append(f"\n{files} files" + (": " + ", ".join(counts) if counts else ""))
+            if files or counts:
+                head.append(f"\n{files} files" + (": " + ", ".join(counts) if counts else ""))
             summary.update(head)
             total = state.overall_total
             done = state.bytes_done
             bar.update(total=max(total or 1, 1), progress=min(done, total or 0))
             line = f"{format_bytes(done)} of {format_bytes(total) if total else '?'}"
+            if not total and not done:
+                line = "no bytes fetched"
             if run.status == RUNNING:
                 line += f" · {state.speed_bps / 1e6:.1f} MB/s"
                 eta = state.eta_s
@@ -209,8 +215,8 @@ class UploadPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="upload-summary")
         yield Static(id="upload-remote")
-        yield FileList(id="upload-files")
         yield Static(id="upload-errors", classes="errors")
+        yield FileList(id="upload-files")
 
     def show(self, state: UploadState, present: bool) -> None:
         summary = self.query_one("#upload-summary", Static)
@@ -374,10 +380,10 @@ class TestRunPane(Vertical):
         if budget:
             bar.update(total=budget, progress=min(elapsed, budget))
             unit = duration_unit(budget)
-            label.update(f" {format_in(elapsed, unit)} / {format_in(budget, unit)}")
+            label.update(f"{format_in(elapsed, unit)} / {format_in(budget, unit)}")
         else:
             bar.update(total=100, progress=0)
-            label.update(" —")
+            label.update("—")
         self.border_subtitle = f"filter: {task_filter} (f)"
         self.query_one(TaskTable).show(state, task_filter, rebuild)
 
@@ -391,8 +397,22 @@ class LogPane(RichLog):
     def on_mount(self) -> None:
         self.shown_serial = 0
         self.shown_epoch = 0
+        self._width = self.size.width
+        self._shown: tuple[MonitorState, dt.tzinfo | None] | None = None
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Written lines keep the wrapping of their time: rewrap them all at the new width.
+        if self.size.width != self._width:
+            self._width = self.size.width
+            self.shown_epoch = -1
+            self.call_after_refresh(self._rewrap)
+
+    def _rewrap(self) -> None:
+        if self._shown is not None:
+            self.show(*self._shown)
 
     def show(self, model: MonitorState, tz: dt.tzinfo | None) -> None:
+        self._shown = (model, tz)
         if model.log_epoch != self.shown_epoch:
             self.clear()
             self.shown_serial = 0
@@ -402,8 +422,10 @@ class LogPane(RichLog):
             if entry.serial <= self.shown_serial:
                 break
             fresh.append(entry)
+        # Wrap at the pane's width (RichLog would measure against the console's width instead).
+        width = self.scrollable_content_region.width or None
         for entry in reversed(fresh):
-            self.write(self.line(entry, tz))
+            self.write(self.line(entry, tz), width=width)
             self.shown_serial = entry.serial
 
     @staticmethod
