@@ -18,13 +18,14 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 from arcforge_solver.engine import Deadline, Engine, EngineContext, EngineResult
 from arcforge_solver.engines import load_engine
+from arcforge_solver.sandbox import SandboxPool
 from arcforge_solver.task import Task
 
 EventSink = Callable[[str, str, dict[str, Any]], None]
@@ -54,10 +55,8 @@ def hard_limit(seconds: float) -> float:
     return seconds + 2.0 + 0.1 * seconds
 
 
-def _make_sandbox(workers: int, memory_mb: int | None) -> Any:
+def _make_sandbox(workers: int, memory_mb: int | None) -> SandboxPool:
     """A lazily started sandbox pool for engines that run untrusted programs."""
-    from arcforge_solver.sandbox import SandboxPool
-
     kwargs: dict[str, Any] = {"workers": workers, "lazy": True}
     if memory_mb:
         kwargs["memory_mb"] = memory_mb
@@ -127,15 +126,21 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def task_worker_main(
-    conn: Connection,
-    parent_pid: int,
-    engine_name: str,
-    options: dict[str, Any],
-    seed: int,
-    sandbox_memory_mb: int | None,
-) -> None:
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a task worker process needs to build its engine."""
+
+    parent_pid: int
+    engine_name: str
+    options: dict[str, Any]
+    seed: int
+    sandbox_memory_mb: int | None
+
+
+def task_worker_main(conn: Connection, setup: WorkerSetup) -> None:
     """A task worker process: builds the engine once, then solves tasks sent over `conn`."""
+    parent_pid, engine_name, options = setup.parent_pid, setup.engine_name, setup.options
+    seed, sandbox_memory_mb = setup.seed, setup.sandbox_memory_mb
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runtime handles Ctrl-C and stops us itself
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     send_lock = threading.Lock()
@@ -166,7 +171,18 @@ def task_worker_main(
 
             context = EngineContext(seed=seed, sandbox=sandbox, emit=emit, options={**options, **run_info})
             outcome = solve_one(engine, task, seconds, context)
-            send(("outcome", outcome.state, outcome.seconds, outcome.result, outcome.error))
+            try:
+                send(("outcome", outcome.state, outcome.seconds, outcome.result, outcome.error))
+            except Exception as exc:  # e.g. an engine put something unpicklable in its stats
+                send(
+                    (
+                        "outcome",
+                        "failed",
+                        outcome.seconds,
+                        None,
+                        f"engine result could not be sent back: {exc}",
+                    )
+                )
     finally:
         sandbox.close()
 
@@ -179,7 +195,6 @@ class _Slot:
     task: Task | None = None
     seconds: float = 0.0
     started: float = 0.0
-    pending_send: list[tuple[Task, float]] = field(default_factory=list)
 
 
 class ProcessExecutor:
@@ -210,7 +225,10 @@ class ProcessExecutor:
         parent_conn, child_conn = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=task_worker_main,
-            args=(child_conn, os.getpid(), self.engine_name, self.options, self.seed, self.sandbox_memory_mb),
+            args=(
+                child_conn,
+                WorkerSetup(os.getpid(), self.engine_name, self.options, self.seed, self.sandbox_memory_mb),
+            ),
             daemon=True,
             name="arcforge-task-worker",
         )

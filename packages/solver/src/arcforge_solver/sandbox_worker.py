@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import importlib
 import json
 import os
 import resource
@@ -37,6 +38,8 @@ import threading
 import time
 import traceback
 from typing import Any
+
+import numpy
 
 FRAME_HEADER = struct.Struct(">I")
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -284,11 +287,9 @@ class Worker:
         for fd in (0, 1, 2):
             os.dup2(null, fd)
         os.close(null)
-        import numpy
-
         self.np = numpy
         try:  # the DSL ships with the solver; guarded so the sandbox works without it
-            from arcforge_solver import dsl
+            dsl = importlib.import_module("arcforge_solver.dsl")
 
             exported = getattr(dsl, "__all__", None) or [n for n in vars(dsl) if not n.startswith("_")]
             self.dsl_names = {name: getattr(dsl, name) for name in exported if hasattr(dsl, name)}
