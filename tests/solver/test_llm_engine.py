@@ -243,3 +243,16 @@ def test_a_failing_model_ends_the_llm_part_and_hybrid_still_answers(sandbox: San
     assert result.stats["llm_errors"] == 1
     assert any("device-side assert" in e["message"] for e in events.kinds("log"))
     assert result.candidates and result.candidates[0].train_exact == 3  # the search's answer
+
+
+def test_without_torch_the_engine_says_which_extra_to_install(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    from tests.support.tiny_model import build_tiny_model
+
+    model_dir = build_tiny_model(tmp_path / "tiny")
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails as if it were not installed
+    with pytest.raises(Exception, match=r"arcforge-solver\[llm\]"):
+        LlmEngine(model_dir=str(model_dir))

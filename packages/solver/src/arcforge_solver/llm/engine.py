@@ -161,6 +161,10 @@ class LlmEngine:
             )
         except ModelFolderError as exc:
             raise _setup_error(str(exc)) from exc
+        except ImportError as exc:
+            raise _setup_error(
+                f"the llm and hybrid engines need torch and transformers: pip install 'arcforge-solver[llm]' ({exc})"
+            ) from exc
 
     # -- the runtime's entry point ---------------------------------------------------------------
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
