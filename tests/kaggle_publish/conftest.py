@@ -30,6 +30,8 @@ class Result:
 
 @pytest.fixture
 def kaggle(monkeypatch: pytest.MonkeyPatch) -> Iterator[KaggleStandIn]:
+    # An access token would make the kaggle client sign in with it instead of the stand-in's keys.
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
     with start_kaggle_server(users={"alice": KEY, "bob": "bob-secret-key-9876543210"}) as server:
         for name, value in server.env("alice").items():
             monkeypatch.setenv(name, value)

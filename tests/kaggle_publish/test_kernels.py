@@ -153,6 +153,7 @@ def test_output_fetch_validate_provenance_then_submit(
         == hashlib.sha256((out / "submission.json").read_bytes()).hexdigest()
     )
     assert provenance["kernel"] == {"ref": "alice/arcforge-arc-prize", "version": 1, "test_mode": None}
+    assert provenance["submission"]["tasks"] == 1 and provenance["kaggle_submissions"] == []
     assert provenance["model"] == {"repo_id": "google/codegemma-7b-it", "commit": "c0ffee" * 6 + "beef"}
     assert (
         provenance["model_dataset"]["version"] == 1
@@ -176,6 +177,10 @@ def test_output_fetch_validate_provenance_then_submit(
         if e["kind"] == "item" and "submission" in e["data"]
     ]
     assert items[-1]["status"] == "COMPLETE" and items[-1]["score"] == "0.0000"
+    linked = json.loads((out / "provenance.json").read_text())["kaggle_submissions"]
+    assert [(s["status"], s["public_score"], s["message"]) for s in linked] == [
+        ("COMPLETE", "0.0000", "first try")
+    ]
 
 
 @needs_solver

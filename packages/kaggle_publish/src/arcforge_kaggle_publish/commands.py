@@ -267,6 +267,10 @@ def cmd_output(session: Session) -> int:
     except ValueError as exc:
         raise PublishError(f"{submission_path} is not JSON: {exc}", code="invalid_submission") from None
     scores = _replay_test_run(session, to / "test-run.jsonl", submission, args.kernel_id)
+    if args.kernel_version:
+        Records(session.state_dir).update_kernel(
+            args.kernel_id, args.kernel_version, output_dir=str(to.resolve())
+        )
     provenance = build_provenance(
         session,
         kernel_id=args.kernel_id,
@@ -318,10 +322,18 @@ def build_provenance(
             "test_mode": from_kernel.get("test_mode"),
         },
         "engine": from_kernel.get("engine"),
-        "submission": {"file": submission.name, "sha256": digest, "tasks": None},
+        "submission": {"file": submission.name, "sha256": digest, "tasks": _task_count(submission)},
         "scores": scores,
+        "kaggle_submissions": record.get("submissions", []),
         "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _task_count(submission: Path) -> int | None:
+    try:
+        return len(json.loads(submission.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 # ---- submissions ---------------------------------------------------------------------------------------
@@ -335,6 +347,28 @@ def _submission(session: Session, ref: int) -> Any:
     request.ref = ref
     with api.build_kaggle_client() as kaggle:
         return kaggle_call(api, kaggle.competitions.competition_api_client.get_submission, request)
+
+
+def _remember_submission(session: Session, args: Any, ref: int, submission: Any) -> None:
+    """Record the submission with its kernel version, and in the provenance.json of that version's output."""
+    entry = {
+        "ref": ref,
+        "competition": args.competition,
+        "status": submission.status.name,
+        "public_score": submission.public_score or None,
+        "message": args.message,
+    }
+    record = Records(session.state_dir).record_submission(args.kernel_id, args.kernel_version, entry)
+    provenance_path = Path(record["output_dir"]) / "provenance.json" if record.get("output_dir") else None
+    if provenance_path is None or not provenance_path.is_file():
+        return
+    try:
+        provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
+    except ValueError:
+        return
+    provenance["kaggle_submissions"] = record.get("submissions", [])
+    provenance_path.write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    print(f"  recorded in {provenance_path}")
 
 
 def cmd_submit(session: Session) -> int:
@@ -390,6 +424,7 @@ def cmd_submit(session: Session) -> int:
             time.sleep(delay)
             delay = min(delay * 1.5, 60.0)
         end.update(submission=ref, submission_status=status, version=args.kernel_version)
+        _remember_submission(session, args, ref, submission)
         if status == "ERROR":
             raise PublishError(
                 f"submission #{ref} failed: {submission.error_description or 'no message'}",

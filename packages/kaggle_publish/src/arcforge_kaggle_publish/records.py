@@ -60,3 +60,18 @@ class Records:
             )
         found = versions.get(str(version))
         return found if isinstance(found, dict) else None
+
+    def update_kernel(self, ref: str, version: int, **fields: Any) -> dict[str, Any]:
+        """Add fields to a kernel version's record (made if missing); return the record."""
+        data = self.load()
+        versions = data["kernels"].setdefault(ref.lower(), {})
+        record = versions.setdefault(str(version), {"ref": ref, "version": version})
+        record.update(fields)
+        self._save(data)
+        return dict(record)
+
+    def record_submission(self, ref: str, version: int, submission: dict[str, Any]) -> dict[str, Any]:
+        """Keep (or refresh) one Kaggle submission of a kernel version; return the version's record."""
+        record = self.kernel(ref, version) or {}
+        kept = [s for s in record.get("submissions", []) if s.get("ref") != submission.get("ref")]
+        return self.update_kernel(ref, version, submissions=[*kept, submission])
