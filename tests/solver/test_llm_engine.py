@@ -256,3 +256,21 @@ def test_without_torch_the_engine_says_which_extra_to_install(
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails as if it were not installed
     with pytest.raises(Exception, match=r"arcforge-solver\[llm\]"):
         LlmEngine(model_dir=str(model_dir))
+
+
+def test_list_style_and_dsl_style_model_code_both_run(sandbox: SandboxPool) -> None:
+    lists = (
+        "Looking at the examples, each row is reversed.\n\n```python\ndef solve(grid):\n"
+        "    height, width = len(grid), len(grid[0])\n"
+        "    return [[int(grid[r][width - 1 - c]) for c in range(width)] for r in range(height)]\n```"
+    )
+    dsl = "```python\nfrom arcforge_solver.dsl import flip_lr\n\ndef solve(grid):\n    return flip_lr(grid)\n```"
+    double = ScriptedLlmDouble({"generate": [lists, dsl]})
+    engine = LlmEngine(backend=double, population=2, generations=1, samples_per_call=2)
+    result = engine.solve(TASK, Deadline(30), _context(sandbox))
+    assert result.stats["llm"]["programs"] == 2
+    assert result.stats["best_fitness"] == 1.0
+    # Same behaviour counts once: the simpler (DSL) program stands for both.
+    (best,) = result.candidates
+    assert "flip_lr(grid)" in best.source
+    assert best.predictions[0] is not None and best.predictions[0].tolist() == [[9, 8, 7], [2, 1, 1]]
