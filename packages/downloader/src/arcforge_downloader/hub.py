@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from huggingface_hub import HfApi, RepoFile, get_hf_file_metadata
+from huggingface_hub import HfApi, get_hf_file_metadata
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
@@ -14,6 +14,7 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.hf_api import RepoFile
 
 from arcforge_downloader.auth import Token
 
