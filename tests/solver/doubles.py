@@ -94,6 +94,12 @@ class SlowEngine(FixedProgramEngine):
         return super().solve(task, deadline, context)
 
 
+class SlowSequentialEngine(SlowEngine):
+    """Test double: SlowEngine, run in the runtime's own process."""
+
+    parallel = False
+
+
 class CrashingEngine(FixedProgramEngine):
     """Test double: raises on every task whose id ends in a digit below 5, answers the others.
     ARCFORGE_DOUBLE_CRASH=0 cures it (to test that a rerun retries failed tasks)."""

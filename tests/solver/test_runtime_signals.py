@@ -19,7 +19,9 @@ from tests.solver.conftest import DOUBLE, PYTHON
 COUNTS = {"flip0": 1, "flip1": 2, "flip7": 1, "hard5": 1, "hard8": 1}
 
 
-def start_run(tmp_path: Path, tasks: Path, env: dict[str, str], workers: int = 1) -> subprocess.Popen[str]:
+def start_run(
+    tmp_path: Path, tasks: Path, env: dict[str, str], workers: int = 1, engine: str = "SlowEngine"
+) -> subprocess.Popen[str]:
     env = {**env, "ARCFORGE_DOUBLE_SLEEP": "0.6"}
     return subprocess.Popen(
         [
@@ -31,7 +33,7 @@ def start_run(tmp_path: Path, tasks: Path, env: dict[str, str], workers: int = 1
             "--out",
             str(tmp_path / "submission.json"),
             "--engine",
-            f"{DOUBLE}:SlowEngine",
+            f"{DOUBLE}:{engine}",
             "--workers",
             str(workers),
             "--time-per-task",
@@ -170,3 +172,16 @@ def test_sigkill_before_any_task_finishes_still_leaves_the_fallback(
     process.communicate(timeout=30)
     submission = json.loads(target.read_text())
     assert validate_submission(submission, COUNTS) == []
+
+
+def test_ctrl_c_stops_an_in_process_engine_too(
+    tmp_path: Path, small_tasks: Path, cli_env: dict[str, str]
+) -> None:
+    process = start_run(tmp_path, small_tasks, cli_env, engine="SlowSequentialEngine")
+    wait_for_journal_lines(tmp_path, 1, process)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    submission = json.loads((tmp_path / "submission.json").read_text())
+    assert validate_submission(submission, COUNTS) == []
+    assert last_run(Path(cli_env["ARCFORGE_STATE_DIR"]))[-1]["data"]["status"] == "interrupted"
