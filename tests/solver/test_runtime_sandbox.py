@@ -4,6 +4,7 @@ no process is left behind."""
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,6 +90,8 @@ HOSTILE = {
 
 @pytest.mark.parametrize("name", list(HOSTILE))
 def test_hostile_program_is_classified(pool: SandboxPool, name: str) -> None:
+    if "10 GB" in name and not sys.platform.startswith("linux"):
+        pytest.skip("RLIMIT_AS is enforced on Linux only")
     source, kind, fragment = HOSTILE[name]
     run = pool.run_program(source, [GRID, GRID])
     assert run.error is not None, f"{name}: no error"
