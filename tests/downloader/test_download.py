@@ -346,3 +346,28 @@ def test_unreadable_token_file_is_one_clear_error(download, hub: HubServer, tmp_
     run = download("--token-file", str(tmp_path / "missing-token"))
     assert run.returncode == 3
     assert "cannot read token file" in run.stderr and "missing-token" in run.stderr
+
+
+def test_files_in_place_without_a_manifest_are_verified_not_refetched(
+    download, hub: HubServer, repo: GeneratedRepo, tmp_path: Path
+):
+    assert download().returncode == 0
+    (tmp_path / "out" / "manifest.json").unlink()
+    (tmp_path / "out" / "model" / "config.json").write_text("{}")  # a changed file is fetched again
+    hub.reset_stats()
+    run = download()
+    assert run.returncode == 0, run.output
+    assert hub.stats()["body_bytes"] == {"config.json": repo.files["config.json"].size}
+    assert_complete(tmp_path / "out", repo)
+
+
+def test_a_second_run_on_the_same_output_dir_is_refused(download, hub: HubServer, tmp_path: Path):
+    fcntl = pytest.importorskip("fcntl")
+    lock = tmp_path / "out" / ".partial" / "lock"
+    lock.parent.mkdir(parents=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # what a running arcforge-download holds
+        run = download()
+    assert run.returncode == 3
+    assert "another arcforge-download is writing" in run.stderr
+    assert hub.stats()["body_bytes_total"] == 0

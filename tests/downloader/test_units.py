@@ -81,3 +81,24 @@ def test_size_flag_and_retry_after_parsing():
 def test_every_flag_has_help():
     for action in build_parser()._actions:
         assert action.help, action.dest
+
+
+def test_a_journal_of_another_file_is_discarded(tmp_path):
+    from arcforge_downloader.transfer import FileJob, Journal
+
+    job = FileJob("model/x.safetensors", "http://hub/x", 1000, tmp_path / "x.part", "x:aaa:1000")
+    journal = Journal(job)
+    journal.open()
+    journal.record(0, 400)
+    journal.record(600, 700)
+    journal.close()
+    assert Journal(job).load() == 500
+    with job.journal_path.open("ab") as handle:
+        handle.write(b"700 8")  # a torn last line is ignored
+    assert Journal(job).load() == 500
+
+    changed = FileJob(job.name, job.url, 1000, job.part_path, "x:bbb:1000")  # new content upstream
+    assert Journal(changed).load(discard_foreign=False) == 0
+    assert job.part_path.exists()  # planning (and --dry-run) leaves it alone
+    assert Journal(changed).load() == 0
+    assert not job.part_path.exists() and not job.journal_path.exists()
