@@ -233,6 +233,7 @@ def test_gated_without_token_is_401_with_advice(download, hub: HubServer, tmp_pa
     assert not (tmp_path / "out" / "model").exists()
     error = run.kinds("error")[0]["data"]
     assert error["code"] == "unauthorized" and "HF_TOKEN" in error["advice"]
+    assert error["gated"] is True and error["http_status"] == 401
 
 
 def test_gated_token_without_access_is_403_and_never_printed(download, hub: HubServer, tmp_path: Path):

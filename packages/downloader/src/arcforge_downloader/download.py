@@ -101,9 +101,9 @@ class Downloader:
         fields.update(data)
         self.events.emit("start", **fields)
 
-    def refuse(self, code: str, message: str, advice: str) -> int:
+    def refuse(self, code: str, message: str, advice: str, **extra: object) -> int:
         self.emit_start()
-        self.events.emit("error", message=message, code=code, advice=advice)
+        self.events.emit("error", message=message, code=code, advice=advice, **extra)
         self.say(f"arcforge-download: error: {message}\n{advice}")
         self.events.emit("end", status="failed", files=0, bytes_fetched=0, seconds=0.0)
         return EXIT_REFUSED
@@ -128,7 +128,9 @@ class Downloader:
             # Gated repos list their files to anyone and refuse the bytes: ask before moving any.
             probe_access(snapshot, min(selected, key=lambda p: snapshot.files[p].size), self.token)
         except RefusedError as problem:
-            return self.refuse(problem.code, problem.message, problem.advice)
+            return self.refuse(
+                problem.code, problem.message, problem.advice, gated=problem.gated, http_status=problem.status
+            )
         except OSError as exc:
             return self.refuse(
                 "network", f"cannot reach {options.endpoint}: {exc}", "Check the network and rerun."

@@ -43,12 +43,15 @@ class Snapshot:
 class RefusedError(Exception):
     """A refusal the user has to act on (gated, missing, busy); carries an event code and advice."""
 
-    def __init__(self, code: str, message: str, advice: str, status: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, advice: str, status: int | None = None, gated: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.advice = advice
         self.status = status
+        self.gated = gated
 
 
 def make_api(endpoint: str, token: Token) -> HfApi:
@@ -85,7 +88,7 @@ def _problem_from(
     status = getattr(getattr(error, "response", None), "status_code", None)
     if isinstance(error, GatedRepoError):
         code, message, advice = access_advice(repo_id, endpoint, status, token)
-        return RefusedError(code, message, advice, status)
+        return RefusedError(code, message, advice, status, gated=True)
     if isinstance(error, RevisionNotFoundError):
         return RefusedError(
             "not_found",
