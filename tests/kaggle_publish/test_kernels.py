@@ -246,6 +246,7 @@ def test_a_run_on_the_stand_in_executes_the_pushed_notebook(
     """The path `invoke test-run --on kaggle` takes: push, wait, fetch, validate, with the notebook really run."""
     from tests.support.kaggle_server import notebook_runner, start_kaggle_server
 
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
     runner = notebook_runner(extra_env={"ARCFORGE_NOTEBOOK_SKIP_INSTALL": "1"}, timeout=300)
     with start_kaggle_server(users={"alice": KEY}, runner=runner) as server:
         for name, value in server.env().items():
