@@ -231,3 +231,22 @@ def test_bytes_within_a_file_are_reported_while_it_uploads(
         kaggle.dataset("alice/slow-upload").versions[-1].files["model/model.safetensors"]
         == (folder / "model" / "model.safetensors").read_bytes()
     )
+
+
+def test_ctrl_c_mid_upload_ends_the_run_interrupted(
+    kaggle: KaggleStandIn, tmp_path: Path, state_dir: Path
+) -> None:
+    folder = make_model_folder(tmp_path / "m", weights=8_000_000)
+    env = {**os.environ, **kaggle.env("alice")}
+    kaggle.faults.stall_upload_at = 1_000_000
+    process = _publish_subprocess(folder, state_dir, env)
+    try:
+        assert kaggle.upload_stalled.wait(timeout=60)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=60)
+    finally:
+        kaggle.release_stall()
+    assert process.returncode == 130 and "interrupted; run the same command again to resume" in err
+    events = read_events(state_dir / "upload.jsonl")
+    assert events[-1]["kind"] == "end" and events[-1]["data"]["status"] == "interrupted"
+    assert any((state_dir / "kaggle-uploads").iterdir())
