@@ -47,16 +47,21 @@ def _events(state: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in (state / "test-run.jsonl").read_text().splitlines()]
 
 
-@pytest.mark.parametrize("engine", ["llm", "hybrid"])
+@pytest.mark.parametrize("case", [("llm", "4"), ("hybrid", "10")], ids=["llm", "hybrid"])
 def test_run_with_the_tiny_model_writes_a_valid_submission(
-    engine: str, model_dir: Path, tasks_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: tuple[str, str],
+    model_dir: Path,
+    tasks_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    engine, seconds = case  # seconds per task: the search solves these fast; random LLM output never does
     monkeypatch.setenv("ARCFORGE_LLM_MAX_NEW_TOKENS", "32")  # junk either way; keep CPU time small
     out, state = tmp_path / "submission.json", tmp_path / "state"
     code = main(
         [
             "run", str(tasks_dir), "--engine", engine, "--model-dir", str(model_dir),
-            "--out", str(out), "--state-dir", str(state), "--time-per-task", "6", "--workers", "1",
+            "--out", str(out), "--state-dir", str(state), "--time-per-task", seconds, "--workers", "1",
             "--population", "2", "--generations", "2", "--samples-per-call", "2",
         ]
     )  # fmt: skip
