@@ -250,3 +250,18 @@ def test_ctrl_c_mid_upload_ends_the_run_interrupted(
     events = read_events(state_dir / "upload.jsonl")
     assert events[-1]["kind"] == "end" and events[-1]["data"]["status"] == "interrupted"
     assert any((state_dir / "kaggle-uploads").iterdir())
+
+
+def test_missing_credentials_are_named_and_the_run_closes(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KAGGLE_USERNAME")
+    monkeypatch.delenv("KAGGLE_KEY")
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "empty-config"))
+    result = publish(
+        "dataset", str(make_model_folder(tmp_path / "m", weights=10)), "--id", "alice/no-credentials"
+    )
+    assert result.code == 1 and "no Kaggle credentials" in result.err and "KAGGLE_USERNAME" in result.err
+    kinds = [(e["kind"], e["data"].get("code")) for e in read_events(state_dir / "upload.jsonl")]
+    assert kinds == [("start", None), ("error", "unauthorized"), ("end", None)]
+    assert kaggle.calls == []

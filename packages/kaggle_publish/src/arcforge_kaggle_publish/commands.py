@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -72,9 +73,11 @@ def _publish_folder(session: Session, folder: Path, target: str, title: str | No
         return 0
     if target == "dataset" and (folder / "model").is_dir() and read_manifest(folder) is None:
         print(
-            f"warning: {folder} has no manifest.json from arcforge-download; the provenance will lack the model commit"
+            f"warning: {folder} has no manifest.json from arcforge-download; the provenance will lack the model commit",
+            file=sys.stderr,
         )
     reporter = session.reporter("upload")
+    reporter.emit("start", target=target, id=plan.ref, files=len(plan.files), bytes_total=plan.bytes_total)
     with stage_run(reporter) as end:
         publisher = DatasetPublisher(
             session.api, session.credentials.username, reporter, session.state_dir, args.poll_seconds

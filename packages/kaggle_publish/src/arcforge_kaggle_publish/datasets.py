@@ -402,10 +402,8 @@ class DatasetPublisher:
     # -- the whole run ---------------------------------------------------------------------------------
 
     def publish(self, plan: DatasetPlan, version_notes: str, target: str, timeout_s: float) -> int | None:
+        """Slug check, upload, create or version, poll, verify, record. The caller emits `start`."""
         reporter = self.reporter
-        reporter.emit(
-            "start", target=target, id=plan.ref, files=len(plan.files), bytes_total=plan.bytes_total
-        )
         state = self.slug_state(plan)
         reporter.say(f"{plan.ref}: {'new dataset' if state == 'free' else 'new version of your dataset'}")
         (plan.folder / METADATA_FILE).write_text(
