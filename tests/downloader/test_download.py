@@ -372,3 +372,14 @@ def test_a_second_run_on_the_same_output_dir_is_refused(download, hub: HubServer
     assert run.returncode == 3
     assert "another arcforge-download is writing" in run.stderr
     assert hub.stats()["body_bytes_total"] == 0
+
+
+def test_an_unreachable_endpoint_is_one_clear_error(hub: HubServer, tmp_path: Path):
+    command = cli_command(hub, tmp_path / "out")
+    command[command.index("--endpoint") + 1] = "http://127.0.0.1:9"  # discard port: nothing listens
+    proc = subprocess.run(
+        command, check=False, env=cli_env(tmp_path / "state"), capture_output=True, text=True
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "cannot talk to http://127.0.0.1:9" in proc.stderr
+    assert "Traceback" not in proc.stderr

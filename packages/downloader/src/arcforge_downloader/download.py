@@ -131,10 +131,6 @@ class Downloader:
             return self.refuse(
                 problem.code, problem.message, problem.advice, gated=problem.gated, http_status=problem.status
             )
-        except OSError as exc:
-            return self.refuse(
-                "network", f"cannot reach {options.endpoint}: {exc}", "Check the network and rerun."
-            )
 
         try:
             with self._exclusive():

@@ -116,7 +116,23 @@ def _problem_from(
     if isinstance(error, HfHubHTTPError) and status in (401, 403):
         code, message, advice = access_advice(repo_id, endpoint, status, token)
         return RefusedError(code, message, advice, status)
+    if _is_network_error(error):
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return RefusedError(
+            "network",
+            f"cannot talk to {endpoint}: {type(error).__name__}: {first_line}",
+            "Check the network connection and the endpoint (--endpoint / HF_ENDPOINT), then rerun.",
+            status,
+        )
     return None
+
+
+def _is_network_error(error: Exception) -> bool:
+    """Transport failures and server errors: OSError, huggingface_hub's HTTP error, and the HTTP client's
+    own errors (httpx in huggingface_hub 1.x, httpx2 in 2.x: matched by module, not imported)."""
+    if isinstance(error, (OSError, HfHubHTTPError)):
+        return True
+    return type(error).__module__.split(".")[0] in ("httpx", "httpx2", "httpcore", "httpcore2")
 
 
 def fetch_snapshot(api: HfApi, repo_id: str, revision: str, token: Token) -> Snapshot:
