@@ -168,6 +168,7 @@ def test_output_fetch_validate_provenance_then_submit(
     )
     assert submitted.code == 0, submitted.err
     (request,) = kaggle.calls_to("CreateCodeSubmission")
+    request_ref = kaggle.submissions[0].ref
     assert request["kernelSlug"] == "arcforge-arc-prize" and request["kernelVersion"] == 1
     assert request["fileName"] == "submission.json" and request["submissionDescription"] == "first try"
     assert "PENDING" in submitted.out and "COMPLETE, public score 0.0000" in submitted.out
@@ -177,6 +178,13 @@ def test_output_fetch_validate_provenance_then_submit(
         if e["kind"] == "item" and "submission" in e["data"]
     ]
     assert items[-1]["status"] == "COMPLETE" and items[-1]["score"] == "0.0000"
+    from arcforge_kaggle_publish.credentials import load_credentials
+    from arcforge_kaggle_publish.kaggle_adapter import build_api
+
+    listed = build_api(load_credentials()).competition_submissions("arc-prize-2025")  # ListSubmissions
+    assert [(x.ref, x.status.name, x.public_score, x.description) for x in listed] == [
+        (request_ref, "COMPLETE", "0.0000", "first try")
+    ]
     linked = json.loads((out / "provenance.json").read_text())["kaggle_submissions"]
     assert [(s["status"], s["public_score"], s["message"]) for s in linked] == [
         ("COMPLETE", "0.0000", "first try")
