@@ -171,9 +171,12 @@ def plan_device(requested_dtype: str = "auto", *, device: str = "auto") -> Devic
     ) and torch.backends.mps.is_available()
     if use_cuda:
         count = torch.cuda.device_count()
-        capabilities = [tuple(torch.cuda.get_device_capability(i)) for i in range(count)]
+        capabilities: list[tuple[int, int]] = []
+        for index in range(count):
+            major, minor = torch.cuda.get_device_capability(index)
+            capabilities.append((int(major), int(minor)))
         names = tuple(torch.cuda.get_device_name(i) for i in range(count))
-        dtype = pick_dtype(capabilities)  # type: ignore[arg-type]
+        dtype = pick_dtype(capabilities)
         plan = DevicePlan(device="cuda", device_map="auto", dtype=dtype, gpus=names)
     elif use_mps:
         plan = DevicePlan(device="mps", device_map=None, dtype=pick_dtype([], mps=True))
