@@ -122,6 +122,8 @@ class Progress:
                     changed.append((name, min(entry.done, entry.size), entry.size, int(entry.speed)))
             line = self._line(total_done, total)
         for name, done, size, speed in changed:
+            # `state` only while bytes flow: the file's later states come as `item` events.
+            extra = {"state": "fetching"} if done < size else {}
             self.events.emit(
                 "progress",
                 file=name,
@@ -130,6 +132,7 @@ class Progress:
                 speed_bps=speed,
                 total_bytes_done=total_done,
                 total_bytes=total,
+                **extra,
             )
         if self.interactive:
             with self._lock:
