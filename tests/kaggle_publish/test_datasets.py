@@ -265,3 +265,12 @@ def test_missing_credentials_are_named_and_the_run_closes(
     kinds = [(e["kind"], e["data"].get("code")) for e in read_events(state_dir / "upload.jsonl")]
     assert kinds == [("start", None), ("error", "unauthorized"), ("end", None)]
     assert kaggle.calls == []
+
+
+def test_slug_taken_between_the_check_and_the_create(kaggle: KaggleStandIn, publish, tmp_path: Path) -> None:
+    kaggle.faults.slug_taken = True
+    result = publish(
+        "dataset", str(make_model_folder(tmp_path / "m", weights=10)), "--id", "alice/raced-slug"
+    )
+    assert result.code == 1
+    assert 'Kaggle refused alice/raced-slug: The requested slug "raced-slug" is already in use' in result.err

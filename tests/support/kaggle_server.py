@@ -50,6 +50,7 @@ class Faults:
     stall_upload_at: int | None = None  # stop reading at N bytes until `release_stall()` (a killed client)
     upload_503: int = 0  # the next N upload PUTs persist half their body, then answer 503
     rate_limit: int = 0  # the next N API calls answer 429 with Retry-After: 0
+    slug_taken: bool = False  # CreateDataset answers "slug already in use" (someone took it since the check)
     dataset_failed: str | None = None  # dataset versions end FAILED with this message
     save_kernel_error: str | None = None  # SaveKernel answers HTTP 200 with this `error`
     kernel_error: str | None = None  # kernel runs end ERROR with this failure message
@@ -169,7 +170,7 @@ class KaggleStandIn:
         return {"ARCFORGE_KAGGLE_ENDPOINT": self.url, "KAGGLE_USERNAME": user, "KAGGLE_KEY": self.users[user]}
 
     def take_dataset(self, owner: str, slug: str, *, private: bool = True) -> None:
-        """Register a dataset that belongs to `owner` (someone other than the test's user)."""
+        """Register a dataset that belongs to `owner`: a slug taken by someone other than the test's user."""
         with self.lock:
             self.datasets[(owner.lower(), slug.lower())] = Dataset(
                 owner,
@@ -268,7 +269,7 @@ class KaggleStandIn:
         owner, slug = body.get("ownerSlug", ""), body.get("slug", "")
         if owner.lower() != user.lower():
             return 403, {"code": 403, "message": f"You cannot create datasets for {owner}"}
-        if (owner.lower(), slug.lower()) in self.datasets:
+        if (owner.lower(), slug.lower()) in self.datasets or self.faults.slug_taken:
             return 200, {
                 "status": "error",
                 "error": f'The requested slug "{slug}" is already in use by a dataset.',
