@@ -142,3 +142,19 @@ def test_state_dir_resolution_matches_the_writers(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("ARCFORGE_STATE_DIR", str(tmp_path))
     assert resolve_state_dir(None) == solver_events.resolve_state_dir(None) == tmp_path
     assert resolve_state_dir("flag") == Path("flag")
+
+
+def test_tailer_starts_over_when_the_file_is_rewritten_in_place_and_grows(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    path.write_bytes(line("start", 0))
+    tailer = EventTailer(path)
+    assert len(tailer.poll().events) == 1
+    inode = path.stat().st_ino
+    # Truncated and rewritten between two polls, longer than before: same inode, no shrink seen.
+    with path.open("r+b") as handle:
+        handle.truncate(0)
+        handle.write(line("start", 0, run_id="20251126T130000-7777") + line("item", 1) + line("item", 2))
+    assert path.stat().st_ino == inode
+    batch = tailer.poll()
+    assert batch.restarted
+    assert [(e.seq, e.run_id) for e in batch.events] == [(i, "20251126T130000-7777") for i in range(3)]

@@ -20,6 +20,7 @@ STAGES = ("download", "upload", "test-run")
 EVENT_KINDS = frozenset({"start", "progress", "item", "log", "error", "end"})
 # One poll hands over at most this many bytes, so a huge backlog reaches the UI in steady batches.
 MAX_BYTES_PER_POLL = 4 * 1024 * 1024
+HEAD_BYTES = 64
 
 
 def resolve_state_dir(flag: str | os.PathLike[str] | None = None) -> Path:
@@ -97,6 +98,9 @@ class EventTailer:
         self.offset = 0
         self.inode: tuple[int, int] | None = None
         self.fragment = b""
+        # The file's first bytes (its first event's clock and run id): if they change while the file
+        # did not shrink, it was rewritten in place between two polls.
+        self.head = b""
         self.junk_total = 0
         self.restarts = 0
         self._last_error: str | None = None
@@ -129,6 +133,8 @@ class EventTailer:
                     self.inode = (opened.st_dev, opened.st_ino)
                 if opened.st_size < self.offset:
                     self._start_over(batch)
+                if self.head and handle.read(len(self.head)) != self.head:
+                    self._start_over(batch)
                 handle.seek(self.offset)
                 chunk = handle.read(self.max_bytes)
         except FileNotFoundError:
@@ -136,6 +142,8 @@ class EventTailer:
         except OSError as exc:
             return self._report(batch, f"cannot read {self.path}: {exc}")
         self._last_error = None
+        if self.offset == 0:
+            self.head = chunk[:HEAD_BYTES]
         self.offset += len(chunk)
         batch.more = len(chunk) == self.max_bytes
         self._split(self.fragment + chunk, batch)
@@ -170,6 +178,7 @@ class EventTailer:
     def _start_over(self, batch: ReadBatch) -> None:
         self.offset = 0
         self.fragment = b""
+        self.head = b""
         self.junk_total = 0
         self.restarts += 1
         batch.restarted = True

@@ -93,6 +93,9 @@ class StatusHeader(Static):
         title = Text.assemble(("arcforge", "bold"), " monitor  ", (clock, "bold"))
         junk = model.junk_total
         title.append(f"   junk lines: {junk}", style="bold red" if junk else "dim")
+        restarts = sum(model.restarts.values())
+        if restarts:
+            title.append(f"   files re-read: {restarts}", style="yellow")
         grid = Table.grid(expand=True)
         for _ in STAGES:
             grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
@@ -306,7 +309,7 @@ class TaskTable(DataTable[object]):
             cells = _cells(row, state.has_solutions)
             if task_id in self.rows:
                 for (_label, key), value in zip(TASK_COLUMNS, cells, strict=True):
-                    self.update_cell(task_id, key, value)
+                    self.update_cell(task_id, key, value, update_width=True)
             else:
                 self.add_row(*cells, key=task_id)
 
@@ -356,6 +359,8 @@ class TestRunPane(Vertical):
             )
             if state.engine:
                 text.append(f"  {state.engine}", style="dim")
+            if state.resumed:
+                text.append(f"  ({state.resumed} resumed)", style="dim")
             text.append("\n")
             if state.scores:
                 text.append("scores ", style="bold")
