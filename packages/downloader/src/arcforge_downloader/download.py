@@ -177,7 +177,8 @@ class Downloader:
         files_ok = len(self._entries)
         if status == "ok":
             self._write_manifest(complete=True)
-            _remove_empty_dirs(self.partial_dir)  # leftovers of other revisions stay
+            # Leftovers of other revisions or selections go too: the folder is published as it is.
+            shutil.rmtree(self.partial_dir, ignore_errors=True)
             self.out.write(size_report([(e.path, e.size) for e in self._entries.values()]) + "\n")
             self.out.write(
                 f"done: {files_ok} files in {self.output_dir} (commit {snapshot.commit[:12]}), fetched "
@@ -444,14 +445,3 @@ class Downloader:
             self._failures.append(self.redact(message))
         self.events.emit("error", message=message, code=code, advice=advice, file=job.name)
         self.progress.item(job.name, "failed")
-
-
-def _remove_empty_dirs(top: Path) -> None:
-    """Remove `top` and the folders under it that hold no file, deepest first."""
-    if not top.is_dir():
-        return
-    for folder in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
-        with contextlib.suppress(OSError):
-            folder.rmdir()
-    with contextlib.suppress(OSError):
-        top.rmdir()
