@@ -5,8 +5,8 @@ It speaks the part of the Hub protocol that `huggingface_hub` and arcforge-downl
 - `GET /api/models/{org}/{name}[/revision/{rev}]` (`?blobs=true` adds sizes and LFS data to `siblings`)
 - `GET /api/models/{org}/{name}/tree/{rev}[/{path}]?recursive=true`
 - `HEAD`/`GET /{org}/{name}/resolve/{rev}/{path}` with `X-Repo-Commit`, `ETag`, `Content-Length`,
-  `Accept-Ranges`, `Range` → 206; or, with `redirect_to_cdn`, a 302 to a second listener (the "CDN")
-  carrying `X-Linked-Etag` and `X-Linked-Size`
+  `Accept-Ranges`, `Range` → 206; or, with `redirect_to_cdn`, LFS files answer a 302 to a second
+  listener (the "CDN") carrying `X-Linked-Etag` and `X-Linked-Size`
 - errors carry `X-Error-Code` and `X-Error-Message` like the Hub's
 
 Fault switches (see `Faults`) model a flaky network and a real CDN: cut connections, stalls, 429/503,
@@ -273,7 +273,7 @@ class Faults:
     known_tokens: list[str] = dataclasses.field(default_factory=list)  # valid tokens without access
     bandwidth_bps: float | None = None  # per-connection cap on body bytes
     latency_s: float = 0.0  # added before every response
-    redirect_to_cdn: bool = False  # resolve → 302 to the CDN listener
+    redirect_to_cdn: bool = False  # resolve of an LFS file → 302 to the CDN listener
 
 
 class HubState:
@@ -543,7 +543,7 @@ class HubHandler(BaseHTTPRequestHandler):
         entry = self._file_entry(repo, path)
         etag = entry["sha256"] if entry["lfs"] else entry["blob_id"]
         common = {"X-Repo-Commit": repo["commit"], "ETag": f'"{etag}"'}
-        if self.state.faults.redirect_to_cdn:
+        if self.state.faults.redirect_to_cdn and entry["lfs"]:  # like the Hub: small files come directly
             location = f"{self.state.cdn_url}/blobs/{repo_id}/{repo['commit']}/{quote(path)}?expires=3600"
             self.send_response(302)
             for key, value in common.items():
