@@ -274,3 +274,17 @@ def test_list_style_and_dsl_style_model_code_both_run(sandbox: SandboxPool) -> N
     (best,) = result.candidates
     assert "flip_lr(grid)" in best.source
     assert best.predictions[0] is not None and best.predictions[0].tolist() == [[9, 8, 7], [2, 1, 1]]
+
+
+def test_a_broken_sandbox_ends_the_llm_part_and_hybrid_still_answers() -> None:
+    closed = SandboxPool(workers=1, lazy=True)
+    closed.close()  # every run_program now raises SandboxError
+    events = Events()
+    engine = HybridEngine(backend=ScriptedLlmDouble({"generate": [WRONG]}), population=2, generations=2)
+    try:
+        result = engine.solve(TASK, Deadline(20), _context(closed, events))
+    finally:
+        engine.close()
+    assert result.stats["llm_errors"] == 1
+    assert any("SandboxError" in e["message"] for e in events.kinds("log"))
+    assert result.candidates[0].train_exact == 3 and result.candidates[0].origin != "llm-generate"

@@ -254,13 +254,13 @@ class LlmEngine:
             budget = self._generation_seconds(run, shape)
             if budget <= 0:
                 break
-            prompts = self._prompts(run, shape, generation)
             tokens, seconds, completions = (
                 run.counters.tokens,
                 run.counters.generation_seconds,
                 run.counters.completions,
             )
             try:
+                prompts = self._prompts(run, shape, generation)
                 programs = self.operators.run(
                     prompts,
                     samples=shape.samples_per_call,
@@ -269,7 +269,15 @@ class LlmEngine:
                     counters=run.counters,
                     should_stop=stop_early,
                 )
-            except Exception as exc:  # a model failure ends the LLM's part of this task, not the task
+                self.pace.record_generation(
+                    run.counters.tokens - tokens,
+                    run.counters.generation_seconds - seconds,
+                    run.counters.completions - completions,
+                )
+                run.add(self._evaluate(run, programs), keep)
+            except Exception as exc:
+                # A model or sandbox failure ends the LLM's part of this task, not the task: what the
+                # population holds (and the hybrid's search results) is still the answer.
                 run.counters.errors += 1
                 _log(
                     context,
@@ -277,12 +285,6 @@ class LlmEngine:
                     "warning",
                 )
                 break
-            self.pace.record_generation(
-                run.counters.tokens - tokens,
-                run.counters.generation_seconds - seconds,
-                run.counters.completions - completions,
-            )
-            run.add(self._evaluate(run, programs), keep)
             run.generations_run += 1
             self._progress(run, context)
             if stop_early is not None and stop_early():
