@@ -91,6 +91,8 @@ def test_notebook_cells_follow_the_plan(
     assert 'glob.glob(os.path.join(root, "**", "model", "config.json"), recursive=True)' in code[2]
     assert "/kaggle/input/" not in "".join(code[1:])  # every path is found or derived, never hard-coded
     assert '"--test-mode"' in code[3] and '"--model-dir"' in code[3]
+    # The solver spreads a whole-run budget that ends before Kaggle's 12 h stop.
+    assert "TIME_BUDGET = '11h'" in code[0] and '"--time-budget", TIME_BUDGET' in code[3]
     assert '["validate", SUBMISSION, "--tasks", CHALLENGES]' in code[4]
 
 

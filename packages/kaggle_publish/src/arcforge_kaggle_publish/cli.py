@@ -121,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-per-task", type=float, default=None, help="seconds per task passed to arcforge-solve run"
     )
     p.add_argument(
+        "--time-budget",
+        default="11h",
+        help="the whole run's budget passed to arcforge-solve run, e.g. 11h or 90m (default: 11h; Kaggle stops at 12h)",
+    )
+    p.add_argument(
         "--out",
         type=Path,
         help="where to write the notebook and kernel-metadata.json (default: <state dir>/kernels/SLUG)",

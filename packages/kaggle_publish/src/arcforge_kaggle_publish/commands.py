@@ -138,7 +138,14 @@ def cmd_kernel(session: Session) -> int:
     split_id(args.kernel_id, "--id")
     _owner, slug = args.kernel_id.split("/")
     pushed, expect_model = _pushed_with(session, args.datasets)
-    notebook = build_notebook(args.competition, args.test_mode, expect_model, args.time_per_task, pushed)
+    notebook = build_notebook(
+        args.competition,
+        args.test_mode,
+        expect_model,
+        args.time_per_task,
+        pushed,
+        time_budget=args.time_budget,
+    )
     metadata = kernel_metadata(args.kernel_id, args.datasets, args.competition, args.accelerator)
     folder = args.out or session.state_dir / "kernels" / slug
     folder.mkdir(parents=True, exist_ok=True)

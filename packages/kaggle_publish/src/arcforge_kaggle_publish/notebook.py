@@ -36,6 +36,8 @@ def build_notebook(
     expect_model: bool,
     time_per_task: float | None,
     pushed_with: dict[str, Any],
+    *,
+    time_budget: str | None = None,
 ) -> dict[str, Any]:
     """An nbformat 4 notebook: a title cell, then the template's code cells with the settings filled in."""
     values = {
@@ -44,6 +46,7 @@ def build_notebook(
         "__TEST_MODE__": repr(bool(test_mode)),
         "__EXPECT_MODEL__": repr(bool(expect_model)),
         "__TIME_PER_TASK__": repr(time_per_task),
+        "__TIME_BUDGET__": repr(time_budget),
         "__PUSHED_WITH__": repr(dict(sorted(pushed_with.items()))),
     }
     pattern = re.compile("|".join(re.escape(k) for k in values))
