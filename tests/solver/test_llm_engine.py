@@ -288,3 +288,28 @@ def test_a_broken_sandbox_ends_the_llm_part_and_hybrid_still_answers() -> None:
     assert result.stats["llm_errors"] == 1
     assert any("SandboxError" in e["message"] for e in events.kinds("log"))
     assert result.candidates[0].train_exact == 3 and result.candidates[0].origin != "llm-generate"
+
+
+def test_hybrid_model_refines_the_search_programs_once_they_arrive(sandbox: SandboxPool) -> None:
+    # The same input maps to two different outputs: no program solves both, so nobody stops early.
+    clash = Task(
+        "clash",
+        train=(
+            Pair(g([[1, 2]]), g([[2, 1]])),
+            Pair(g([[1, 2]]), g([[1, 2]])),
+            Pair(g([[3, 4]]), g([[4, 3]])),
+        ),
+        test=(Pair(g([[5, 6]])),),
+    )
+    double = ScriptedLlmDouble({"generate": [WRONG], "refine": [HALF], "crossover": [HALF]})
+    engine = HybridEngine(backend=double, population=2, generations=1, samples_per_call=2, search_share=0.3)
+    try:
+        result = engine.solve(clash, Deadline(15), _context(sandbox))
+    finally:
+        engine.close()
+    assert result.stats["search_candidates"] >= 1
+    search_sources = [c.source.strip() for c in result.candidates if c.trusted]
+    later = [p for p in double.prompts if "This program was tried" in p or "Program A" in p]
+    assert later, "no refine or crossover round after the search arrived"
+    assert any(source in prompt for prompt in later for source in search_sources)
+    assert result.stats["generations"] == 2

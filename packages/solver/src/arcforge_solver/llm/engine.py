@@ -240,13 +240,16 @@ class LlmEngine:
         run: TaskRun,
         shape: Shape,
         context: EngineContext,
+        *,
         incoming: Callable[[], list[Candidate]] | None = None,
         stop_early: Callable[[], bool] | None = None,
+        first_generation: int = 0,
     ) -> None:
         """Generations of generate / refine / crossover until the shape, the deadline or a solution ends it.
-        `incoming` hands over candidates found meanwhile elsewhere (the DSL search)."""
+        `incoming` hands over candidates found meanwhile elsewhere (the DSL search); `first_generation`
+        above 0 skips the from-scratch round."""
         keep = max(shape.population, 4)
-        for generation in range(shape.generations):
+        for generation in range(first_generation, first_generation + shape.generations):
             if incoming is not None:
                 run.add(incoming(), keep)
             if run.solved:
@@ -456,7 +459,12 @@ class HybridEngine(LlmEngine):
         self.evolve(run, shape, context, incoming=incoming, stop_early=search_solved)
         # The search may still be running: its programs are worth the wait (it stops at its deadline).
         self.search.wait(job.started + job.seconds)
-        run.add(incoming(), max(shape.population, 4))
+        arrived = incoming()
+        run.add(arrived, max(shape.population, 4))
+        if arrived and not run.solved and run.generations_run > 0:
+            # The model finished before the search did: one more round, in which it refines and
+            # crosses over the search's programs, if the task's seconds still allow one.
+            self.evolve(run, Shape(shape.population, 1, shape.samples_per_call), context, first_generation=1)
         return self._finish(run, shape, context, started, _search_stats(job))
 
     def close(self) -> None:
