@@ -197,3 +197,31 @@ def pad(grid: Grid, width: int, colour: int) -> Grid:
 
 def _raise(message: str) -> Grid:
     raise DSLError(message)
+
+
+TRANSFORMS = ("id", "rot90", "rot180", "rot270", "flip_lr", "flip_ud", "transpose", "antitranspose", "blank")
+"""The block transforms `tile_transformed` knows, simplest first; `blank` is an empty block."""
+
+
+def transformed(grid: Grid, name: str, bg: int = 0) -> Grid:
+    """The grid under one of TRANSFORMS."""
+    if name == "id":
+        return grid
+    if name == "blank":
+        return np.full_like(grid, bg)
+    functions = {
+        "rot90": rot90,
+        "rot180": rot180,
+        "rot270": rot270,
+        "flip_lr": flip_lr,
+        "flip_ud": flip_ud,
+        "transpose": transpose,
+        "antitranspose": antitranspose,
+    }
+    return functions[name](grid)
+
+
+def tile_transformed(grid: Grid, layout: tuple[tuple[str, ...], ...], bg: int = 0) -> Grid:
+    """Blocks laid out as `layout` says, each the grid under a transform (see TRANSFORMS)."""
+    rows = [np.hstack([transformed(grid, name, bg) for name in row]) for row in layout]
+    return check_grid(np.vstack(rows))

@@ -37,7 +37,8 @@ GRACE_EVALUATIONS = 3000
 LEARNED_GRACE_EVALUATIONS = 40000
 """After a train-exact program that leans on a learned table, search this much more for a plainer one."""
 CONFIDENT_TABLE = 4
-"""A train-exact program with at most this many learned table entries is trusted to stop the search."""
+"""A train-exact program with at most this many learned table entries, and no fitted cell or object
+rule, is trusted to stop the search."""
 
 
 def task_background(task: Task) -> int:
@@ -99,12 +100,12 @@ class TaskSearch:
         result: tuple[Any, ...] = domain
         return result
 
-    def consider(self, node: Node, values: Values, origin: str, deep: bool) -> None:
-        """Score a grid program and the learned final steps fitted on it."""
+    def consider(self, node: Node, values: Values, origin: str, deep: bool) -> float:
+        """Score a grid program and the learned final steps fitted on it; its fitness."""
         fitness, exact = self.ev.fitness(values)
         self._offer(node, values, fitness, exact, origin)
         if fitness >= 1.0:
-            return
+            return fitness
         if deep:
             self.deep_fits += 1
         for finished in finishers(node, values, self.ev.targets, self.ev.n_train, self.bg, deep=deep):
@@ -112,19 +113,22 @@ class TaskSearch:
             if fvalues is not None:
                 f, e = self.ev.fitness(fvalues)
                 self._offer(finished, fvalues, f, e, origin)
+        return fitness
 
     def _offer(self, node: Node, values: Values, fitness: float, exact: int, origin: str) -> None:
         self.board.offer(node, fitness, exact, self.ev.test_values(values), origin)
         if fitness >= 1.0:
-            if sum(table_size(n) for n in node.walk()) <= CONFIDENT_TABLE:
+            steps = node.walk()
+            fitted_rule = any(n.op in ("apply_cell_rule", "recolour_objects") for n in steps)
+            if not fitted_rule and sum(table_size(n) for n in steps) <= CONFIDENT_TABLE:
                 if self.solved_at is None:
                     self.solved_at = self.ev.evaluations
             elif self.learned_at is None:
                 self.learned_at = self.ev.evaluations
 
-    def on_enumerated(self, node: Node, values: Values, cost: int) -> None:
+    def on_enumerated(self, node: Node, values: Values, cost: int) -> float:
         deep = cost <= DEEP_FIT_COST and self.deep_fits < DEEP_FIT_LIMIT
-        self.consider(node, values, "search", deep)
+        return self.consider(node, values, "search", deep)
 
     def on_evolved(self, node: Node, values: Values, origin: str) -> None:
         self.consider(node, values, origin, False)

@@ -24,7 +24,7 @@ from arcforge_solver.search.program import INPUT, Node
 class Found:
     """A program the enumeration kept, its values on every input, its cost and its discovery order."""
 
-    __slots__ = ("_colours", "cost", "kind", "node", "order", "values")
+    __slots__ = ("_colours", "cost", "kind", "node", "order", "score", "values")
 
     def __init__(self, node: Node, values: Values, cost: int, order: int = 0, kind: str = "grid") -> None:
         self.kind = kind
@@ -32,6 +32,7 @@ class Found:
         self.values = values
         self.cost = cost
         self.order = order
+        self.score = 1.0  # a grid's train fitness; other kinds are expanded first
         self._colours: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def colours(self, n_train: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -81,7 +82,7 @@ class Enumerator:
         evaluator: Evaluator,
         domains: Callable[[Any], tuple[Any, ...]],
         bg: int,
-        on_grid: Callable[[Node, Values, int], None],
+        on_grid: Callable[[Node, Values, int], float | None],
         binary_max_arg_cost: int = 1,
     ) -> None:
         self.ev = evaluator
@@ -121,7 +122,8 @@ class Enumerator:
         self.pool[kind].append(found)
         self.ev.remember(node, values)
         if kind == "grid":
-            self.on_grid(node, values, cost)
+            score = self.on_grid(node, values, cost)
+            found.score = score if score is not None else 0.0
         if budget is not None:
             for spec in self.free_ops.get(kind, ()):  # cost-free steps follow at once
                 self._apply(spec, (found,), cost, budget)
@@ -160,8 +162,9 @@ class Enumerator:
     def _level(self, cost: int, budget: Budget) -> bool:
         """Every program of this cost: argument by argument in discovery order (simplest first),
         each with every primitive that takes it, so a cut-off level has covered its best part."""
+        # best first: objects and parts, then grids closest to the train outputs
         args = sorted(
-            (f for found in self.pool.values() for f in found if f.cost < cost), key=lambda f: f.order
+            (f for found in self.pool.values() for f in found if f.cost < cost), key=lambda f: (-f.score, f.order)
         )
         for arg in args:
             for spec in self.by_input.get(arg.kind, ()):

@@ -127,16 +127,59 @@ def fit_object_recolour(
     return None
 
 
+def fit_tile_layout(
+    values: Sequence[Grid], targets: Sequence[Grid], bg: int
+) -> tuple[tuple[str, ...], ...] | None:
+    """A layout of transformed copies (`tile_transformed`) that builds every target from its value:
+    the targets are a x b blocks of the value's shape, and each block is one transform of it."""
+    if not all(isinstance(v, np.ndarray) for v in values):
+        return None
+    ratios = set()
+    for v, t in zip(values, targets, strict=True):
+        if t.shape[0] % v.shape[0] or t.shape[1] % v.shape[1]:
+            return None
+        ratios.add((t.shape[0] // v.shape[0], t.shape[1] // v.shape[1]))
+    if len(ratios) != 1:
+        return None
+    a, b = ratios.pop()
+    if a * b < 2:
+        return None
+    layout = []
+    for i in range(a):
+        row = []
+        for j in range(b):
+            for name in dsl.TRANSFORMS:
+                fits = True
+                for v, t in zip(values, targets, strict=True):
+                    h, w = v.shape
+                    block = t[i * h : (i + 1) * h, j * w : (j + 1) * w]
+                    image = dsl.transformed(v, name, bg)
+                    if image.shape != block.shape or not np.array_equal(image, block):
+                        fits = False
+                        break
+                if fits:
+                    row.append(name)
+                    break
+            else:
+                return None
+        layout.append(tuple(row))
+    return tuple(layout)
+
+
 def finishers(
     node: Node, values: Sequence[Any], targets: Sequence[Grid], n_train: int, bg: int, *, deep: bool
 ) -> list[Node]:
     """Learned final steps on top of `node` that may turn its values into the targets. `deep` also
     tries the costlier cell rules and object recolouring."""
     train = values[:n_train]
-    if not _same_shapes(train, targets):
-        return []
     out: list[Node] = []
     kw: tuple[tuple[str, Any], ...] = (("bg", bg),) if bg else ()
+    if not _same_shapes(train, targets):
+        if deep:
+            layout = fit_tile_layout(train, targets, bg)
+            if layout is not None:
+                out.append(Node("tile_transformed", (node,), (layout,), kw))
+        return out
     mapping = fit_colour_map(train, targets)
     if mapping is not None:
         out.append(Node("map_colours", (node,), (mapping,)))

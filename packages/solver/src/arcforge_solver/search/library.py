@@ -172,7 +172,8 @@ BINARY_OPS: tuple[OpSpec, ...] = (
 LEARNED_OPS = ("map_colours", "apply_cell_rule", "recolour_objects")
 """Final steps whose parameters are fitted to the train outputs (see `learn`)."""
 
-UNARY_OPS: tuple[OpSpec, ...] = GRID_OPS + OBJECT_OPS + PART_OPS
+# structure first: the few objects and parts found early are expanded first at the next level
+UNARY_OPS: tuple[OpSpec, ...] = PART_OPS + OBJECT_OPS + GRID_OPS
 ALL_OPS: tuple[OpSpec, ...] = UNARY_OPS + BINARY_OPS
 BY_NAME: dict[str, OpSpec] = {spec.name: spec for spec in ALL_OPS}
 TYPE_ORDER = ("grid", "objs", "obj", "parts")

@@ -35,11 +35,15 @@ class Scoreboard:
         self.entries: dict[bytes, Entry] = {}
         self.order = 0
         self.solutions = 0
+        self.floor = 0.0
+        """The lowest fitness on a full board."""
 
     def offer(
         self, node: Node, fitness: float, exact: int, predictions: tuple[Any, ...], origin: str
     ) -> None:
         self.order += 1
+        if len(self.entries) >= self.capacity and fitness < self.floor:
+            return  # cheaper than working out its complexity: it cannot get in
         key = (-fitness, complexity(node), self.order)
         behaviour = fingerprint((round(fitness, 9), *[p if p is not None else "none" for p in predictions]))
         old = self.entries.get(behaviour)
@@ -53,6 +57,8 @@ class Scoreboard:
         if old is None and fitness >= 1.0:
             self.solutions += 1
         self.entries[behaviour] = Entry(key, node, fitness, exact, predictions, origin)
+        if len(self.entries) >= self.capacity:
+            self.floor = min(e.fitness for e in self.entries.values())
 
     @property
     def best_fitness(self) -> float:
