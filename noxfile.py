@@ -64,6 +64,7 @@ SUITE_NEEDS: dict[str, list[str]] = {
         "packages/solver[llm]",
         "-e",
         "packages/tui",
+        "numpy",
         "invoke",
         "safetensors",
         "tokenizers",

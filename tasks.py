@@ -143,7 +143,7 @@ def upload(c: Context, model_dir: str = "", skip_wheelhouse: bool = False, dry_r
     help={
         "on": "local (default): run the solver here; kaggle: push the notebook in TEST_MODE and fetch its output",
         "tasks": "challenges file or folder of task files (default: the bundled sample)",
-        "out": "where submission.json goes (default: out/submission.json)",
+        "out": "where submission.json goes (default: out/submission.json; a Kaggle run's output goes beside it in kaggle/)",
         "engine": "search, llm or hybrid (default: [solver] engine)",
         "time_per_task": "seconds per task (default: [solver] time_per_task)",
         "workers": "parallel worker processes (default: [solver] workers)",
@@ -157,7 +157,7 @@ def test_run(
     tasks: str = "",
     out: str = "out/submission.json",
     engine: str = "",
-    time_per_task: float = 0,
+    time_per_task: float = 0.0,
     workers: int = 0,
     limit: int = 0,
     model_dir: str = "",
@@ -165,7 +165,7 @@ def test_run(
     """Solve ARC tasks and report the score: locally on the bundled sample by default, or on Kaggle."""
     config = load_config()
     if on == "kaggle":
-        test_run_on_kaggle(c, config)
+        test_run_on_kaggle(c, config, Path(out).parent / "kaggle", time_per_task)
         return
     if on != "local":
         raise Exit(f"arcforge: --on takes local or kaggle, not {on!r}")
@@ -191,29 +191,23 @@ def test_run(
     run_cli(c, "solve", *args)
 
 
-def test_run_on_kaggle(c: Context, config: dict[str, Any]) -> None:
+def test_run_on_kaggle(c: Context, config: dict[str, Any], output_dir: Path, time_per_task: float) -> None:
+    """Push the notebook in TEST_MODE, wait for it, then fetch and validate its submission."""
     kernel = kaggle_id(config, "kernel_slug")
     common = ["--state-dir", state_dir(config)]
     run_cli(
-        c,
-        "publish",
-        "kernel",
-        "--id",
-        kernel,
-        "--dataset",
-        kaggle_id(config, "dataset_slug"),
-        "--dataset",
-        kaggle_id(config, "wheelhouse_slug"),
-        "--competition",
-        setting(config, "kaggle", "competition"),
-        "--accelerator",
-        setting(config, "kaggle", "accelerator"),
-        "--test-mode",
-        "--run",
-        *common,
-    )
+        c, "publish", "kernel",
+        "--id", kernel,
+        "--dataset", kaggle_id(config, "dataset_slug"),
+        "--dataset", kaggle_id(config, "wheelhouse_slug"),
+        "--competition", setting(config, "kaggle", "competition"),
+        "--accelerator", setting(config, "kaggle", "accelerator"),
+        "--time-per-task", time_per_task or setting(config, "solver", "time_per_task"),
+        "--time-budget", setting(config, "solver", "time_budget"),
+        "--test-mode", "--run", *common,
+    )  # fmt: skip
     run_cli(c, "publish", "status", kernel, "--wait", *common)
-    run_cli(c, "publish", "output", kernel, "--to", "out/kaggle", *common)
+    run_cli(c, "publish", "output", kernel, "--to", output_dir, *common)
 
 
 @task(help={"replay": "load a finished run at once instead of following it live"})
