@@ -6,6 +6,7 @@ import datetime as dt
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -47,9 +48,16 @@ async def settle(pilot: Pilot[None], app: MonitorApp) -> None:
     await pilot.pause()
 
 
+def shown(widget: Static) -> Any:
+    """What a Static was given to show (`content` in newer Textual, `renderable` before)."""
+    if hasattr(widget, "content"):
+        return widget.content
+    return widget.renderable
+
+
 def plain(widget: Static) -> str:
     """The text a Static shows, without styles."""
-    content = widget.content
+    content = shown(widget)
     if isinstance(content, Text):
         return content.plain
     if isinstance(content, str):

@@ -15,7 +15,7 @@ from arcforge_tui.detail import GridView, TaskDetailScreen
 from arcforge_tui.grids import ARC_COLOURS, grid_text
 from arcforge_tui.widgets import FileList, StatusHeader, TaskTable
 from tests.tui import scenario
-from tests.tui.conftest import make_app, plain, settle, wait_until
+from tests.tui.conftest import make_app, plain, settle, shown, wait_until
 
 
 def cell_texts(table: DataTable[object], key: str) -> list[str]:
@@ -78,7 +78,7 @@ async def test_live_run_shows_progress_speed_eta_and_forecast(state_dir: Path) -
         assert "50.0 MB/s" in numbers and "ETA 21 s" in numbers and "of 6.4 GB" in numbers
         shard = app.query_one("#download-files", FileList).row("model-00002-of-00002.safetensors")
         assert shard is not None and shard.query_one(ProgressBar).percentage == pytest.approx(0.5)
-        assert "fetching" in str(shard.query_one(".file-state", Static).content)
+        assert "fetching" in plain(shard.query_one(".file-state", Static))
         totals = plain(app.query_one("#test-run-totals", Static))
         assert "6.8 h of 12 h at this pace" in totals and "done 4/6" in totals and "solved 2" in totals
         assert "kaggle 0.333" in totals
@@ -182,18 +182,25 @@ async def test_enter_opens_the_task_detail(state_dir: Path) -> None:
         assert isinstance(screen, TaskDetailScreen) and screen.row.task_id == "017c7c7b"
         summary = plain(screen.query_one("#detail-summary", Static))
         assert "017c7c7b" in summary and "fitness 0.820" in summary and "wrong" in summary
-        program = screen.query_one("#detail-program", Static).content
+        program = shown(screen.query_one("#detail-program", Static))
         assert isinstance(program, Syntax) and program.code == scenario.PROGRAM.rstrip("\n")
         grids = list(screen.query(GridView))
         assert len(grids) == 2 * 2 + 2  # two train pairs, two attempts for the one test input
         # The cells are ARC colours: the first train input of task index 2 starts with colour 2 (red).
-        first = grids[0].query_one(".grid-cells", Static).content
+        first = shown(grids[0].query_one(".grid-cells", Static))
         assert isinstance(first, Text)
         assert first == grid_text(scenario.small_grid(2))
         assert str(first.spans[0].style.bgcolor.name).lower() == ARC_COLOURS[2].lower()  # type: ignore[union-attr]
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, TaskDetailScreen)
+        # A pane key from the detail goes back to the panes too.
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TaskDetailScreen)
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.screen is app.main and app.active_pane == "download"
 
 
 @pytest.mark.asyncio

@@ -13,6 +13,7 @@ from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Tab, Tabs
 from textual.worker import get_current_worker
 
@@ -81,6 +82,11 @@ class MonitorApp(App[None]):
         self._follow = True  # pick the busiest pane until the person chooses one
 
     @property
+    def main(self) -> Screen[object]:
+        """The monitor's own screen, whichever screen (a task's detail) is on top."""
+        return self.screen_stack[0]
+
+    @property
     def loaded(self) -> bool:
         """Replay: every stage file has been read to its end."""
         return self.loaded_stages >= set(STAGES)
@@ -106,7 +112,7 @@ class MonitorApp(App[None]):
 
     def on_mount(self) -> None:
         for name, (key, title, _) in PANES.items():
-            self.query_one(f"#{name}").border_title = f"{key} {title}"
+            self.main.query_one(f"#{name}").border_title = f"{key} {title}"
         self._apply_layout(self.size.width, self.size.height)
         self._activate(self.active_pane, focus=True)
         self.refresh_views(force=True)
@@ -160,20 +166,20 @@ class MonitorApp(App[None]):
         if self.shown_generation == self.model.generation and not force and not self._filter_changed:
             return
         model = self.model
-        self.query_one(StatusHeader).show(model, self.clock(), self.tz)
-        self.query_one(DownloadPane).show(model.download, model.present["download"])
-        self.query_one(UploadPane).show(model.upload, model.present["upload"])
+        self.main.query_one(StatusHeader).show(model, self.clock(), self.tz)
+        self.main.query_one(DownloadPane).show(model.download, model.present["download"])
+        self.main.query_one(UploadPane).show(model.upload, model.present["upload"])
         rebuild = self._shown_test_run is not model.test_run or self._filter_changed
-        self.query_one(TestRunPane).show(model.test_run, self.task_filter, rebuild)
+        self.main.query_one(TestRunPane).show(model.test_run, self.task_filter, rebuild)
         self._shown_test_run = model.test_run
         self._filter_changed = False
-        self.query_one(LogPane).show(model, self.tz)
+        self.main.query_one(LogPane).show(model, self.tz)
         if self._follow:
             self._follow_busiest()
         self.shown_generation = model.generation
 
     def _tick(self) -> None:
-        self.query_one(StatusHeader).show(self.model, self.clock(), self.tz)
+        self.main.query_one(StatusHeader).show(self.model, self.clock(), self.tz)
 
     def _follow_busiest(self) -> None:
         """Until a pane key is pressed, show the stage that most recently wrote an event."""
@@ -191,22 +197,24 @@ class MonitorApp(App[None]):
 
     def _apply_layout(self, width: int, height: int) -> None:
         wide = width >= WIDE_MIN_SIZE[0] and height >= WIDE_MIN_SIZE[1]
-        panes = self.query_one("#panes")
+        panes = self.main.query_one("#panes")
         panes.set_class(wide, "-wide")
         panes.set_class(not wide, "-narrow")
-        self.query_one("#pane-tabs").display = not wide
+        self.main.query_one("#pane-tabs").display = not wide
 
     def _activate(self, name: str, focus: bool) -> None:
         self.active_pane = name
         for pane_name in PANES:
-            self.query_one(f"#{pane_name}").set_class(pane_name == name, "-active")
-        tabs = self.query_one("#pane-tabs", Tabs)
+            self.main.query_one(f"#{pane_name}").set_class(pane_name == name, "-active")
+        tabs = self.main.query_one("#pane-tabs", Tabs)
         if tabs.active != f"tab-{name}":
             tabs.active = f"tab-{name}"
         if focus:
-            self.query_one(PANES[name][2]).focus()
+            self.main.query_one(PANES[name][2]).focus()
 
     def action_show_pane(self, name: str) -> None:
+        while len(self.screen_stack) > 1:  # from a task's detail: back to the panes
+            self.pop_screen()
         self._follow = False
         self._activate(name, focus=True)
 
