@@ -29,46 +29,30 @@ PACKAGES: dict[str, tuple[str, str]] = {
     "tui": ("arcforge-tui", "arcforge-tui"),
 }
 TEST_TOOLS = ["pytest", "pytest-timeout"]
-# What each suite installs besides its own package (editable) and TEST_TOOLS. Suites may install
-# sibling packages: the TUI's tests read events written by the real writers of the other stages.
+
+
+def editable(*specs: str) -> list[str]:
+    """pip arguments installing packages/<spec> editable, e.g. editable("solver[llm]", "tui")."""
+    return [arg for spec in specs for arg in ("-e", f"packages/{spec}")]
+
+
+# What each suite installs besides TEST_TOOLS. Suites may install sibling packages: the TUI's tests
+# read events written by the real writers of the other stages, e2e crosses every package.
 SUITE_NEEDS: dict[str, list[str]] = {
-    "downloader": ["-e", "packages/downloader", "safetensors", "numpy", "tokenizers"],
-    "kaggle_publish": [
-        "-e",
-        "packages/kaggle_publish",
-        "-e",
-        "packages/solver[llm]",
-        "build",
-        "tokenizers",
-        "nbformat",
-    ],
-    "solver": ["-e", "packages/solver[llm]", "hypothesis"],
+    "downloader": [*editable("downloader"), "safetensors", "numpy", "tokenizers"],
+    "kaggle_publish": [*editable("kaggle_publish", "solver[llm]"), "tokenizers"],
+    "solver": [*editable("solver[llm]"), "hypothesis"],
     "tui": [
-        "-e",
-        "packages/tui",
-        "-e",
-        "packages/downloader",
-        "-e",
-        "packages/kaggle_publish",
-        "-e",
-        "packages/solver",
+        *editable("tui", "downloader", "kaggle_publish", "solver"),
         "pytest-asyncio",
         "pytest-textual-snapshot",
     ],
     "e2e": [
-        "-e",
-        "packages/downloader",
-        "-e",
-        "packages/kaggle_publish",
-        "-e",
-        "packages/solver[llm]",
-        "-e",
-        "packages/tui",
+        *editable("downloader", "kaggle_publish", "solver[llm]", "tui"),
         "numpy",
         "invoke",
         "safetensors",
         "tokenizers",
-        "build",
         "pytest-asyncio",
     ],
 }
@@ -110,18 +94,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on every package's source."""
-    session.install(
-        *CONSTRAINTS,
-        "mypy",
-        "-e",
-        "packages/downloader",
-        "-e",
-        "packages/kaggle_publish",
-        "-e",
-        "packages/solver",
-        "-e",
-        "packages/tui",
-    )
+    session.install(*CONSTRAINTS, "mypy", *editable(*PACKAGES))
     sources = [f"packages/{folder}/src" for folder in PACKAGES]
     session.run("mypy", *sources, *session.posargs)
 
@@ -159,13 +132,11 @@ def bench(session: nox.Session) -> None:
     """Run a benchmark script: `nox -s bench -- benchmarks/NAME.py ARGS`."""
     session.install(
         *CONSTRAINTS,
-        "-e",
-        "packages/downloader",
-        "-e",
-        "packages/solver[llm]",
+        *editable("downloader", "solver[llm]"),
         "safetensors",
         "tokenizers",
         "numpy",
+        "hf_transfer",
     )
     if not session.posargs:
         scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
@@ -181,8 +152,7 @@ def compat(session: nox.Session) -> None:
     and the event-contract tests. The full suites run on 3.11, the Python whose CPU torch wheel the
     test environments pin. arcforge-kaggle-publish needs 3.11+ (so does the kaggle client)."""
     folders = [f for f in PACKAGES if not (f == "kaggle_publish" and session.python == "3.10")]
-    editables = [arg for folder in folders for arg in ("-e", f"packages/{folder}")]
-    session.install(*CONSTRAINTS, *TEST_TOOLS, *editables)
+    session.install(*CONSTRAINTS, *TEST_TOOLS, *editable(*folders))
     for folder in folders:
         session.run(PACKAGES[folder][1], "--help", silent=True)
     _run_pytest(session, ["tests/contract"])
