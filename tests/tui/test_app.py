@@ -221,6 +221,11 @@ async def test_layout_fits_80x24_and_uses_120x40(state_dir: Path) -> None:
         regions = [p.region for p in app.query(".pane")]
         assert all(r.height >= 8 and app.screen.region.contains_region(r) for r in regions)
         assert not any(a.overlaps(b) for i, a in enumerate(regions) for b in regions[i + 1 :])
+        # Smaller than anyone should use: cramped, but nothing breaks.
+        await pilot.resize_terminal(50, 14)
+        await pilot.press("1", "2", "3", "f", "4")
+        await pilot.pause()
+        assert app.query_one("#panes").has_class("-narrow") and app.active_pane == "log"
 
 
 def write_load(state_dir: Path, tasks: int) -> int:

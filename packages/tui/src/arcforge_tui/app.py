@@ -182,9 +182,12 @@ class MonitorApp(App[None]):
         self.main.query_one(StatusHeader).show(self.model, self.clock(), self.tz)
 
     def _follow_busiest(self) -> None:
-        """Until a pane key is pressed, show the stage that most recently wrote an event."""
+        """Until a pane key is pressed, show the stage whose run started last (stages running side by
+        side do not make the panes flicker)."""
+        if self.screen is not self.main:
+            return
         latest = max(
-            ((self.model.run(stage).last_ts or 0.0, stage) for stage in STAGES),
+            ((self.model.run(stage).started_ts or 0.0, stage) for stage in STAGES),
             default=(0.0, "download"),
         )
         if latest[0] and latest[1] != self.active_pane:
