@@ -68,6 +68,8 @@ def _run_one(job: tuple[Task, float, int, dict[str, Any]]) -> dict[str, Any]:
         "train_solved": bool(result.stats.get("train_solved", False)),
         "fitness": best.train_fitness if best else 0.0,
         "program": best.source if best else "",
+        "origin": best.origin if best else "",
+        "completed_cost": int(result.stats.get("completed_cost", 0)),
     }
 
 

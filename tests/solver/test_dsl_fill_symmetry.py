@@ -63,7 +63,10 @@ def test_rays_and_lines() -> None:
     assert eq(extend_rays(g, "down"), [[0, 0, 0], [0, 3, 0], [0, 3, 0]])
     assert eq(extend_rays(g, "left"), [[0, 0, 0], [3, 3, 0], [0, 0, 0]])
     assert eq(extend_rays_hv(g), [[0, 3, 0], [3, 3, 3], [0, 3, 0]])
-    assert eq(connect_pairs(as_grid([[4, 0, 0, 4], [0, 0, 0, 0], [4, 0, 0, 0]])), [[4, 4, 4, 4], [4, 0, 0, 0], [4, 0, 0, 0]])
+    assert eq(
+        connect_pairs(as_grid([[4, 0, 0, 4], [0, 0, 0, 0], [4, 0, 0, 0]])),
+        [[4, 4, 4, 4], [4, 0, 0, 0], [4, 0, 0, 0]],
+    )
     with pytest.raises(DSLError):
         connect_pairs(as_grid([[4, 0, 5]]))
     assert eq(fill_rows_with_colour(as_grid([[0, 2, 0], [0, 0, 0]])), [[2, 2, 2], [0, 0, 0]])

@@ -92,7 +92,10 @@ def test_tiling_and_mirrors() -> None:
     assert eq(tile(g, 2, 2), [[1, 2, 1, 2], [1, 2, 1, 2]])
     assert eq(mirror_extend_lr(g), [[1, 2, 2, 1]])
     assert eq(mirror_extend_ud(g), [[1, 2], [1, 2]])
-    assert eq(mirror_extend_4(as_grid([[1, 2], [3, 4]]))[:, :], [[1, 2, 2, 1], [3, 4, 4, 3], [3, 4, 4, 3], [1, 2, 2, 1]])
+    assert eq(
+        mirror_extend_4(as_grid([[1, 2], [3, 4]]))[:, :],
+        [[1, 2, 2, 1], [3, 4, 4, 3], [3, 4, 4, 3], [1, 2, 2, 1]],
+    )
     out = rotate_tile_4(as_grid([[1, 2], [3, 4]]))
     assert out.shape == (4, 4) and eq(out[:2, :2], [[1, 2], [3, 4]])
     assert eq(pad(as_grid([[1]]), 1, 7), [[7, 7, 7], [7, 1, 7], [7, 7, 7]])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from arcforge_solver.dsl import (
+    FEATURES,
     DSLError,
     apply_cell_rule,
     apply_mask,
@@ -126,8 +127,12 @@ def test_cell_rules() -> None:
     assert codes[1, 1] == 16 and codes[0, 1] == 1 and codes[0, 0] == 0
     # background cells next to one foreground cell become 2
     assert eq(apply_cell_rule(g, "n4count", {1: 2}), [[0, 2, 0], [2, 1, 2], [0, 2, 0]])
-    for kind in ("n8count", "rays", "n4set", "rowcol", "n8set", "cross", "moore"):
+    for kind in FEATURES:
         assert cell_features(g, kind).shape == g.shape
+    # "between": a background cell with the same colour seen both left and right of it
+    line = as_grid([[3, 0, 0, 3, 0]])
+    between = cell_features(line, "between")
+    assert between[0, 1] == between[0, 2] != between[0, 4]
     assert len(np.unique(cell_features(g, "moore"))) == 9  # every cell sees a different picture
     with pytest.raises(ValueError):
         cell_features(g, "nope")

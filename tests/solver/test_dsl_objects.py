@@ -17,6 +17,7 @@ from arcforge_solver.dsl import (
     crop_smallest,
     erase_objects,
     filter_objects,
+    gravity_objects,
     holes,
     hollow_objects,
     keep_largest_object,
@@ -53,7 +54,12 @@ def eq(a: np.ndarray, rows: list[list[int]]) -> bool:
 
 def test_components_by_colour_and_connectivity() -> None:
     objs = objects(G)
-    assert [(o.colour, o.size, o.top, o.left) for o in objs] == [(1, 4, 0, 0), (2, 1, 0, 4), (3, 3, 2, 3), (2, 1, 3, 0)]
+    assert [(o.colour, o.size, o.top, o.left) for o in objs] == [
+        (1, 4, 0, 0),
+        (2, 1, 0, 4),
+        (3, 3, 2, 3),
+        (2, 1, 3, 0),
+    ]
     assert count_objects(objs) == 4
     diag = objects(as_grid([[1, 0], [0, 1]]), diagonal=True)
     assert len(diag) == 1 and diag[0].size == 2
@@ -98,7 +104,9 @@ def test_painting_and_erasing() -> None:
     assert eq(keep_objects(G, (objs[2],)), [[0] * 5, [0] * 5, [0, 0, 0, 3, 3], [0, 0, 0, 0, 3]])
     assert eq(erase_objects(G, (objs[0],))[:2, :2], [[0, 0], [0, 0]])
     assert eq(keep_largest_object(as_grid([[1, 0, 2, 2]])), [[0, 0, 2, 2]])
-    assert eq(remove_small_objects(G, 1), [[1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 0, 3, 3], [0, 0, 0, 0, 3]])
+    assert eq(
+        remove_small_objects(G, 1), [[1, 1, 0, 0, 0], [1, 1, 0, 0, 0], [0, 0, 0, 3, 3], [0, 0, 0, 0, 3]]
+    )
     assert eq(crop_largest(G), [[1, 1], [1, 1]])
     assert eq(crop_smallest(as_grid([[1, 1, 0, 2]])), [[2]])
     assert [g.shape for g in object_grids(objs)] == [(2, 2), (1, 1), (2, 2), (1, 1)]
@@ -109,5 +117,13 @@ def test_shape_decorations() -> None:
     assert holes(objects(ring)[0]) == 1
     assert holes(objects(as_grid([[1, 1]]))[0]) == 0
     assert eq(hollow_objects(as_grid([[2] * 3] * 3)), ring.tolist() and [[2, 2, 2], [2, 0, 2], [2, 2, 2]])
-    assert eq(outline_objects(as_grid([[0, 0, 0], [0, 1, 0], [0, 0, 0]]), 4), [[4, 4, 4], [4, 1, 4], [4, 4, 4]])
+    assert eq(
+        outline_objects(as_grid([[0, 0, 0], [0, 1, 0], [0, 0, 0]]), 4), [[4, 4, 4], [4, 1, 4], [4, 4, 4]]
+    )
     assert eq(bounding_boxes(as_grid([[1, 0], [0, 1]]), 5), [[1, 5], [5, 1]])
+
+
+def test_rigid_gravity() -> None:
+    g = as_grid([[1, 1, 0], [0, 0, 0], [0, 2, 0], [0, 0, 0]])
+    assert eq(gravity_objects(g, "down"), [[0, 0, 0], [0, 0, 0], [1, 1, 0], [0, 2, 0]])
+    assert eq(gravity_objects(g, "right"), [[0, 1, 1], [0, 0, 0], [0, 0, 2], [0, 0, 0]])

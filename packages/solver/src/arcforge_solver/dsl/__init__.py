@@ -115,6 +115,7 @@ from arcforge_solver.dsl.objects import (
     not_touching_border,
     with_holes,
     move_until_touch,
+    gravity_objects,
 )
 from arcforge_solver.dsl.fill import (
     enclosed,
@@ -281,6 +282,7 @@ __all__ = [
     "flip_ud",
     "from_mask",
     "gravity",
+    "gravity_objects",
     "grid_from_count",
     "holes",
     "hollow_objects",

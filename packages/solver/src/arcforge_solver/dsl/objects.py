@@ -394,3 +394,22 @@ def move_until_touch(grid: Grid, colour: int, bg: int = 0) -> Grid:
     out[mr, mc] = bg
     out[mr + dy * steps, mc + dx * steps] = colour
     return cast("Grid", out)
+
+
+def gravity_objects(grid: Grid, direction: str, bg: int = 0) -> Grid:
+    """Objects (any colours, joined diagonally) fall as rigid wholes towards `direction` (down, up,
+    left, right) until they rest on the edge or on another object; the nearest fall first."""
+    turns = {"down": 0, "left": 1, "up": 2, "right": 3}[direction]
+    g = np.ascontiguousarray(np.rot90(grid, turns))
+    objs = sorted(objects_multi(g, bg), key=lambda o: -(o.top + o.height))
+    out = np.full_like(g, bg)
+    h = g.shape[0]
+    for o in objs:
+        rows, cols = np.nonzero(o.mask)
+        rows = rows + o.top
+        cols = cols + o.left
+        drop = 0
+        while rows.max() + drop + 1 < h and not (out[rows + drop + 1, cols] != bg).any():
+            drop += 1
+        out[rows + drop, cols] = o.patch[o.mask]
+    return np.ascontiguousarray(np.rot90(out, -turns))

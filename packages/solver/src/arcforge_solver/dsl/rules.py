@@ -17,7 +17,19 @@ Codes = npt.NDArray[np.int64]
 OUTSIDE = 10
 """The colour code of cells beyond the grid's edge."""
 
-FEATURES = ("n4count", "n8count", "rays", "n4set", "rowcol", "n8set", "cross", "moore")
+FEATURES = (
+    "n4count",
+    "between",
+    "n8count",
+    "n4set",
+    "parity",
+    "split8set",
+    "rays",
+    "rowcol",
+    "n8set",
+    "cross",
+    "moore",
+)
 """Cell features, most general first."""
 
 
@@ -80,6 +92,23 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
         for n in _neighbours(grid):
             code = code * 11 + n
         return code
+    if kind == "split8set":
+        nbrs = _neighbours(grid)
+        straight = np.zeros_like(own)
+        diagonal = np.zeros_like(own)
+        for n in nbrs[:4]:
+            straight |= _bits(n)
+        for n in nbrs[4:]:
+            diagonal |= _bits(n)
+        return (own * 2048 + straight) * 2048 + diagonal
+    if kind == "parity":
+        rows, cols = np.indices(grid.shape)
+        return own * 4 + (rows % 2) * 2 + cols % 2
+    if kind == "between":
+        north, east, south, west = _first_seen(grid, bg)
+        across = np.where(east == west, east, OUTSIDE)
+        along = np.where(north == south, north, OUTSIDE)
+        return (own * 11 + across) * 11 + along
     if kind == "rays":
         code = own
         for n in _first_seen(grid, bg):

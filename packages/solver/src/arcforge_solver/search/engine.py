@@ -23,10 +23,10 @@ from arcforge_solver.engine import Candidate, Deadline, EngineContext, EngineRes
 from arcforge_solver.search.enumerate import Budget, Enumerator
 from arcforge_solver.search.evaluator import Evaluator, Values
 from arcforge_solver.search.evolve import Evolution
-from arcforge_solver.search.learn import finishers, table_size
+from arcforge_solver.search.learn import UNCOVERED_PENALTY, finishers, table_size
 from arcforge_solver.search.library import BY_NAME
 from arcforge_solver.search.program import Node, render
-from arcforge_solver.search.scoreboard import Scoreboard, complexity
+from arcforge_solver.search.scoreboard import Scoreboard
 from arcforge_solver.task import Task
 
 DEEP_FIT_COST = 1
@@ -108,15 +108,21 @@ class TaskSearch:
             return fitness
         if deep:
             self.deep_fits += 1
-        for finished in finishers(node, values, self.ev.targets, self.ev.n_train, self.bg, deep=deep):
+        uncovered: set[str] = set()
+        for finished in finishers(
+            node, values, self.ev.targets, self.ev.n_train, self.bg, deep=deep, uncovered=uncovered
+        ):
+            penalty = UNCOVERED_PENALTY if finished.key in uncovered else 0
             fvalues = self.ev.apply(finished, [values], "grid")
             if fvalues is not None:
                 f, e = self.ev.fitness(fvalues)
-                self._offer(finished, fvalues, f, e, origin)
+                self._offer(finished, fvalues, f, e, origin, penalty=penalty)
         return fitness
 
-    def _offer(self, node: Node, values: Values, fitness: float, exact: int, origin: str) -> None:
-        self.board.offer(node, fitness, exact, self.ev.test_values(values), origin)
+    def _offer(
+        self, node: Node, values: Values, fitness: float, exact: int, origin: str, *, penalty: int = 0
+    ) -> None:
+        self.board.offer(node, fitness, exact, self.ev.test_values(values), origin, penalty=penalty)
         if fitness >= 1.0:
             steps = node.walk()
             fitted_rule = any(n.op in ("apply_cell_rule", "recolour_objects") for n in steps)
@@ -188,7 +194,7 @@ class SearchEngine:
                 train_fitness=entry.fitness,
                 train_exact=entry.exact,
                 predictions=entry.predictions,
-                complexity=complexity(entry.node),
+                complexity=entry.sort_key[1],
                 origin=entry.origin,
             )
             for entry in state.board.ranked()[: self.candidates]

@@ -164,7 +164,8 @@ class Enumerator:
         each with every primitive that takes it, so a cut-off level has covered its best part."""
         # best first: objects and parts, then grids closest to the train outputs
         args = sorted(
-            (f for found in self.pool.values() for f in found if f.cost < cost), key=lambda f: (-f.score, f.order)
+            (f for found in self.pool.values() for f in found if f.cost < cost),
+            key=lambda f: (-f.score, f.order),
         )
         for arg in args:
             for spec in self.by_input.get(arg.kind, ()):

@@ -42,16 +42,17 @@ def fit_colour_map(values: Sequence[Grid], targets: Sequence[Grid]) -> dict[int,
 
 def fit_cell_rule(
     values: Sequence[Grid], targets: Sequence[Grid], tests: Sequence[Grid | None], bg: int
-) -> tuple[str, dict[int, int]] | None:
-    """The most general cell feature whose codes determine the target colour on every train cell,
-    with its table of changes. Features whose codes on the test inputs were never seen on train
-    are passed over while a better-covered one fits."""
+) -> list[tuple[str, dict[int, int], bool]]:
+    """Cell rules that give the target colour of every train cell: (feature kind, table of changes,
+    covered), most general first, ending with the first whose codes on the test inputs were all
+    seen on train (covered). A rule that is not covered leaves unseen cells as they are."""
+    found: list[tuple[str, dict[int, int], bool]] = []
     if not _same_shapes(values, targets):
-        return None
+        return found
     dst = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
     own = np.concatenate([v.ravel() for v in values]).astype(np.int64)
     if np.array_equal(dst, own):
-        return None
+        return found
     for kind in FEATURES:
         codes = np.concatenate([cell_features(v, kind, bg).ravel() for v in values])
         order = np.lexsort((dst, codes))
@@ -66,8 +67,11 @@ def fit_cell_rule(
         seen = set(np.unique(codes).tolist())
         covered = all(t is None or set(np.unique(cell_features(t, kind, bg)).tolist()) <= seen for t in tests)
         if covered:
-            return kind, table
-    return None
+            found.append((kind, table, True))
+            return found
+        if not found:
+            found.append((kind, table, False))
+    return found
 
 
 def fit_object_recolour(
@@ -166,11 +170,25 @@ def fit_tile_layout(
     return tuple(layout)
 
 
+UNCOVERED_PENALTY = 8
+"""Complexity added to a fitted rule that meets test cells it never saw on train."""
+
+
 def finishers(
-    node: Node, values: Sequence[Any], targets: Sequence[Grid], n_train: int, bg: int, *, deep: bool
+    node: Node,
+    values: Sequence[Any],
+    targets: Sequence[Grid],
+    n_train: int,
+    bg: int,
+    *,
+    deep: bool,
+    uncovered: set[str] | None = None,
 ) -> list[Node]:
     """Learned final steps on top of `node` that may turn its values into the targets. `deep` also
-    tries the costlier cell rules and object recolouring."""
+    tries the costlier cell rules, object recolouring and tile layouts. Keys of rules that meet
+    unseen test cells are added to `uncovered`."""
+    if uncovered is None:
+        uncovered = set()
     train = values[:n_train]
     out: list[Node] = []
     kw: tuple[tuple[str, Any], ...] = (("bg", bg),) if bg else ()
@@ -185,9 +203,10 @@ def finishers(
         out.append(Node("map_colours", (node,), (mapping,)))
     if deep:
         tests = values[n_train:]
-        rule = fit_cell_rule(train, targets, tests, bg)
-        if rule is not None:
-            out.append(Node("apply_cell_rule", (node,), rule, kw))
+        for kind, table, covered in fit_cell_rule(train, targets, tests, bg):
+            out.append(Node("apply_cell_rule", (node,), (kind, table), kw))
+            if not covered:
+                uncovered.add(out[-1].key)
         recolour = fit_object_recolour(train, targets, tests, bg)
         if recolour is not None:
             prop, table, diagonal = recolour

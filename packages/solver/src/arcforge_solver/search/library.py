@@ -98,6 +98,8 @@ GRID_OPS: tuple[OpSpec, ...] = (
     _g("scale_down", (2, 3, 4, 5)),
     _g("tile", (1, 2, 3), (1, 2, 3)),
     _g("gravity", DIRECTIONS, bg=True),
+    _g("gravity_objects", DIRECTIONS, bg=True),
+    _g("move", (-1, 0, 1), (-1, 0, 1), bg=True, max_arg_cost=1),
     _g("extend_rays", DIRECTIONS, bg=True),
     _g("symmetrise", SYMMETRIES, bg=True, max_arg_cost=2),
     _g("remove_small_objects", (1, 2, 3), bg=True),

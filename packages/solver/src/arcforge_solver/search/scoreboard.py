@@ -39,12 +39,20 @@ class Scoreboard:
         """The lowest fitness on a full board."""
 
     def offer(
-        self, node: Node, fitness: float, exact: int, predictions: tuple[Any, ...], origin: str
+        self,
+        node: Node,
+        fitness: float,
+        exact: int,
+        predictions: tuple[Any, ...],
+        origin: str,
+        *,
+        penalty: int = 0,
     ) -> None:
+        """Keep the program if it is among the best; `penalty` adds to its complexity."""
         self.order += 1
         if len(self.entries) >= self.capacity and fitness < self.floor:
             return  # cheaper than working out its complexity: it cannot get in
-        key = (-fitness, complexity(node), self.order)
+        key = (-fitness, complexity(node) + penalty, self.order)
         behaviour = fingerprint((round(fitness, 9), *[p if p is not None else "none" for p in predictions]))
         old = self.entries.get(behaviour)
         if old is not None and old.sort_key <= key:
