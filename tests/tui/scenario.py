@@ -151,11 +151,20 @@ def write_upload(state_dir: Path, *, kernel_error: bool = True) -> None:
         )
         for name, _size in DATASET_FILES:
             writer.emit("item", file=name, state="queued")
+        total, sent = sum(size for _, size in DATASET_FILES), 0
         for name, size in DATASET_FILES:
-            writer.emit("item", file=name, state="uploading")
-            writer.emit("progress", file=name, bytes_done=size // 2, bytes_total=size)
-            writer.emit("progress", file=name, bytes_done=size, bytes_total=size)
-            writer.emit("item", file=name, state="done")
+            writer.emit("item", file=name, state="uploading", bytes_total=size)
+            for part in (size // 2, size):
+                writer.emit(
+                    "progress",
+                    file=name,
+                    bytes_done=part,
+                    bytes_total=size,
+                    total_bytes_done=sent + part,
+                    total_bytes=total,
+                )
+            sent += size
+            writer.emit("item", file=name, state="done", bytes_total=size)
         writer.emit("item", dataset="arcfan/gemma-3-1b-it-arc", status="processing")
         writer.emit("item", dataset="arcfan/gemma-3-1b-it-arc", status="READY", version=3)
         writer.emit("end", status="ok", version=3)

@@ -63,6 +63,7 @@ def test_upload_keeps_the_latest_run_of_each_target(state_dir: Path) -> None:
     dataset = upload.targets["dataset"]
     assert [f.state for f in dataset.files.values()] == ["done", "done", "done"]
     assert all(f.fraction == 1.0 for f in dataset.files.values())
+    assert dataset.bytes_done == dataset.bytes_total == sum(size for _, size in scenario.DATASET_FILES)
     assert upload.remote["dataset"].status == "READY" and upload.remote["dataset"].version == 3
     kernel = upload.remote["kernel"]
     assert kernel.status == "ERROR" and kernel.message is not None and "out of memory" in kernel.message

@@ -236,9 +236,19 @@ class UploadRun:
     ident: str | None = None
     files_expected: int | None = None
     bytes_total: int | None = None
+    total_bytes_done: int | None = None
     version: int | None = None
     files: dict[str, FileTransfer] = field(default_factory=dict)
     errors: list[ErrorNote] = field(default_factory=list)
+
+    @property
+    def bytes_done(self) -> int:
+        if self.total_bytes_done is not None:
+            return self.total_bytes_done
+        all_done = bool(self.files) and all(f.state == "done" for f in self.files.values())
+        if all_done and self.bytes_total and len(self.files) >= (self.files_expected or 0):
+            return self.bytes_total  # the writer said which files are done, not their bytes
+        return sum(f.bytes_done for f in self.files.values())
 
 
 REMOTE_KEYS = ("dataset", "kernel", "submission")
@@ -280,8 +290,14 @@ class UploadState:
         upload = self.targets[known]
         upload.run.touch(event)
         name = _str(data.get("file"))
-        if event.kind == "progress" and name:
-            self._file(upload, name).apply_progress(data)
+        if event.kind == "progress":
+            if name:
+                self._file(upload, name).apply_progress(data)
+            total_done, total = _int(data.get("total_bytes_done")), _int(data.get("total_bytes"))
+            if total_done is not None:
+                upload.total_bytes_done = total_done
+            if total is not None:
+                upload.bytes_total = total
         elif event.kind == "item":
             if name:
                 self._file(upload, name).apply_item(data)

@@ -234,7 +234,10 @@ class UploadPane(Vertical):
                 text.append(upload.ident or "")
                 files = upload.files_expected if upload.files_expected is not None else len(upload.files)
                 done = sum(1 for f in upload.files.values() if f.state == "done")
-                text.append(f"  {done}/{files} files  ")
+                text.append(f"  {done}/{files} files")
+                if upload.bytes_total:
+                    text.append(f" · {format_bytes(upload.bytes_done)} of {format_bytes(upload.bytes_total)}")
+                text.append("  ")
                 text.append_text(status_text(upload.run))
                 if upload.version is not None:
                     text.append(f" v{upload.version}")
