@@ -20,7 +20,7 @@ from arcforge_solver.task import Grid, Task
 
 Values = tuple[Any, ...]
 
-CACHE_LIMIT = 200_000
+CACHE_LIMIT = 50_000
 
 
 def valid_grid(value: Any) -> Grid | None:
