@@ -170,7 +170,9 @@ class MonitorApp(App[None]):
         self.main.query_one(DownloadPane).show(model.download, model.present["download"])
         self.main.query_one(UploadPane).show(model.upload, model.present["upload"])
         rebuild = self._shown_test_run is not model.test_run or self._filter_changed
-        self.main.query_one(TestRunPane).show(model.test_run, self.task_filter, rebuild)
+        self.main.query_one(TestRunPane).show(
+            model.test_run, model.present["test-run"], self.task_filter, rebuild
+        )
         self._shown_test_run = model.test_run
         self._filter_changed = False
         self.main.query_one(LogPane).show(model, self.tz)

@@ -70,6 +70,12 @@ def status_text(run: RunInfo) -> Text:
     return Text(run.status, style=STATUS_STYLES.get(run.status, "bold"))
 
 
+def waiting_text(stage: str, present: bool) -> str:
+    if present:
+        return f"waiting — {stage}.jsonl holds no run yet"
+    return f"waiting — no {stage} has started yet ({stage}.jsonl appears when it does)"
+
+
 def errors_text(errors: list[ErrorNote], limit: int = 3) -> Text:
     text = Text()
     for note in errors[-limit:]:
@@ -180,7 +186,7 @@ class DownloadPane(Vertical):
         numbers = self.query_one("#download-numbers", Static)
         bar = self.query_one("#download-overall", ProgressBar)
         if run.run_id is None:
-            summary.update(Text("waiting — no download has started yet", style="dim"))
+            summary.update(Text(waiting_text("download", present), style="dim"))
             numbers.update("")
             bar.update(total=100, progress=0)
         else:
@@ -224,7 +230,7 @@ class UploadPane(Vertical):
     def show(self, state: UploadState, present: bool) -> None:
         summary = self.query_one("#upload-summary", Static)
         if not state.targets:
-            summary.update(Text("waiting — nothing uploaded yet", style="dim"))
+            summary.update(Text(waiting_text("upload", present), style="dim"))
         else:
             text = Text()
             for target, upload in state.targets.items():
@@ -296,8 +302,6 @@ class TaskTable(DataTable[object]):
         self.zebra_stripes = True
         for label, key in TASK_COLUMNS:
             self.add_column(label, key=key)
-        self.task_filter = "all"
-        self._shown_has_solutions = False
 
     def show(self, state: TestRunState, task_filter: str, rebuild: bool) -> None:
         changed = set(state.changed)
@@ -345,11 +349,11 @@ class TestRunPane(Vertical):
             yield Label("", id="budget-elapsed")
         yield TaskTable(id="tasks")
 
-    def show(self, state: TestRunState, task_filter: str, rebuild: bool) -> None:
+    def show(self, state: TestRunState, present: bool, task_filter: str, rebuild: bool) -> None:
         run = state.run
         totals = self.query_one("#test-run-totals", Static)
         if run.run_id is None:
-            totals.update(Text("waiting — no test run has started yet", style="dim"))
+            totals.update(Text(waiting_text("test-run", present), style="dim"))
         else:
             total = state.total if state.total is not None else len(state.tasks)
             text = Text.assemble(
