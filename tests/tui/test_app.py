@@ -168,6 +168,9 @@ async def test_keys_focus_panes_and_filter_the_tasks(state_dir: Path) -> None:
             ("all", [t["task_id"] for t in scenario.TASKS]),
         ]
         assert app.query_one("#test-run").border_subtitle == "filter: all (f)"
+        await pilot.click("#tab-upload")  # the tabs work with the mouse too
+        await pilot.pause()
+        assert app.active_pane == "upload" and app.query_one("#upload").display
 
 
 @pytest.mark.asyncio

@@ -159,3 +159,19 @@ def test_tailer_starts_over_when_the_file_is_rewritten_in_place_and_grows(tmp_pa
     assert batch.restarted
     assert [e.seq for e in batch.events] == [0, 1, 2]
     assert batch.events[0].run_id == "20251126T130000-7777"
+
+
+def test_a_line_longer_than_one_poll_is_assembled(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    big = line("item", 1, task_id="big", program="x" * 10_000)
+    path.write_bytes(line("start", 0) + big)
+    tailer = EventTailer(path, max_bytes=1024)
+    events = []
+    while True:
+        batch = tailer.poll()
+        events.extend(batch.events)
+        assert batch.junk == 0
+        if not batch.more:
+            break
+    assert [e.kind for e in events] == ["start", "item"]
+    assert events[1].data["program"] == "x" * 10_000
