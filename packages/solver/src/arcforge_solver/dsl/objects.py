@@ -95,19 +95,30 @@ def _objects_from_labels(grid: Grid, labels: np.ndarray, count: int) -> Objects:
         top, left = int(rows.min()), int(cols.min())
         patch = np.full((int(rows.max()) - top + 1, int(cols.max()) - left + 1), -1, dtype=np.int8)
         patch[rows - top, cols - left] = grid[rows, cols]
+        patch.flags.writeable = False  # objects are shared through the cache
         out.append(Obj(patch, top, left, (int(grid.shape[0]), int(grid.shape[1]))))
     return tuple(out)
+
+
+_CACHE: dict[tuple[bytes, tuple[int, ...], int, bool, bool], Objects] = {}
+_CACHE_SIZE = 2048
 
 
 def objects(grid: Grid, bg: int = 0, diagonal: bool = False, by_colour: bool = True) -> Objects:
     """Connected components of non-`bg` cells: one colour each when `by_colour`, else any mix;
     `diagonal` joins cells that touch at corners. In reading order of their first cell."""
-    labels, count = _label(grid != bg, grid if by_colour else None, diagonal)
-    if count == 0:
-        raise DSLError("no objects")
-    if count > 200:
-        raise DSLError("too many objects")
-    return _objects_from_labels(grid, labels, count)
+    # many primitives ask for the same grid's objects: remember the last few thousand answers
+    key = (grid.dtype.str.encode() + grid.tobytes(), grid.shape, bg, diagonal, by_colour)
+    found = _CACHE.get(key)
+    if found is None:
+        labels, count = _label(grid != bg, grid if by_colour else None, diagonal)
+        found = _objects_from_labels(grid, labels, count) if 0 < count <= 200 else ()
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[key] = found
+    if not found:
+        raise DSLError("no objects, or too many")
+    return found
 
 
 def objects_multi(grid: Grid, bg: int = 0) -> Objects:

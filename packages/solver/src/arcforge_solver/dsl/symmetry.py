@@ -77,9 +77,10 @@ def complete_tiling(grid: Grid, hole: int = 0) -> Grid:
     cells that share their place in the period; the smallest period that fits wins."""
     h, w = grid.shape
     known = grid != hole
-    periods = sorted(
-        ((ph, pw) for ph in range(1, h + 1) for pw in range(1, w + 1)), key=lambda p: p[0] * p[1]
-    )
+    # a period repeats at least twice along an axis, or spans it
+    heights = [p for p in range(1, h + 1) if 2 * p <= h or p == h]
+    widths = [p for p in range(1, w + 1) if 2 * p <= w or p == w]
+    periods = sorted(((ph, pw) for ph in heights for pw in widths), key=lambda p: p[0] * p[1])
     for ph, pw in periods:
         if ph == h and pw == w:
             continue
