@@ -103,7 +103,7 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
         return (own * 2048 + straight) * 2048 + diagonal
     if kind == "parity":
         rows, cols = np.indices(grid.shape)
-        return own * 4 + (rows % 2) * 2 + cols % 2
+        return cast("Codes", own * 4 + (rows % 2) * 2 + cols % 2)
     if kind == "between":
         north, east, south, west = _first_seen(grid, bg)
         across = np.where(east == west, east, OUTSIDE)
