@@ -69,7 +69,7 @@ def fit_cell_rule(
         if covered:
             found.append((kind, table, True))
             return found
-        if not found:
+        if len(found) < 2:  # two guesses from different features make two different attempts
             found.append((kind, table, False))
     return found
 
