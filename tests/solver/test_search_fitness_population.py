@@ -38,7 +38,9 @@ def test_right_shape_beats_wrong_shape_and_accuracy_counts() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(arrays(np.int8, (3, 3), elements=st.integers(0, 9)), arrays(np.int8, (3, 3), elements=st.integers(0, 9)))
+@given(
+    arrays(np.int8, (3, 3), elements=st.integers(0, 9)), arrays(np.int8, (3, 3), elements=st.integers(0, 9))
+)
 def test_nothing_partial_reaches_one(output: np.ndarray, expected: np.ndarray) -> None:
     fitness, exact = train_fitness([output], [expected])
     assert (fitness == 1.0) == bool(np.array_equal(output, expected)) == (exact == 1)
@@ -47,7 +49,9 @@ def test_nothing_partial_reaches_one(output: np.ndarray, expected: np.ndarray) -
 
 def cand(fitness: float, complexity: int, prediction: int | None, trusted: bool = True) -> Candidate:
     grid = None if prediction is None else np.array([[prediction]], dtype=np.int8)
-    return Candidate(f"# {fitness} {complexity} {prediction}", trusted, fitness, int(fitness), (grid,), complexity)
+    return Candidate(
+        f"# {fitness} {complexity} {prediction}", trusted, fitness, int(fitness), (grid,), complexity
+    )
 
 
 def test_rank_prefers_fitness_then_simplicity_then_trusted() -> None:
