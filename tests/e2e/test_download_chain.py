@@ -11,7 +11,7 @@ from tests.e2e.conftest import run_invoke, write_config
 from tests.support.hub_server import generate_repo, running_hub_server
 
 REPO_ID = "arcforge-e2e/tiny-model"
-TOKEN = "hf_E2eSecretTokenValue0123456789"
+TOKEN = "hf_E2eSecretToken01234"
 
 
 def test_invoke_download_lays_out_the_model_and_the_tui_reads_it(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from tests.support.kaggle_server import default_competition, notebook_runner, st
 from tests.support.tiny_model import build_tiny_model
 
 REPO_ID = "arcforge-e2e/tiny-random-llama"
-HF_TOKEN = "hf_ChainSecretTokenValue987654321"
+HF_TOKEN = "hf_ChainSecretToken98765"
 SAMPLES = ROOT / "packages" / "solver" / "src" / "arcforge_solver" / "samples"
 TASKS = 3
 
