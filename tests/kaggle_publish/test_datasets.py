@@ -95,6 +95,26 @@ def test_limits_are_enforced_before_upload(
     assert kaggle.calls == []
 
 
+def test_an_interrupted_download_is_refused(kaggle: KaggleStandIn, publish, tmp_path: Path) -> None:
+    folder = make_model_folder(tmp_path / "m", weights=10)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "complete": False}))
+    (folder / ".partial").mkdir()
+    result = publish("dataset", str(folder), "--id", "alice/codegemma-arcforge", "--dry-run")
+    assert result.code == 1
+    assert "download is incomplete" in result.err and "rerun the same arcforge-download" in result.err
+    assert kaggle.calls == []
+
+
+def test_downloader_partials_are_never_uploaded(kaggle: KaggleStandIn, publish, tmp_path: Path) -> None:
+    folder = make_model_folder(tmp_path / "m", weights=10)
+    (folder / ".partial").mkdir()
+    (folder / ".partial" / "model.safetensors.part").write_bytes(b"x" * 5)
+    result = publish("dataset", str(folder), "--id", "alice/codegemma-arcforge", "--dry-run")
+    assert result.code == 0, result.err
+    assert "skipped: .partial/" in result.out and "model.safetensors.part" not in result.out
+
+
 def test_more_than_1000_files_is_refused(kaggle: KaggleStandIn, publish, tmp_path: Path) -> None:
     folder = tmp_path / "many"
     folder.mkdir()

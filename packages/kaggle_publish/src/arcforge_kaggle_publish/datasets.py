@@ -73,6 +73,10 @@ class DatasetPlan:
         return sorted(found, key=lambda p: (p.count("/") if p else -1, p))
 
 
+# The downloader's in-progress files (partials and their journals): never part of a dataset.
+DOWNLOADER_PARTIALS = ".partial"
+
+
 def _ignored(name: str, is_dir: bool) -> bool:
     """The kaggle client's default ignore rules (.git, .cache, .huggingface), applied to one entry."""
     extended = kaggle_api_module()
@@ -84,6 +88,14 @@ def plan_dataset(folder: Path, dataset_id: str, title: str | None, license_name:
     owner, slug = split_id(dataset_id)
     if not folder.is_dir():
         raise PublishError(f"{folder} is not a folder", code="usage")
+    manifest = read_manifest(folder)
+    if manifest is not None and manifest.get("complete") is False:
+        # The downloader rewrites its manifest after every verified file; false means it was interrupted.
+        raise PublishError(
+            f"{folder / 'manifest.json'} says the download is incomplete",
+            code="usage",
+            advice="rerun the same arcforge-download command to finish it, then publish",
+        )
     plan = DatasetPlan(
         folder, owner, slug, check_title(title or slug.replace("-", " ")), normalize_license(license_name)
     )
@@ -92,7 +104,7 @@ def plan_dataset(folder: Path, dataset_id: str, title: str | None, license_name:
         for entry in sorted(os.scandir(current), key=lambda e: e.name):
             rel = prefix + entry.name
             if entry.is_dir():
-                if _ignored(entry.name, True):
+                if _ignored(entry.name, True) or (not prefix and entry.name == DOWNLOADER_PARTIALS):
                     plan.skipped.append(rel + "/")
                 else:
                     walk(Path(entry.path), rel + "/")
