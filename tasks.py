@@ -58,7 +58,7 @@ def state_dir(config: dict[str, Any]) -> str:
     return os.environ.get("ARCFORGE_STATE_DIR") or config.get("paths", {}).get("state_dir", ".arcforge")
 
 
-def run_cli(c: Context, stage: str, *args: object) -> None:
+def run_cli(c: Context, stage: str, *args: object, pty: bool = False) -> None:
     """Run a package's CLI with this interpreter; fail clearly if the package is not installed."""
     module, dist = CLIS[stage]
     if importlib.util.find_spec(module) is None:
@@ -67,7 +67,7 @@ def run_cli(c: Context, stage: str, *args: object) -> None:
             "Install the workspace first: python3 -m pip install -r requirements.txt"
         )
     command = shlex.join([sys.executable, "-m", module, *(str(a) for a in args)])
-    result = c.run(command, pty=False, warn=True)
+    result = c.run(command, pty=pty, warn=True)
     if result is None or result.exited != 0:
         code = 1 if result is None else result.exited
         raise Exit(f"arcforge: {dist} failed (exit {code})", code=code)
@@ -217,10 +217,7 @@ def tui(c: Context, replay: bool = False) -> None:
     args: list[object] = ["--state-dir", state_dir(config)]
     if replay:
         args.append("--replay")
-    module, dist = CLIS["tui"]
-    if importlib.util.find_spec(module) is None:
-        raise Exit(f"arcforge: {dist} is not installed; run python3 -m pip install -r requirements.txt")
-    c.run(shlex.join([sys.executable, "-m", module, *(str(a) for a in args)]), pty=sys.stdout.isatty())
+    run_cli(c, "tui", *args, pty=sys.stdout.isatty())  # a full-screen app wants a terminal
 
 
 @task(
