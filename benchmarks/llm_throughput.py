@@ -26,11 +26,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from arcforge_solver.llm.backend import GenerationRequest, TransformersBackend  # noqa: E402
-from arcforge_solver.llm.extract import extract_program  # noqa: E402
-from arcforge_solver.llm.loading import load_model  # noqa: E402
-from arcforge_solver.llm.operators import LlmOperators  # noqa: E402
-from arcforge_solver.task import Pair, Task, to_grid  # noqa: E402
+from arcforge_solver.engines.llm.backend import GenerationRequest, TransformersBackend  # noqa: E402
+from arcforge_solver.engines.llm.extract import extract_program  # noqa: E402
+from arcforge_solver.engines.llm.loading import load_model  # noqa: E402
+from arcforge_solver.engines.llm.operators import LlmOperators  # noqa: E402
+from arcforge_solver.tasks.model import Pair, Task, to_grid  # noqa: E402
 
 
 def builtin_task() -> Task:

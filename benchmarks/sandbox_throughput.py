@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from arcforge_solver.sandbox import SandboxPool
+from arcforge_solver.sandbox.pool import SandboxPool
 
 PROGRAM = """
 def solve(grid):

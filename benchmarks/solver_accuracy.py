@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from arcforge_solver.engine import Deadline, EngineContext
-from arcforge_solver.search.engine import SearchEngine
-from arcforge_solver.search.population import pick_attempts
-from arcforge_solver.task import Pair, Task, to_grid
+from arcforge_solver.engines.protocol import Deadline, EngineContext
+from arcforge_solver.engines.ranking import pick_attempts
+from arcforge_solver.engines.search.search_engine import SearchEngine
+from arcforge_solver.tasks.model import Pair, Task, to_grid
 
 
 def held_out(task_id: str) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.kaggle_server import KaggleStandIn, start_kaggle_server
+from tests.support.kaggle import KaggleStandIn, start_kaggle_server
 
 # `import kaggle` reads (and creates) its config folder at import time: keep it out of the real home.
 os.environ.setdefault("KAGGLE_CONFIG_DIR", tempfile.mkdtemp(prefix="arcforge-kaggle-config-"))

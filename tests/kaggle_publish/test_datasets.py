@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.kaggle_publish.conftest import ROOT, make_model_folder, read_events
-from tests.support.kaggle_server import KaggleStandIn
+from tests.support.kaggle import KaggleStandIn
 
 
 def test_create_then_version_keeps_sub_folders(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.kaggle_publish.conftest import KEY, make_model_folder, read_events
-from tests.support.kaggle_server import KaggleStandIn
+from tests.support.kaggle import KaggleStandIn
 
 needs_solver = pytest.mark.skipif(
     not (Path(sys.executable).parent / "arcforge-solve").is_file() and shutil.which("arcforge-solve") is None,
@@ -254,7 +254,7 @@ def test_a_run_on_the_stand_in_executes_the_pushed_notebook(
     tmp_path: Path, state_dir: Path, publish, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     """The path `invoke test-run --on kaggle` takes: push, wait, fetch, validate, with the notebook really run."""
-    from tests.support.kaggle_server import notebook_runner, start_kaggle_server
+    from tests.support.kaggle import notebook_runner, start_kaggle_server
 
     monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
     runner = notebook_runner(extra_env={"ARCFORGE_NOTEBOOK_SKIP_INSTALL": "1"}, timeout=300)

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from arcforge_solver.engine import Candidate, Deadline, EngineContext, EngineResult
-from arcforge_solver.task import Grid, Task
+from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineResult
+from arcforge_solver.tasks.model import Grid, Task
 
 FIXED_PROGRAMS = (
     "def solve(grid):\n    return np.rot90(grid, 2)\n",

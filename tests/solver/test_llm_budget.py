@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from arcforge_solver.llm.budget import (
+from arcforge_solver.engines.llm.budget import (
     Shape,
     Throughput,
     fit_shape,

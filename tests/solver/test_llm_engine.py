@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from arcforge_solver.engine import Deadline, EngineContext
-from arcforge_solver.llm.budget import Shape
-from arcforge_solver.llm.engine import HybridEngine, LlmEngine
-from arcforge_solver.sandbox import SandboxPool
-from arcforge_solver.task import Pair, Task
+from arcforge_solver.engines.llm.budget import Shape
+from arcforge_solver.engines.llm.llm_engine import HybridEngine, LlmEngine
+from arcforge_solver.engines.protocol import Deadline, EngineContext
+from arcforge_solver.sandbox.pool import SandboxPool
+from arcforge_solver.tasks.model import Pair, Task
 from tests.support.scripted_llm import ScriptedLlmDouble
 
 WRONG = "Here you go:\n```python\ndef solve(grid):\n    return grid[::-1]\n```"

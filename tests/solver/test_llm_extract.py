@@ -6,7 +6,7 @@ import ast
 
 import pytest
 
-from arcforge_solver.llm.extract import HEADER, canonical, code_blocks, complexity, extract_program
+from arcforge_solver.engines.llm.extract import HEADER, canonical, code_blocks, complexity, extract_program
 
 
 def _defined(program: str) -> set[str]:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from arcforge_solver.llm.backend import (
+from arcforge_solver.engines.llm.backend import (
     Completion,
     GenerationRequest,
     GenerationStats,
@@ -16,7 +16,7 @@ from arcforge_solver.llm.backend import (
     is_out_of_memory,
     open_backend,
 )
-from arcforge_solver.llm.loading import LoadedModel, load_model
+from arcforge_solver.engines.llm.loading import LoadedModel, load_model
 from tests.support.tiny_model import build_tiny_model
 
 torch = pytest.importorskip("torch")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from arcforge_solver.llm.loading import (
+from arcforge_solver.engines.llm.loading import (
     ModelFolderError,
     load_model,
     pick_dtype,

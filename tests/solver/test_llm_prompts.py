@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from arcforge_solver.llm.prompts import (
+from arcforge_solver.engines.llm.prompts import (
     PromptParts,
     TrialReport,
     chat_prompt,
@@ -16,7 +16,7 @@ from arcforge_solver.llm.prompts import (
     grid_text,
     refine_text,
 )
-from arcforge_solver.task import Pair, Task
+from arcforge_solver.tasks.model import Pair, Task
 
 
 def g(rows: list[list[int]]) -> np.ndarray:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from arcforge_solver.cli import build_parser, choose_engine, engine_options, main
-from arcforge_solver.runner import bundled_sample
-from arcforge_solver.submission import validate_submission
-from arcforge_solver.task_io import load_tasks
+from arcforge_solver.runtime.run import bundled_sample
+from arcforge_solver.runtime.submission import validate_submission
+from arcforge_solver.tasks.io import load_tasks
 from tests.solver.conftest import DOUBLE
 
 
@@ -312,7 +312,7 @@ def test_torn_journal_lines_are_skipped_on_resume(tmp_path: Path, small_tasks: P
 def test_progress_line_rewrites_itself_on_a_terminal() -> None:
     import io
 
-    from arcforge_solver.progress import ProgressLine
+    from arcforge_solver.runtime.progress import ProgressLine
 
     class Terminal(io.StringIO):
         def isatty(self) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arcforge_solver.sandbox import SandboxError, SandboxPool
+from arcforge_solver.sandbox.pool import SandboxError, SandboxPool
 
 GRID = np.array([[1, 2], [3, 4]], dtype=np.int8)
 OUTSIDE = Path("/tmp") / f"arcforge-sandbox-escape-{os.getpid()}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from arcforge_solver.scheduler import (
+from arcforge_solver.runtime.scheduler import (
     FORECAST_AFTER,
     BudgetScheduler,
     forecast_line,

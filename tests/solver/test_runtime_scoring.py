@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arcforge_solver.scoring import score_submission
+from arcforge_solver.runtime.scoring import score_submission
 from tests.solver.conftest import PYTHON
 
 A, B, C = [[1]], [[2]], [[3, 3]]

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from arcforge_solver.submission import validate_submission
+from arcforge_solver.runtime.submission import validate_submission
 from tests.solver.conftest import DOUBLE, PYTHON
 
 COUNTS = {"flip0": 1, "flip1": 2, "flip7": 1, "hard5": 1, "hard8": 1}

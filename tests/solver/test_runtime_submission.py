@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arcforge_solver.engine import Candidate
-from arcforge_solver.submission import (
+from arcforge_solver.engines.protocol import Candidate
+from arcforge_solver.runtime.submission import (
     SubmissionFile,
     choose_attempts,
     fallback_entries,

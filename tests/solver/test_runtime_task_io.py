@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arcforge_solver.task_io import (
+from arcforge_solver.tasks.io import (
     TaskFormatError,
     TaskSourceError,
     check_grid,

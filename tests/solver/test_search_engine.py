@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from arcforge_solver import dsl
-from arcforge_solver.engine import Deadline, EngineContext
-from arcforge_solver.engines import load_engine
-from arcforge_solver.search.engine import SearchEngine, TaskSearch
-from arcforge_solver.search.enumerate import Budget, Enumerator
-from arcforge_solver.search.evaluator import fingerprint
-from arcforge_solver.search.population import pick_attempts
-from arcforge_solver.task import Grid, Pair, Task
+from arcforge_solver.engines.protocol import Deadline, EngineContext
+from arcforge_solver.engines.ranking import pick_attempts
+from arcforge_solver.engines.registry import load_engine
+from arcforge_solver.engines.search.enumerate import Budget, Enumerator
+from arcforge_solver.engines.search.evaluator import fingerprint
+from arcforge_solver.engines.search.search_engine import SearchEngine, TaskSearch
+from arcforge_solver.tasks.model import Grid, Pair, Task
 
 RNG = np.random.default_rng(7)
 

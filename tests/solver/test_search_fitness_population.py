@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from arcforge_solver.engine import Candidate
-from arcforge_solver.fitness import pair_score, train_fitness
-from arcforge_solver.search.population import merge, pick_attempts, rank
+from arcforge_solver.engines.fitness import pair_score, train_fitness
+from arcforge_solver.engines.protocol import Candidate
+from arcforge_solver.engines.ranking import merge, pick_attempts, rank
 
 E1 = np.array([[1, 2], [3, 4]], dtype=np.int8)
 E2 = np.array([[5]], dtype=np.int8)

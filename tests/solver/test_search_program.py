@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 
 from arcforge_solver import dsl
-from arcforge_solver.search.library import ALL_OPS, BY_NAME
-from arcforge_solver.search.program import Node, literal, render
+from arcforge_solver.engines.search.library import ALL_OPS, BY_NAME
+from arcforge_solver.engines.search.program import Node, literal, render
 
 
 def run_source(source: str, grid: np.ndarray) -> Any:

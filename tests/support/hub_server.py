@@ -534,7 +534,8 @@ class HubHandler(BaseHTTPRequestHandler):
     def _file_entry(self, repo: dict[str, Any], path: str) -> dict[str, Any]:
         for entry in repo["files"]:
             if entry["path"] == path:
-                return entry
+                found: dict[str, Any] = entry
+                return found
         raise HubError(404, "EntryNotFound", f'{path} does not exist on "{repo["commit"]}"')
 
     def _resolve(self, repo_id: str, rev: str, path: str) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from arcforge_solver.llm.backend import Completion, GenerationRequest, GenerationStats
+from arcforge_solver.engines.llm.backend import Completion, GenerationRequest, GenerationStats
 
 
 def prompt_operator(prompt: str) -> str:

@@ -101,7 +101,7 @@ def build_tokenizer() -> object:
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     backend.decoder = decoders.ByteLevel()
     backend.add_special_tokens(SPECIAL_TOKENS)
-    tokenizer = PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call,unused-ignore]
         tokenizer_object=backend,
         bos_token="<bos>",
         eos_token="<eos>",
@@ -139,8 +139,8 @@ def _build(folder: Path, arch: str) -> None:
     }
     config = LlamaConfig(**shape) if arch == "llama" else GemmaConfig(**shape)
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
-    model.generation_config = GenerationConfig(
+    model = AutoModelForCausalLM.from_config(config)  # type: ignore[no-untyped-call,unused-ignore]
+    model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call,unused-ignore]
         bos_token_id=ids["<bos>"],
         eos_token_id=[ids["<eos>"], ids["<|im_end|>"]],
         pad_token_id=ids["<pad>"],

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from arcforge_solver import __version__
-from arcforge_solver.engines import DEFAULT_ENGINE, DEFAULT_ENGINE_WITH_MODEL, ENGINE_PATHS
-from arcforge_solver.runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TEST_MODE_TASKS, RunConfig, run
-from arcforge_solver.scheduler import parse_duration
-from arcforge_solver.scoring import format_scores, score_submission
-from arcforge_solver.submission import validate_submission
-from arcforge_solver.task_io import TaskFormatError, TaskSourceError, load_solutions, load_tasks, read_json
+from arcforge_solver.engines.registry import DEFAULT_ENGINE, DEFAULT_ENGINE_WITH_MODEL, ENGINE_PATHS
+from arcforge_solver.runtime.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TEST_MODE_TASKS, RunConfig, run
+from arcforge_solver.runtime.scheduler import parse_duration
+from arcforge_solver.runtime.scoring import format_scores, score_submission
+from arcforge_solver.runtime.submission import validate_submission
+from arcforge_solver.tasks.io import TaskFormatError, TaskSourceError, load_solutions, load_tasks, read_json
 
 
 def _duration(text: str) -> float:

@@ -1,0 +1,94 @@
+"""The engine interface: the one seam between the solver runtime and its engines.
+
+The runtime hands an engine one `Task`, a `Deadline` and an `EngineContext`; the engine returns an
+`EngineResult` whose candidates are ranked best first. The runtime turns the two best candidates with
+different test predictions into attempt_1 and attempt_2, and falls back on the test input for anything
+missing. Engines judge programs on train pairs only: test outputs never reach them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from arcforge_solver.tasks.model import Grid, Task
+
+if TYPE_CHECKING:
+    from arcforge_solver.sandbox.pool import SandboxPool
+
+
+class Deadline:
+    """A point in monotonic time that an engine must return by."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.at = self.started + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.at
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One program and what it did on a task."""
+
+    source: str
+    """Python source defining `def solve(grid)`; it may use numpy and `arcforge_solver.dsl`."""
+    trusted: bool
+    """True when our own search wrote it (may run in-process); False for LLM or user code (sandbox only)."""
+    train_fitness: float
+    """0..1: exact train matches first, then partial credit (see the engine's fitness)."""
+    train_exact: int
+    """How many train pairs it reproduces exactly."""
+    predictions: tuple[Grid | None, ...]
+    """Its output for each test input, None where it failed or gave no valid grid."""
+    complexity: int = 0
+    """Smaller is simpler; ties in fitness prefer the simpler program."""
+    origin: str = "search"
+    """Which operator made it: search, mutation, crossover, llm-generate, llm-refine, llm-crossover…"""
+
+
+@dataclass
+class EngineResult:
+    task_id: str
+    candidates: list[Candidate]
+    """Ranked best first."""
+    stats: dict[str, Any] = field(default_factory=dict)
+    """Counters for events: evaluations, llm calls, tokens, programs tried…"""
+
+
+EmitFn = Callable[..., None]
+"""emit(kind, **data): a test-run event from inside an engine (e.g. LLM counters)."""
+
+
+@dataclass
+class EngineContext:
+    seed: int = 0
+    sandbox: SandboxPool | None = None
+    """Runs untrusted program source with limits; None where the engine needs none."""
+    emit: EmitFn | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Engine-specific settings from the CLI (population, generations, model_dir…)."""
+
+
+class Engine(Protocol):
+    """Engines are built once per process with `EngineClass(**options)`: options are the engine flags
+    the user set (population, generations, samples_per_call, model_dir…); an engine takes what it
+    knows and ignores the rest."""
+
+    name: str
+    parallel: bool
+    """True: the runtime may fan tasks out over worker processes, one engine per process.
+    False: the runtime runs tasks one at a time in its own process (an engine that holds a GPU model
+    and parallelises inside itself)."""
+
+    def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult: ...

@@ -1,0 +1,220 @@
+"""Task-level parameter inference: final steps whose parameters are fitted to the train outputs.
+
+Given the values a program gives on the train inputs, each fitter looks for a table that turns them
+into the expected outputs: a colour map, a cell rule over a neighbourhood feature, or an object
+recolouring keyed on an object property. The fitted table is written into the program as a literal,
+so the program stays plain source that behaves the same anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from arcforge_solver import dsl
+from arcforge_solver.dsl.rules import FEATURES, OBJECT_PROPERTIES, cell_features, object_property
+from arcforge_solver.engines.search.program import Node
+from arcforge_solver.tasks.model import Grid
+
+
+def _same_shapes(values: Sequence[Any], targets: Sequence[Grid]) -> bool:
+    return all(
+        isinstance(v, np.ndarray) and v.shape == t.shape for v, t in zip(values, targets, strict=False)
+    )
+
+
+def fit_colour_map(values: Sequence[Grid], targets: Sequence[Grid]) -> dict[int, int] | None:
+    """A colour -> colour table (changes only) that maps every value onto its target, if one exists."""
+    if not _same_shapes(values, targets):
+        return None
+    src = np.concatenate([v.ravel() for v in values]).astype(np.int64)
+    dst = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
+    pairs = np.unique(src * 16 + dst)
+    sources = pairs // 16
+    if len(np.unique(sources)) != len(sources):
+        return None
+    table = {int(p // 16): int(p % 16) for p in pairs if p // 16 != p % 16}
+    return table or None
+
+
+def fit_cell_rule(
+    values: Sequence[Grid], targets: Sequence[Grid], tests: Sequence[Grid | None], bg: int
+) -> list[tuple[str, dict[int, int], bool]]:
+    """Cell rules that give the target colour of every train cell: (feature kind, table of changes,
+    covered), most general first, ending with the first whose codes on the test inputs were all
+    seen on train (covered). A rule that is not covered leaves unseen cells as they are."""
+    found: list[tuple[str, dict[int, int], bool]] = []
+    if not _same_shapes(values, targets):
+        return found
+    dst = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
+    own = np.concatenate([v.ravel() for v in values]).astype(np.int64)
+    if np.array_equal(dst, own):
+        return found
+    for kind in FEATURES:
+        codes = np.concatenate([cell_features(v, kind, bg).ravel() for v in values])
+        order = np.lexsort((dst, codes))
+        c, d = codes[order], dst[order]
+        same_code = c[1:] == c[:-1]
+        if (same_code & (d[1:] != d[:-1])).any():
+            continue
+        changed = dst != own
+        table = {int(k): int(v) for k, v in zip(codes[changed], dst[changed], strict=False)}
+        if len(table) > 400:
+            continue
+        seen = set(np.unique(codes).tolist())
+        covered = all(t is None or set(np.unique(cell_features(t, kind, bg)).tolist()) <= seen for t in tests)
+        if covered:
+            found.append((kind, table, True))
+            return found
+        if len(found) < 2:  # two guesses from different features make two different attempts
+            found.append((kind, table, False))
+    return found
+
+
+def fit_object_recolour(
+    values: Sequence[Grid], targets: Sequence[Grid], tests: Sequence[Grid | None], bg: int
+) -> tuple[str, dict[Any, int], bool] | None:
+    """(property, table, diagonal): recolouring one-colour objects by a property value reproduces
+    every target, cells outside objects being unchanged. Prefers properties that cover the test
+    objects."""
+    if not _same_shapes(values, targets):
+        return None
+    if any(np.array_equal(v, t) for v, t in zip(values, targets, strict=False)) and all(
+        np.array_equal(v, t) for v, t in zip(values, targets, strict=False)
+    ):
+        return None
+    for diagonal in (False, True):
+        observed: list[tuple[dsl.Obj, tuple[dsl.Obj, ...], int]] = []
+        ok = True
+        for v, t in zip(values, targets, strict=False):
+            try:
+                objs = dsl.objects(v, bg, diagonal=diagonal)
+            except dsl.DSLError:
+                ok = False
+                break
+            covered = np.zeros(v.shape, dtype=bool)
+            for o in objs:
+                region = (slice(o.top, o.top + o.height), slice(o.left, o.left + o.width))
+                new = t[region][o.mask]
+                if (new != new[0]).any():
+                    ok = False
+                    break
+                covered[region] |= o.mask
+                observed.append((o, objs, int(new[0])))
+            if not ok or not np.array_equal(v[~covered], t[~covered]):
+                ok = False
+                break
+        if not ok:
+            continue
+        test_objs = []
+        for test in tests:
+            if test is None:
+                continue
+            with contextlib.suppress(dsl.DSLError):
+                test_objs.append(dsl.objects(test, bg, diagonal=diagonal))
+        for prop in OBJECT_PROPERTIES:
+            table: dict[Any, int] = {}
+            consistent = True
+            for o, objs, colour in observed:
+                key = object_property(o, objs, prop)
+                if table.setdefault(key, colour) != colour:
+                    consistent = False
+                    break
+            if not consistent:
+                continue
+            covered_all = all(object_property(o, objs, prop) in table for objs in test_objs for o in objs)
+            if covered_all:
+                return prop, table, diagonal
+    return None
+
+
+def fit_tile_layout(
+    values: Sequence[Grid], targets: Sequence[Grid], bg: int
+) -> tuple[tuple[str, ...], ...] | None:
+    """A layout of transformed copies (`tile_transformed`) that builds every target from its value:
+    the targets are a x b blocks of the value's shape, and each block is one transform of it."""
+    if not all(isinstance(v, np.ndarray) for v in values):
+        return None
+    ratios = set()
+    for v, t in zip(values, targets, strict=True):
+        if t.shape[0] % v.shape[0] or t.shape[1] % v.shape[1]:
+            return None
+        ratios.add((t.shape[0] // v.shape[0], t.shape[1] // v.shape[1]))
+    if len(ratios) != 1:
+        return None
+    a, b = ratios.pop()
+    if a * b < 2:
+        return None
+    layout = []
+    for i in range(a):
+        row = []
+        for j in range(b):
+            for name in dsl.TRANSFORMS:
+                fits = True
+                for v, t in zip(values, targets, strict=True):
+                    h, w = v.shape
+                    block = t[i * h : (i + 1) * h, j * w : (j + 1) * w]
+                    image = dsl.transformed(v, name, bg)
+                    if image.shape != block.shape or not np.array_equal(image, block):
+                        fits = False
+                        break
+                if fits:
+                    row.append(name)
+                    break
+            else:
+                return None
+        layout.append(tuple(row))
+    return tuple(layout)
+
+
+UNCOVERED_PENALTY = 8
+"""Complexity added to a fitted rule that meets test cells it never saw on train."""
+
+
+def finishers(
+    node: Node,
+    values: Sequence[Any],
+    targets: Sequence[Grid],
+    n_train: int,
+    bg: int,
+    *,
+    deep: bool,
+    uncovered: set[str] | None = None,
+) -> list[Node]:
+    """Learned final steps on top of `node` that may turn its values into the targets. `deep` also
+    tries the costlier cell rules, object recolouring and tile layouts. Keys of rules that meet
+    unseen test cells are added to `uncovered`."""
+    if uncovered is None:
+        uncovered = set()
+    train = values[:n_train]
+    out: list[Node] = []
+    kw: tuple[tuple[str, Any], ...] = (("bg", bg),) if bg else ()
+    if not _same_shapes(train, targets):
+        if deep:
+            layout = fit_tile_layout(train, targets, bg)
+            if layout is not None:
+                out.append(Node("tile_transformed", (node,), (layout,), kw))
+        return out
+    mapping = fit_colour_map(train, targets)
+    if mapping is not None:
+        out.append(Node("map_colours", (node,), (mapping,)))
+    if deep:
+        tests = values[n_train:]
+        for kind, table, covered in fit_cell_rule(train, targets, tests, bg):
+            out.append(Node("apply_cell_rule", (node,), (kind, table), kw))
+            if not covered:
+                uncovered.add(out[-1].key)
+        recolour = fit_object_recolour(train, targets, tests, bg)
+        if recolour is not None:
+            prop, table, diagonal = recolour
+            extra = kw + ((("diagonal", True),) if diagonal else ())
+            out.append(Node("recolour_objects", (node,), (prop, table), extra))
+    return out
+
+
+def table_size(node: Node) -> int:
+    """How many learned entries a node's parameters hold (for complexity)."""
+    return sum(len(p) for p in node.params if isinstance(p, dict))

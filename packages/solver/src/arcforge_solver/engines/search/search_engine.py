@@ -1,0 +1,214 @@
+"""The model-free search engine: enumerate typed DSL compositions breadth first, then evolve.
+
+`SearchEngine(**options).solve(task, deadline, context)` returns trusted candidates ranked best
+first, each a standalone `def solve(grid)` over `arcforge_solver.dsl`. Options (others ignored):
+- `max_cost` (4): the deepest enumeration level;
+- `population` (48), `generations` (None: until the deadline): the evolution's shape;
+- `max_evaluations` (None): a cap on evaluations, which makes a run independent of machine speed;
+- `enumerate_share` (0.7): the part of the time the enumeration may take when unsolved;
+- `candidates` (16): how many ranked candidates to hand back.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+
+from arcforge_solver.dsl.core import colour_counts
+from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineResult
+from arcforge_solver.engines.search.enumerate import Budget, Enumerator
+from arcforge_solver.engines.search.evaluator import Evaluator, Values
+from arcforge_solver.engines.search.evolve import Evolution
+from arcforge_solver.engines.search.learn import UNCOVERED_PENALTY, finishers, table_size
+from arcforge_solver.engines.search.library import BY_NAME
+from arcforge_solver.engines.search.program import Node, render
+from arcforge_solver.engines.search.scoreboard import Scoreboard
+from arcforge_solver.tasks.model import Task
+
+DEEP_FIT_COST = 1
+"""Cell rules and object recolouring are fitted on values up to this cost."""
+DEEP_FIT_LIMIT = 80
+GRACE_EVALUATIONS = 3000
+"""After the first confident train-exact program, search this many more evaluations for a second one."""
+LEARNED_GRACE_EVALUATIONS = 40000
+"""After a train-exact program that leans on a learned table, search this much more for a plainer one."""
+CONFIDENT_TABLE = 4
+"""A train-exact program with at most this many learned table entries, and no fitted cell or object
+rule, is trusted to stop the search."""
+
+
+def task_background(task: Task) -> int:
+    """The colour most common in every train input, else 0."""
+    tops = {int(np.argmax(colour_counts(p.input))) for p in task.train}
+    return tops.pop() if len(tops) == 1 else 0
+
+
+def kind_of_op(op: str) -> str:
+    spec = BY_NAME.get(op)
+    return spec.output if spec is not None else "grid"
+
+
+class _SearchBudget(Budget):
+    """Spent at the time limit, at the evaluation cap, or a grace period after a solution."""
+
+    def __init__(
+        self, until: float, evaluator: Evaluator, max_evaluations: int | None, state: TaskSearch
+    ) -> None:
+        super().__init__(until, evaluator, max_evaluations)
+        self.state = state
+
+    def spent(self) -> bool:
+        state = self.state
+        evaluations = self.evaluator.evaluations
+        if state.solved_at is not None and evaluations >= state.solved_at + GRACE_EVALUATIONS:
+            return True
+        if state.learned_at is not None and evaluations >= state.learned_at + LEARNED_GRACE_EVALUATIONS:
+            return True
+        return super().spent()
+
+
+class TaskSearch:
+    """The search state for one task."""
+
+    def __init__(self, task: Task, seed: int) -> None:
+        self.task = task
+        self.bg = task_background(task)
+        self.ev = Evaluator(task, kind_of_op)
+        ins = set().union(*(np.unique(p.input).tolist() for p in task.train))
+        outs = set().union(*(np.unique(p.output).tolist() for p in task.train if p.output is not None))
+        self.colours = {
+            "in_colour": tuple(sorted(int(c) for c in ins)),
+            "out_colour": tuple(sorted(int(c) for c in outs)),
+            "colour": tuple(sorted(int(c) for c in ins | outs)),
+        }
+        self.colours["hole"] = self.colours["in_colour"]  # task-wide, for the evolution's mutations
+        self.board = Scoreboard()
+        self.solved_at: int | None = None
+        """Evaluations when the first confident train-exact program was found."""
+        self.learned_at: int | None = None
+        """Evaluations when the first train-exact program leaning on a learned table was found."""
+        self.deep_fits = 0
+        self.rng = random.Random(seed ^ zlib.crc32(task.task_id.encode()))
+
+    def domain(self, domain: Any) -> tuple[Any, ...]:
+        if isinstance(domain, str):
+            return self.colours[domain]
+        result: tuple[Any, ...] = domain
+        return result
+
+    def consider(self, node: Node, values: Values, origin: str, deep: bool) -> float:
+        """Score a grid program and the learned final steps fitted on it; its fitness."""
+        fitness, exact = self.ev.fitness(values)
+        self._offer(node, values, fitness, exact, origin)
+        if fitness >= 1.0:
+            return fitness
+        if deep:
+            self.deep_fits += 1
+        uncovered: set[str] = set()
+        for finished in finishers(
+            node, values, self.ev.targets, self.ev.n_train, self.bg, deep=deep, uncovered=uncovered
+        ):
+            penalty = UNCOVERED_PENALTY if finished.key in uncovered else 0
+            fvalues = self.ev.apply(finished, [values], "grid")
+            if fvalues is not None:
+                f, e = self.ev.fitness(fvalues)
+                self._offer(finished, fvalues, f, e, origin, penalty=penalty)
+        return fitness
+
+    def _offer(
+        self, node: Node, values: Values, fitness: float, exact: int, origin: str, *, penalty: int = 0
+    ) -> None:
+        self.board.offer(node, fitness, exact, self.ev.test_values(values), origin, penalty=penalty)
+        if fitness >= 1.0:
+            steps = node.walk()
+            fitted_rule = any(n.op in ("apply_cell_rule", "recolour_objects") for n in steps)
+            if not fitted_rule and sum(table_size(n) for n in steps) <= CONFIDENT_TABLE:
+                if self.solved_at is None:
+                    self.solved_at = self.ev.evaluations
+            elif self.learned_at is None:
+                self.learned_at = self.ev.evaluations
+
+    def on_enumerated(self, node: Node, values: Values, cost: int) -> float:
+        deep = cost <= DEEP_FIT_COST and self.deep_fits < DEEP_FIT_LIMIT
+        return self.consider(node, values, "search", deep)
+
+    def on_evolved(self, node: Node, values: Values, origin: str) -> None:
+        self.consider(node, values, origin, False)
+
+
+class SearchEngine:
+    name = "search"
+    parallel = True
+
+    def __init__(
+        self,
+        *,
+        max_cost: int = 4,
+        population: int | None = None,
+        generations: int | None = None,
+        max_evaluations: int | None = None,
+        enumerate_share: float = 0.7,
+        candidates: int = 16,
+        **_ignored: Any,
+    ) -> None:
+        self.max_cost = int(max_cost)
+        self.population = int(population) if population else 48
+        self.generations = int(generations) if generations is not None else None
+        self.max_evaluations = int(max_evaluations) if max_evaluations is not None else None
+        self.enumerate_share = float(enumerate_share)
+        self.candidates = int(candidates)
+
+    def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
+        started = time.monotonic()
+        # keep a little time back to build the candidates and return
+        until = deadline.at - min(0.2, 0.05 * max(deadline.seconds, 0.0))
+        state = TaskSearch(task, context.seed)
+        budget = _SearchBudget(until, state.ev, self.max_evaluations, state)
+        enumerator = Enumerator(state.ev, state.domain, state.bg, state.on_enumerated)
+        enumerate_until = started + self.enumerate_share * max(0.0, until - started)
+        enum_cap = None if self.max_evaluations is None else int(self.enumerate_share * self.max_evaluations)
+        enum_budget = _SearchBudget(enumerate_until, state.ev, enum_cap, state)
+        enumerator.run(self.max_cost, enum_budget)
+        evolution = None
+        if state.solved_at is None and not budget.spent():
+            evolution = Evolution(
+                state.ev,
+                enumerator.pool,
+                domains=state.domain,
+                bg=state.bg,
+                rng=state.rng,
+                on_grid=state.on_evolved,
+                population=self.population,
+            )
+            seeds = [e.node for e in state.board.top(self.population) if e.node.op in BY_NAME]
+            evolution.run(seeds, budget, self.generations, lambda: state.solved_at is not None)
+        seconds = time.monotonic() - started
+        candidates = [
+            Candidate(
+                source=render(entry.node),
+                trusted=True,
+                train_fitness=entry.fitness,
+                train_exact=entry.exact,
+                predictions=entry.predictions,
+                complexity=entry.sort_key[1],
+                origin=entry.origin,
+            )
+            for entry in state.board.ranked()[: self.candidates]
+        ]
+        stats = {
+            "evaluations": state.ev.evaluations,
+            "evals_per_s": state.ev.evaluations / seconds if seconds > 0 else 0.0,
+            "seconds": seconds,
+            "enumerated": sum(len(v) for v in enumerator.pool.values()),
+            "duplicates": enumerator.duplicates,
+            "completed_cost": enumerator.completed_cost,
+            "generations": evolution.generations if evolution else 0,
+            "children": evolution.children if evolution else 0,
+            "train_solved": state.board.best_fitness >= 1.0,
+            "best_fitness": state.board.best_fitness,
+        }
+        return EngineResult(task.task_id, candidates, stats)

@@ -1,0 +1,492 @@
+"""`arcforge-solve run`: many tasks under a time budget, resumable, with an always-valid submission.
+
+Order of work, chosen so that any interruption leaves a usable result:
+1. load the tasks (bad ones are reported and get fallback entries where their test inputs allow);
+2. write the fallback submission, with any results a previous run left in the journal;
+3. solve the remaining tasks, each with the time the budget scheduler gives it; after each task the
+   journal gets a line and the submission is rewritten atomically;
+4. print and emit the scores when solutions are known.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import time
+import traceback
+import types
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from arcforge_solver.engines.protocol import EngineResult
+from arcforge_solver.engines.registry import (
+    EngineUnavailableError,
+    UnknownEngineError,
+    engine_is_parallel,
+    load_engine,
+)
+from arcforge_solver.events import EventWriter
+from arcforge_solver.runtime.executors import (
+    EngineStartError,
+    InProcessExecutor,
+    ProcessExecutor,
+    TaskOutcome,
+)
+from arcforge_solver.runtime.journal import Journal, JournalRecord, journal_path_for
+from arcforge_solver.runtime.progress import ProgressLine
+from arcforge_solver.runtime.scheduler import BudgetScheduler, Forecast, format_duration
+from arcforge_solver.runtime.scoring import Scores, format_scores, score_submission, task_correctness
+from arcforge_solver.runtime.submission import SubmissionFile, choose_attempts, fallback_entries
+from arcforge_solver.tasks.io import (
+    LoadedTasks,
+    TaskFormatError,
+    TaskSourceError,
+    load_tasks,
+    task_fingerprint,
+    without_test_outputs,
+)
+from arcforge_solver.tasks.model import Task, to_list
+
+TEST_MODE_TASKS = 5
+SAMPLE_CHALLENGES = "arc-agi_sample_challenges.json"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM: stop now; the submission on disk is already valid."""
+
+
+@dataclass
+class RunConfig:
+    out: Path
+    tasks: Path | None = None
+    """None: the bundled sample tasks."""
+    solutions: Path | None = None
+    limit: int | None = None
+    engine: str = "search"
+    engine_options: dict[str, Any] = field(default_factory=dict)
+    time_budget_s: float | None = None
+    time_per_task_s: float = 20.0
+    workers: int = 1
+    seed: int = 0
+    state_dir: Path | None = None
+    journal: Path | None = None
+    fresh: bool = False
+    sandbox_memory_mb: int | None = None
+
+
+@dataclass
+class RunReport:
+    exit_code: int
+    status: str
+    done: int = 0
+    total: int = 0
+    scores: Scores | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def bundled_sample() -> Iterator[Path]:
+    """The sample challenges file shipped inside the package (its solutions lie beside it)."""
+    with resources.as_file(resources.files("arcforge_solver") / "samples" / SAMPLE_CHALLENGES) as path:
+        yield path
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops a run like Ctrl-C does (only the main thread may install handlers)."""
+
+    def handler(signum: int, frame: types.FrameType | None) -> None:
+        raise RunInterrupted(f"signal {signum}")
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Run:
+    """One invocation of `arcforge-solve run`."""
+
+    def __init__(self, config: RunConfig, loaded: LoadedTasks, stream: TextIO) -> None:
+        self.config = config
+        self.loaded = loaded
+        self.stream = stream
+        self.events = EventWriter("test-run", config.state_dir)
+        self.selected = loaded.tasks[: config.limit] if config.limit else list(loaded.tasks)
+        self.fingerprints = {task.task_id: task_fingerprint(task) for task in self.selected}
+        fallbacks: dict[str, Any] = {task.task_id: task.test_inputs for task in loaded.tasks}
+        for problem in loaded.problems:
+            if problem.error.task_id and problem.fallback_inputs and problem.error.task_id not in fallbacks:
+                fallbacks[problem.error.task_id] = problem.fallback_inputs
+        self.submission = SubmissionFile(config.out, fallbacks)
+        self.journal = Journal(config.journal or journal_path_for(config.out))
+        self.scored_ids = [task.task_id for task in self.selected if task.task_id in loaded.solutions]
+        self.finished_ids: set[str] = set()
+        self.progress = ProgressLine(stream)
+        self.scheduler: BudgetScheduler | None = None
+        self.started = time.monotonic()
+        self._last_verdict: bool | None = None
+        self._last_forecast_at = 0
+        self._last_progress_event = 0.0
+
+    # -- events and printing -------------------------------------------------------------------
+    def say(self, message: str, level: str = "info") -> None:
+        self.progress.message(message)
+        self.events.emit("log", level=level, message=message)
+
+    def running_scores(self) -> Scores | None:
+        ids = [task_id for task_id in self.scored_ids if task_id in self.finished_ids]
+        if not ids:
+            return None
+        return score_submission(self.submission.entries, self.loaded.solutions, ids)
+
+    def emit_progress(self, forecast: Forecast | None, force: bool = False) -> None:
+        assert self.scheduler is not None
+        data: dict[str, Any] = {
+            "done": len(self.finished_ids),
+            "total": len(self.selected),
+            "elapsed_s": round(time.monotonic() - self.started, 2),
+            "budget_s": self.config.time_budget_s,
+            "forecast_s": round(forecast.total_s, 1) if forecast else None,
+            "within_budget": forecast.within_budget if forecast else True,
+        }
+        scores = self.running_scores()
+        if scores is not None:
+            data["scores"] = scores.as_event()
+        now = time.monotonic()
+        last = force or len(self.finished_ids) == len(self.selected)
+        if last or now - self._last_progress_event >= 0.1:  # the contract's ≤ 10 progress events a second
+            self.events.emit("progress", **data)
+            self._last_progress_event = now
+        line = f"test-run {len(self.finished_ids)}/{len(self.selected)} tasks  {format_duration(data['elapsed_s'])}"
+        if scores is not None:
+            line += f"  solved {scores.tasks_solved}/{scores.tasks}"
+        if forecast is not None:
+            line += f"  forecast {format_duration(forecast.total_s)}" + (
+                "" if forecast.within_budget else " (over budget)"
+            )
+        step = max(1, len(self.selected) // 20)
+        self.progress.update(line, force=force or len(self.finished_ids) % step == 0)
+
+    def maybe_forecast(self) -> Forecast | None:
+        assert self.scheduler is not None
+        forecast = self.scheduler.forecast()
+        if forecast is None:
+            return None
+        done = self.scheduler.done
+        # Say it when it first appears, when the verdict flips, and every tenth of the run.
+        step = max(1, len(self.selected) // 10)
+        periodic = forecast.budget_s is not None and done - self._last_forecast_at >= step
+        if self._last_verdict is None or forecast.within_budget != self._last_verdict or periodic:
+            self.say(forecast.line, "info" if forecast.within_budget else "warning")
+            self._last_verdict = forecast.within_budget
+            self._last_forecast_at = done
+        return forecast
+
+    # -- per task ----------------------------------------------------------------------------
+    def task_item(self, task: Task, state: str, **extra: Any) -> dict[str, Any]:
+        entries = self.submission.entries[task.task_id]
+        correct = None
+        if task.task_id in self.loaded.solutions:
+            correct = all(task_correctness(entries, self.loaded.solutions[task.task_id]))
+        return {
+            "task_id": task.task_id,
+            "state": state,
+            "correct": correct,
+            "predictions": [[entry["attempt_1"], entry["attempt_2"]] for entry in entries],
+            "train": [
+                {"input": to_list(p.input), "output": to_list(p.output)}
+                for p in task.train
+                if p.output is not None
+            ],
+            **extra,
+        }
+
+    def finish(self, outcome: TaskOutcome) -> None:
+        task = outcome.task
+        result: EngineResult | None = outcome.result
+        candidates = result.candidates if result is not None else []
+        chosen = choose_attempts(candidates, task.test_inputs)
+        self.submission.set(task.task_id, chosen.entries)
+        self.submission.write()
+        best = candidates[0] if candidates else None
+        train_solved = best is not None and best.train_exact == len(task.train)
+        stats = dict(result.stats) if result is not None else {}
+        record = JournalRecord(
+            task_id=task.task_id,
+            fingerprint=self.fingerprints[task.task_id],
+            engine=self.config.engine,
+            state=outcome.state,
+            seconds=round(outcome.seconds, 3),
+            entries=chosen.entries,
+            fitness=best.train_fitness if best else None,
+            train_solved=train_solved,
+            attempts=chosen.distinct,
+            program=best.source if best else None,
+            error=outcome.error,
+            stats=_jsonable(stats),
+        )
+        self.journal.append(record)
+        self.finished_ids.add(task.task_id)
+        assert self.scheduler is not None
+        self.scheduler.finished(outcome.seconds)
+        extra: dict[str, Any] = {
+            "fitness": record.fitness,
+            "train_solved": train_solved,
+            "seconds": record.seconds,
+            "attempts": chosen.distinct,
+            "program": record.program,
+        }
+        if outcome.error:
+            extra["error"] = outcome.error
+            self.events.emit("error", message=outcome.error, task_id=task.task_id)
+        if isinstance(stats.get("llm"), Mapping):
+            extra["llm"] = stats["llm"]
+        self.events.emit("item", **self.task_item(task, outcome.state, **extra))
+
+    def resume_from_journal(self) -> list[Task]:
+        """Put finished results of an earlier run in the submission; return the tasks still to run."""
+        if self.config.fresh:
+            self.journal.reset()
+            return list(self.selected)
+        finished = self.journal.finished(self.config.engine, self.fingerprints)
+        todo: list[Task] = []
+        for task in self.selected:
+            record = finished.get(task.task_id)
+            if record is None or len(record.entries) != len(task.test):
+                todo.append(task)
+                continue
+            self.submission.set(task.task_id, record.entries)
+            self.finished_ids.add(task.task_id)
+        return todo
+
+    # -- the run -----------------------------------------------------------------------------
+    def execute(self) -> RunReport:
+        config = self.config
+        problems = [str(problem.error) for problem in self.loaded.problems]
+        for problem in self.loaded.problems:
+            self.progress.message(f"skipping bad task: {problem.error}")
+        todo = self.resume_from_journal()
+        self.submission.write()  # valid from here on, whatever happens next
+        resumed = len(self.selected) - len(todo)
+        workers = max(1, config.workers)
+        self.events.emit(
+            "start",
+            tasks=len(self.selected),
+            engine=config.engine,
+            time_budget_s=config.time_budget_s,
+            time_per_task_s=config.time_per_task_s,
+            workers=workers,
+            has_solutions=bool(self.scored_ids),
+            resumed=resumed,
+            out=str(config.out),
+            journal=str(self.journal.path),
+            seed=config.seed,
+        )
+        for problem in self.loaded.problems:
+            self.events.emit(
+                "error", message=str(problem.error), file=problem.error.file, task_id=problem.error.task_id
+            )
+        for task in self.selected:
+            if task.task_id in self.finished_ids:
+                self.events.emit("item", **self.task_item(task, "done", resumed=True))
+        if resumed:
+            self.say(
+                f"resuming: {resumed} of {len(self.selected)} tasks already done (journal {self.journal.path})"
+            )
+        try:
+            parallel = engine_is_parallel(config.engine)
+        except (EngineUnavailableError, UnknownEngineError) as exc:
+            return self.fail(str(exc), EXIT_USAGE, problems)
+        lanes = min(workers, max(1, len(todo))) if parallel else 1
+        self.scheduler = BudgetScheduler(
+            tasks_total=len(self.selected),
+            budget_s=config.time_budget_s,
+            cap_s=config.time_per_task_s,
+            lanes=lanes,
+            done=resumed,
+        )
+        status = "ok"
+        try:
+            with _sigterm_interrupts():
+                if todo:
+                    self.solve_all(todo, parallel, lanes)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through RunInterrupted
+            status = "interrupted"
+        except EngineStartError as exc:
+            return self.fail(str(exc), EXIT_USAGE, problems)
+        self.progress.done()
+        return self.conclude(status, problems)
+
+    def solve_all(self, todo: list[Task], parallel: bool, lanes: int) -> None:
+        config = self.config
+        assert self.scheduler is not None
+
+        def sink(task_id: str, kind: str, data: dict[str, Any]) -> None:
+            if kind in ("item", "progress", "log", "error"):
+                self.events.emit(kind, **{"task_id": task_id, **data})
+
+        executor: InProcessExecutor | ProcessExecutor
+        if parallel:
+            executor = ProcessExecutor(
+                config.engine,
+                options=config.engine_options,
+                seed=config.seed,
+                workers=lanes,
+                sink=sink,
+                sandbox_memory_mb=config.sandbox_memory_mb,
+            )
+        else:
+            try:
+                engine = load_engine(config.engine, config.engine_options)
+            except EngineStartError:
+                raise
+            except Exception as exc:  # bad options, a missing model: one clear error, no traceback
+                raise EngineStartError(
+                    f"cannot start engine {config.engine!r}: {type(exc).__name__}: {exc}"
+                ) from exc
+            executor = InProcessExecutor(
+                engine,
+                seed=config.seed,
+                options=config.engine_options,
+                sink=sink,
+                sandbox_workers=max(1, config.workers),
+                sandbox_memory_mb=config.sandbox_memory_mb,
+            )
+        waiting = list(todo)
+        try:
+            self.emit_progress(None, force=True)
+            while waiting or executor.busy():
+                while waiting and executor.busy() < executor.capacity:
+                    seconds = self.scheduler.next_allotment(len(waiting) + executor.busy())
+                    if seconds <= 0:
+                        self.skip_rest(waiting)
+                        waiting = []
+                        break
+                    task = waiting.pop(0)
+                    budget_left = self.scheduler.remaining_budget()
+                    run_info = {
+                        "tasks_remaining": len(waiting) + 1 + executor.busy(),
+                        "budget_remaining_s": None if budget_left is None else round(budget_left, 1),
+                        "tasks_total": len(self.selected),
+                        "lanes": lanes,
+                    }
+                    self.events.emit(
+                        "item", task_id=task.task_id, state="running", seconds_allowed=round(seconds, 2)
+                    )
+                    executor.start(without_test_outputs(task), seconds, run_info)
+                for outcome in executor.wait(timeout=0.5):
+                    full = next(t for t in self.selected if t.task_id == outcome.task.task_id)
+                    self.finish(
+                        TaskOutcome(full, outcome.state, outcome.seconds, outcome.result, outcome.error)
+                    )
+                    self.emit_progress(self.maybe_forecast())
+        finally:
+            executor.close()
+
+    def skip_rest(self, waiting: list[Task]) -> None:
+        assert self.scheduler is not None
+        self.say(
+            f"time budget spent: {len(waiting)} tasks skipped; they keep their fallback entries", "warning"
+        )
+        for task in waiting:
+            self.scheduler.skipped()
+            self.events.emit("item", **self.task_item(task, "skipped"))
+
+    def fail(self, message: str, code: int, problems: list[str]) -> RunReport:
+        self.progress.done()
+        self.progress.message(f"arcforge-solve: {message}")
+        self.progress.message(f"the fallback submission at {self.config.out} is valid")
+        self.events.emit("error", message=message)
+        self.events.emit(
+            "end",
+            status="failed",
+            done=len(self.finished_ids),
+            total=len(self.selected),
+            seconds=self.elapsed(),
+        )
+        self.events.close()
+        return RunReport(code, "failed", len(self.finished_ids), len(self.selected), problems=problems)
+
+    def elapsed(self) -> float:
+        return round(time.monotonic() - self.started, 2)
+
+    def conclude(self, status: str, problems: list[str]) -> RunReport:
+        scores = None
+        if self.scored_ids:
+            scores = score_submission(self.submission.entries, self.loaded.solutions, self.scored_ids)
+        end: dict[str, Any] = {
+            "status": status,
+            "done": len(self.finished_ids),
+            "total": len(self.selected),
+            "seconds": self.elapsed(),
+        }
+        if scores is not None:
+            end["scores"] = scores.as_event()
+        self.events.emit("end", **end)
+        self.events.close()
+        print(f"submission: {self.config.out} ({len(self.submission.entries)} tasks)", file=self.stream)
+        if status == "interrupted":
+            print(
+                f"interrupted after {len(self.finished_ids)}/{len(self.selected)} tasks; the submission is valid."
+                " Rerun the same command to resume.",
+                file=self.stream,
+            )
+        if scores is not None:
+            print(
+                f"score over {scores.tasks} tasks with known solutions:\n{format_scores(scores)}",
+                file=self.stream,
+            )
+        code = EXIT_INTERRUPTED if status == "interrupted" else EXIT_OK
+        return RunReport(code, status, len(self.finished_ids), len(self.selected), scores, problems)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def run(config: RunConfig, stream: TextIO | None = None) -> RunReport:
+    """Run the solver as configured; never raises for bad input, an engine failure or an interrupt."""
+    out_stream = stream or sys.stderr
+    try:
+        if config.tasks is None:
+            with bundled_sample() as sample:
+                loaded = load_tasks(sample, config.solutions)
+        else:
+            loaded = load_tasks(config.tasks, config.solutions)
+    except (TaskSourceError, TaskFormatError) as exc:
+        print(f"arcforge-solve: {exc}", file=out_stream)
+        return RunReport(EXIT_USAGE, "failed")
+    if not loaded.tasks and not loaded.problems:
+        print("arcforge-solve: no tasks to run", file=out_stream)
+        return RunReport(EXIT_USAGE, "failed")
+    runner = Run(config, loaded, out_stream)
+    try:
+        return runner.execute()
+    except KeyboardInterrupt:
+        runner.progress.done()
+        return runner.conclude("interrupted", [])
+    except Exception as exc:  # a runtime bug: the submission on disk stays valid; say so and fail
+        traceback.print_exc(file=out_stream)
+        return runner.fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED, [])
+
+
+__all__ = ["RunConfig", "RunReport", "bundled_sample", "fallback_entries", "run"]

@@ -1,0 +1,158 @@
+"""The stand-in Kaggle's data: datasets, kernels and their versions, submissions, competitions and faults.
+
+Plain records; the rules for changing them live in `service.py`, the wire in `http_surface.py`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.support.kaggle.service import KaggleStandIn
+
+# The competition the stand-in hosts unless a test names others.
+COMPETITION = "arc-prize-2025"
+
+Grid = list[list[int]]
+
+
+class KernelFailedError(Exception):
+    """Raised by a runner: the kernel version ends in ERROR with this message."""
+
+
+@dataclass
+class Faults:
+    """Failure switches. Counters count down as they fire; None/0 means off."""
+
+    drop_upload_at: int | None = (
+        None  # close the connection once an upload has persisted N bytes (fires once)
+    )
+    stall_upload_at: int | None = None  # stop reading at N bytes until `release_stall()` (a killed client)
+    upload_503: int = 0  # the next N upload PUTs persist half their body, then answer 503
+    rate_limit: int = 0  # the next N API calls answer 429 with Retry-After: 0
+    slug_taken: bool = False  # CreateDataset answers "slug already in use" (someone took it since the check)
+    dataset_failed: str | None = None  # dataset versions end FAILED with this message
+    save_kernel_error: str | None = None  # SaveKernel answers HTTP 200 with this `error`
+    kernel_error: str | None = None  # kernel runs end ERROR with this failure message
+    # Close the connection without an answer after handling the next N calls to these methods
+    # (the request reached Kaggle and took effect; the client never hears back).
+    drop_after: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Upload:
+    token: str
+    name: str
+    length: int
+    data: bytearray = field(default_factory=bytearray)
+    wire_bytes: int = 0  # every body byte read for this upload, resent ones included
+    puts: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return len(self.data) == self.length
+
+
+@dataclass
+class DatasetVersion:
+    number: int
+    files: dict[str, bytes]  # path inside the dataset -> content
+    notes: str = ""
+    status_polls: int = 0
+
+
+@dataclass
+class Dataset:
+    owner: str
+    slug: str
+    title: str
+    license_name: str
+    is_private: bool
+    versions: list[DatasetVersion] = field(default_factory=list)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.owner}/{self.slug}"
+
+
+@dataclass
+class KernelVersion:
+    number: int
+    request: dict[str, Any]
+    run: bool
+    status_polls: int = 0
+    status: str = "QUEUED"
+    failure: str = ""
+    outputs: dict[str, bytes] = field(default_factory=dict)
+    log: str = ""
+
+
+@dataclass
+class Kernel:
+    owner: str
+    slug: str
+    kernel_id: int
+    versions: list[KernelVersion] = field(default_factory=list)
+
+
+@dataclass
+class Submission:
+    ref: int
+    competition: str
+    kernel: tuple[str, str]  # (owner, slug), lower-cased
+    version: int
+    file_name: str
+    description: str
+    submitted_by: str
+    polls: int = 0
+    status: str = "PENDING"
+    public_score: str = ""
+    error: str = ""
+
+
+@dataclass
+class Competition:
+    name: str
+    files: dict[str, bytes]  # e.g. arc-agi_test_challenges.json
+    solutions: dict[str, list[Grid]] | None = None  # task id -> expected test outputs
+
+
+# Makes a kernel version's output: (files written to /kaggle/working, the log).
+Runner = Callable[["KaggleStandIn", Kernel, KernelVersion], tuple[dict[str, bytes], str]]
+
+
+def score_submission(submission: dict[str, Any], solutions: dict[str, list[Grid]]) -> float:
+    """Kaggle's ARC measure: mean over test outputs, an output counts if either attempt matches."""
+    hits, total = 0, 0
+    for task_id, expected in solutions.items():
+        attempts = submission[task_id]
+        for index, grid in enumerate(expected):
+            total += 1
+            pair = attempts[index]
+            hits += int(grid in (pair.get("attempt_1"), pair.get("attempt_2")))
+    return hits / total if total else 0.0
+
+
+def default_competition(
+    tasks: dict[str, Any] | None = None,
+    solutions: dict[str, list[Grid]] | None = None,
+    name: str = COMPETITION,
+) -> Competition:
+    """An ARC competition with the given challenges (default: one 2x2 flip task) in Kaggle's file layout."""
+    if tasks is None:
+        tasks = {
+            "00000001": {
+                "train": [{"input": [[1, 0], [0, 0]], "output": [[0, 1], [0, 0]]}],
+                "test": [{"input": [[0, 0], [2, 0]]}],
+            }
+        }
+        solutions = {"00000001": [[[0, 0], [0, 2]]]}
+    files = {"arc-agi_test_challenges.json": json.dumps(tasks).encode()}
+    sample = {
+        tid: [{"attempt_1": [[0]], "attempt_2": [[0]]} for _ in task["test"]] for tid, task in tasks.items()
+    }
+    files["sample_submission.json"] = json.dumps(sample).encode()
+    return Competition(name, files, solutions)

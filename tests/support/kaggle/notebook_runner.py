@@ -1,0 +1,124 @@
+"""Makes a kernel version's output: the identity runner, or the pushed notebook executed for real.
+
+Kernels do not run Jupyter here. `identity_runner` (the default) writes a well-formed submission that predicts
+each test input unchanged; `notebook_runner(...)` executes the pushed notebook's code cells in a subprocess
+against a fake `/kaggle/input` tree built from the attached datasets and the competition's files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tests.support.kaggle.model import Kernel, KernelFailedError, KernelVersion, Runner
+
+if TYPE_CHECKING:
+    from tests.support.kaggle.service import KaggleStandIn
+
+
+def identity_runner(
+    server: KaggleStandIn, kernel: Kernel, version: KernelVersion
+) -> tuple[dict[str, bytes], str]:
+    """A well-formed submission that predicts each test input unchanged (a stand-in, not a solver)."""
+    competitions = version.request.get("competitionDataSources", [])
+    if not competitions:
+        raise KernelFailedError("FileNotFoundError: /kaggle/input has no competition data")
+    challenges_bytes = server.competitions[competitions[0]].files["arc-agi_test_challenges.json"]
+    challenges = json.loads(challenges_bytes)
+    submission = {
+        task_id: [{"attempt_1": t["input"], "attempt_2": t["input"]} for t in task["test"]]
+        for task_id, task in challenges.items()
+    }
+    log = f"[stdout] solved {len(challenges)} tasks\n"
+    # arcforge's notebook keeps a copy of the challenges it answered, for `arcforge-publish output` to check against.
+    return {
+        "submission.json": json.dumps(submission).encode(),
+        "arcforge-challenges.json": challenges_bytes,
+    }, log
+
+
+def materialize_inputs(server: KaggleStandIn, version: KernelVersion, root: Path) -> Path:
+    """Build <root>/input the way Kaggle mounts a notebook's sources: one folder per dataset and competition."""
+    input_dir = root / "input"
+    for ref in version.request.get("datasetDataSources", []):
+        dataset = server.dataset(ref)
+        for path, content in dataset.versions[-1].files.items():
+            target = input_dir / dataset.slug / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+    for name in version.request.get("competitionDataSources", []):
+        for file_name, content in server.competitions[name].files.items():
+            target = input_dir / name / file_name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+    return input_dir
+
+
+def notebook_code_cells(notebook: dict[str, Any]) -> list[str]:
+    cells = notebook.get("cells", [])
+    return [
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in cells
+        if c.get("cell_type") == "code"
+    ]
+
+
+def run_notebook_cells(
+    notebook: dict[str, Any],
+    env: dict[str, str],
+    cwd: Path,
+    python: str = sys.executable,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """Execute a notebook's code cells in order, in one fresh Python process (as one Jupyter kernel would).
+
+    `!cmd` shell lines are not used by arcforge's notebook; cells are plain Python.
+    """
+    script = cwd / "notebook_cells.py"
+    parts = [f"# --- cell {i + 1} ---\n{source}\n" for i, source in enumerate(notebook_code_cells(notebook))]
+    script.write_text("\n".join(parts), encoding="utf-8")
+    return subprocess.run(
+        [python, str(script)], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def notebook_runner(
+    extra_env: dict[str, str] | None = None, python: str = sys.executable, timeout: float = 600
+) -> Runner:
+    """A runner that executes the pushed notebook for real, against a fake /kaggle tree under a temp folder.
+
+    The notebook reads its roots from ARCFORGE_KAGGLE_INPUT / ARCFORGE_KAGGLE_WORKING; `extra_env` can
+    set ARCFORGE_NOTEBOOK_SKIP_INSTALL=1 when the test's interpreter already has the wheels installed.
+    """
+
+    def run(server: KaggleStandIn, kernel: Kernel, version: KernelVersion) -> tuple[dict[str, bytes], str]:
+        with tempfile.TemporaryDirectory(prefix="kaggle-kernel-") as tmp:
+            root = Path(tmp)
+            input_dir = materialize_inputs(server, version, root)
+            working = root / "working"
+            working.mkdir()
+            env = {
+                **os.environ,
+                "ARCFORGE_KAGGLE_INPUT": str(input_dir),
+                "ARCFORGE_KAGGLE_WORKING": str(working),
+            }
+            for name in ("ARCFORGE_KAGGLE_ENDPOINT", "KAGGLE_USERNAME", "KAGGLE_KEY"):
+                env.pop(name, None)  # a Kaggle kernel has no API credentials
+            env.update(extra_env or {})
+            notebook = json.loads(version.request.get("text", "{}"))
+            done = run_notebook_cells(notebook, env, root, python=python, timeout=timeout)
+            log = f"[stdout] {done.stdout}\n[stderr] {done.stderr}\n"
+            if done.returncode != 0:
+                last = (done.stderr.strip().splitlines() or ["notebook failed"])[-1]
+                raise KernelFailedError(last)
+            outputs = {
+                p.relative_to(working).as_posix(): p.read_bytes() for p in working.rglob("*") if p.is_file()
+            }
+            return outputs, log
+
+    return run
