@@ -13,6 +13,13 @@ from typing import Any
 
 import pytest
 
+# huggingface_hub 2.4 fetches an agent registry from `constants.ENDPOINT` (HF_ENDPOINT, read at import) the
+# first time it builds request headers (utils/_detect_agent.py), whatever endpoint the call names. Point
+# that at a loopback port nothing listens on, before the test modules import huggingface_hub: the fetch
+# fails at once and the library goes on with an empty registry, as it does offline.
+if "huggingface_hub" not in sys.modules:
+    os.environ.setdefault("HF_ENDPOINT", "http://127.0.0.1:9")
+
 from tests.support.hub_server import GeneratedRepo, HubServer, generate_repo, running_hub_server
 
 REPO_ID = "arcforge-test/tiny-model"

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 from arcforge_downloader import __version__
 from arcforge_downloader.transfer import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RANGE_SIZE,
+    DEFAULT_SLOW_AFTER,
     DEFAULT_STALL_TIMEOUT,
     EngineSettings,
 )
@@ -53,14 +56,54 @@ def _positive(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _finite_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number of seconds: {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _finite_seconds(text)
     if value <= 0:
         raise argparse.ArgumentTypeError("must be more than 0")
     return value
+
+
+def _non_negative_seconds(text: str) -> float:
+    value = _finite_seconds(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more seconds")
+    return value
+
+
+def endpoint_problem(endpoint: str) -> str | None:
+    """Why `endpoint` is not a usable Hub URL (None when it is): checked before any request is made."""
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - parses the port: 'http://host:x' fails here, not mid-run
+    except ValueError as exc:
+        return f"{exc}"
+    if parts.scheme not in ("http", "https"):
+        return "it must start with https:// (or http://)"
+    if not parts.hostname:
+        return "it names no host"
+    return None
+
+
+def repo_id_problem(repo_id: str) -> str | None:
+    """Why `repo_id` is not a Hub repo id (None when it is), by huggingface_hub's own rules."""
+    from huggingface_hub.errors import HFValidationError  # noqa: PLC0415 - after HF_ENDPOINT is set
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]  # noqa: PLC0415
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        return str(exc).split(". Use `repo_type`")[0].rstrip(".")
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip repo files matching GLOB (repeatable); adds to the default exclusions (*.gguf, *.bin, original/*…)",
     )
     parser.add_argument(
-        "--workers", type=_positive, default=8, metavar="N", help="parallel connections (default: 8)"
+        "--workers",
+        type=_positive,
+        default=8,
+        metavar="N",
+        help="parallel connections to start with (default: 8)",
+    )
+    parser.add_argument(
+        "--max-workers",
+        type=_positive,
+        metavar="N",
+        help="add connections up to N while each one raises the throughput (default: twice --workers; "
+        "equal to --workers: never add)",
     )
     parser.add_argument(
         "--endpoint",
@@ -134,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"cut and retry a connection that sends no byte for S seconds (default: {DEFAULT_STALL_TIMEOUT:g})",
     )
     parser.add_argument(
+        "--reconnect-slow",
+        type=_non_negative_seconds,
+        default=DEFAULT_SLOW_AFTER,
+        metavar="S",
+        help="replace a connection that stays under 40%% of the others' speed for S seconds with a new "
+        f"one, as a new CDN edge may be faster; 0: never (default: {DEFAULT_SLOW_AFTER:g})",
+    )
+    parser.add_argument(
         "--retries",
         type=_positive,
         default=DEFAULT_MAX_RETRIES,
@@ -161,13 +223,21 @@ def _interrupt_on_sigterm() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     endpoint = (args.endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    if problem := endpoint_problem(endpoint):
+        where = "--endpoint" if args.endpoint else "HF_ENDPOINT"
+        parser.error(f"{where} {endpoint!r} is not a Hub URL: {problem}")
     # huggingface_hub reads HF_ENDPOINT once, at import: set it first, then import what uses it.
     os.environ["HF_ENDPOINT"] = endpoint
     from arcforge_downloader.auth import TokenFileError, resolve_token  # noqa: PLC0415
     from arcforge_downloader.download import EXIT_REFUSED, Downloader, Options  # noqa: PLC0415
 
+    if problem := repo_id_problem(args.repo_id):
+        parser.error(
+            f"REPO_ID {args.repo_id!r} is not a Hub repo id (ORG/NAME, e.g. google/gemma-2b): {problem}"
+        )
     try:
         token = resolve_token(args.token_file)
     except TokenFileError as exc:
@@ -184,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=Path(args.state_dir) if args.state_dir else None,
         engine=EngineSettings(
             workers=args.workers,
+            max_workers=args.max_workers,
+            slow_after=args.reconnect_slow,
             range_size=args.range_size,
             stall_timeout=args.stall_timeout,
             max_retries=args.retries,

@@ -26,7 +26,7 @@ from arcforge_downloader.hub import RefusedError, RemoteFile, Snapshot, fetch_sn
 from arcforge_downloader.layout import destination, select_files
 from arcforge_downloader.manifest import ManifestEntry, read_manifest, size_report, write_manifest
 from arcforge_downloader.progress import Progress, human_size
-from arcforge_downloader.transfer import EngineSettings, FileJob, TransferEngine, TransferError
+from arcforge_downloader.transfer import EngineSettings, FileJob, Notice, TransferEngine, TransferError
 from arcforge_downloader.verify import file_digests
 
 PARTIAL_DIR = ".partial"
@@ -345,7 +345,7 @@ class Downloader:
             on_state=lambda name, state, done: self.progress.item(name, state, bytes_done=done),
             on_complete=self._on_complete,
             on_failed=self._on_failed,
-            on_retry=self._on_retry,
+            on_notice=self._on_notice,
         )
         self._engine = engine
         pending = sorted((p for p in plan if p.state == "fetch"), key=lambda p: (p.remote.size, p.dest))
@@ -427,10 +427,21 @@ class Downloader:
             self._write_manifest(complete=False)
         self.progress.item(job.name, "done", sha256=entry.sha256, bytes_done=entry.size)
 
-    def _on_retry(self, name: str, reason: str, delay: float) -> None:
-        message = f"{name}: {reason}; retrying in {delay:.1f} s"
-        self.events.emit("log", level="warning", message=message)
-        self.say(f"warning: {message}")
+    def _on_notice(self, notice: Notice) -> None:
+        """Retries, rate-limit waits, reconnects and worker changes: a `log` event and a line."""
+        level = "info" if notice.kind == "workers" else "warning"
+        data: dict[str, object] = {"level": level, "message": notice.message}
+        for key in ("file", "wait_s", "rate_limit", "workers"):
+            value = getattr(notice, key)
+            if value is not None:
+                data[key] = round(value, 2) if isinstance(value, float) else value
+        self.events.emit("log", **data)
+        if notice.kind == "rate_limit" and notice.wait_s is not None:
+            self.progress.wait(
+                notice.wait_s,
+                f"rate-limited by the Hub{f' ({notice.rate_limit})' if notice.rate_limit else ''}",
+            )
+        self.say(f"{level}: {notice.message}")
 
     def _on_failed(self, job: FileJob, error: TransferError) -> None:
         advice = {

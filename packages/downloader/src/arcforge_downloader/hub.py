@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +11,7 @@ from huggingface_hub import HfApi, get_hf_file_metadata
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
+    OfflineModeIsEnabled,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
@@ -86,6 +88,18 @@ def _problem_from(
     error: Exception, repo_id: str, revision: str, endpoint: str, token: Token
 ) -> RefusedError | None:
     status = getattr(getattr(error, "response", None), "status_code", None)
+    if isinstance(error, OfflineModeIsEnabled):
+        # huggingface_hub refuses every request while HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set
+        # (constants.HF_HUB_OFFLINE); it is a ConnectionError, so it must be told apart from a dead network.
+        variable = "HF_HUB_OFFLINE" if os.environ.get("HF_HUB_OFFLINE") else "TRANSFORMERS_OFFLINE"
+        return RefusedError(
+            "offline",
+            f"offline mode is on ({variable}=1): huggingface_hub makes no request to {endpoint}, "
+            f"so {repo_id} cannot be listed or fetched.",
+            f"Unset {variable} (or set it to 0) to download; a folder this tool completed earlier is "
+            "usable as it is (see its manifest.json).",
+            status,
+        )
     if isinstance(error, GatedRepoError):
         code, message, advice = access_advice(repo_id, endpoint, status, token)
         return RefusedError(code, message, advice, status, gated=True)

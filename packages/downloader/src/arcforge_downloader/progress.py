@@ -53,6 +53,8 @@ class Progress:
         self._line_drawn = False
         self._ticker: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wait_until = 0.0
+        self._wait_reason = ""
 
     def track(self, name: str, size: int, done: int) -> None:
         with self._lock:
@@ -75,6 +77,12 @@ class Progress:
         if state in ("done", "failed", "resumed") and not self.interactive:
             detail = f" ({human_size(extra.get('bytes_done', 0))} already here)" if state == "resumed" else ""
             self.say(f"{state:>8}  {name}{detail}")
+
+    def wait(self, seconds: float, reason: str) -> None:
+        """The run is held for `seconds` (a rate limit): the line counts the wait down."""
+        with self._lock:
+            self._wait_until = max(self._wait_until, time.monotonic() + seconds)
+            self._wait_reason = reason
 
     def reset_file(self, name: str) -> None:
         with self._lock:
@@ -143,10 +151,14 @@ class Progress:
     def _line(self, done: int, total: int) -> str:
         percent = 100.0 * done / total if total else 100.0
         eta = (total - done) / self._speed if self._speed > 1 else 0
-        return (
+        line = (
             f"{human_size(done)} / {human_size(total)}  {percent:5.1f}%  {human_size(self._speed)}/s"
             f"  eta {human_duration(eta)}  files {self._files_done}/{len(self._files)}"
         )
+        waiting = self._wait_until - time.monotonic()
+        if waiting > 0:
+            line += f"  waiting {waiting:.0f} s: {self._wait_reason}"
+        return line
 
     def _clear_line(self) -> None:
         if self._line_drawn:

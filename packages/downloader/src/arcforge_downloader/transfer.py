@@ -7,8 +7,12 @@ connections spread over the ranges of the big files. A worker appends a span to 
 a rerun fetches only what the journal lacks.
 
 Redirects (to a CDN) are followed by hand: the Authorization header goes to the hub's host only.
-429 and 5xx answers and dropped or stalled connections are retried with exponential backoff,
-honouring Retry-After. `stop()` cuts every live connection, so Ctrl-C ends the run within a moment.
+Connections go through the proxy the environment names, with huggingface_hub's CA trust (network.py).
+5xx answers and dropped or stalled connections are retried with exponential backoff, honouring
+Retry-After. A 429 is a wait, not a failure: every worker holds its next hub request until the
+`RateLimit` reset (plus 1 s) has passed. A connection far slower than the others for a while is
+replaced by a new one (a new CDN edge), and workers are added while that raises the throughput.
+`stop()` cuts every live connection, so Ctrl-C ends the run within a moment.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import http.client
 import json
 import os
 import random
+import re
 import socket
-import ssl
+import statistics
 import threading
 import time
 from collections import deque
@@ -27,14 +32,24 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urljoin, urlsplit
+
+from arcforge_downloader.network import Proxy, ProxyConfigError, proxy_for, tls_context
 
 DEFAULT_RANGE_SIZE = 64 << 20
 DEFAULT_STALL_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 8
+DEFAULT_SLOW_AFTER = 10.0
 MIN_AUTO_RANGE = 4 << 20  # below this, more requests cost more than the parallelism gains
+MAX_RATE_LIMIT_WAITS = 50  # 429 waits in a row without a byte: past this the run gives up on the file
+SLOW_RATIO = 0.4  # "far below": under 40 % of the median speed of the other connections
 _READ_SIZE = 256 << 10
 _JOURNAL_VERSION = 1
+# The Hub's 429 answers carry `RateLimit: "resolvers";r=0;t=42` (IETF ratelimit-headers draft):
+# r requests left, t seconds to the reset. huggingface_hub >= 1.2 waits t + 1 s when r is 0
+# (huggingface_hub utils/_http.py, parse_ratelimit_headers and _http_backoff_base).
+_RATELIMIT = re.compile(r'"(?P<resource>[\w-]+)"\s*;\s*r\s*=\s*(?P<r>\d+)\s*;\s*t\s*=\s*(?P<t>\d+)')
 
 
 class TransferError(Exception):
@@ -49,6 +64,40 @@ class _RetryableError(Exception):
     def __init__(self, reason: str, delay: float | None = None) -> None:
         super().__init__(reason)
         self.delay = delay
+
+
+class _RateLimitedError(Exception):
+    """HTTP 429: wait `delay` seconds; `resource` is the limit's name (`resolvers`, `api`) when given."""
+
+    def __init__(self, delay: float, resource: str | None) -> None:
+        super().__init__(f"rate-limited (HTTP 429{f', {resource!r} limit' if resource else ''})")
+        self.delay = delay
+        self.resource = resource
+
+
+class _SlowConnectionError(Exception):
+    """This connection stayed far below the others: drop it and carry on over a new one."""
+
+    def __init__(self, speed: float, others: float) -> None:
+        super().__init__(f"{speed / 1e6:.1f} MB/s against {others / 1e6:.1f} MB/s on the other connections")
+        self.speed = speed
+        self.others = others
+
+
+NoticeKind = Literal["retry", "rate_limit", "reconnect", "workers"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the engine did that a person should see: a retry, a rate-limit wait, a reconnect to
+    a new edge, a change of the worker count. `wait_s` is the wait before it goes on, if any."""
+
+    kind: NoticeKind
+    message: str
+    file: str | None = None
+    wait_s: float | None = None
+    rate_limit: str | None = None
+    workers: int | None = None
 
 
 @dataclass
@@ -182,26 +231,73 @@ class _FileState:
 @dataclass(frozen=True)
 class EngineSettings:
     workers: int = 8
+    max_workers: int | None = None  # grow up to this while throughput rises (None: 2 × workers)
     range_size: int = DEFAULT_RANGE_SIZE
     stall_timeout: float = DEFAULT_STALL_TIMEOUT
     max_retries: int = DEFAULT_MAX_RETRIES
     backoff_base: float = 0.5
     backoff_max: float = 30.0
+    slow_after: float = DEFAULT_SLOW_AFTER  # seconds far below the others before a reconnect; 0: never
+    growth_interval: float = 3.0  # seconds between looks at the throughput when growing workers
     token: str | None = None
     user_agent: str = "arcforge-downloader"
+
+    @property
+    def worker_limit(self) -> int:
+        return max(self.workers, self.max_workers if self.max_workers is not None else 2 * self.workers)
 
     @property
     def checkpoint(self) -> int:
         return max(128 << 10, min(4 << 20, self.range_size // 64))
 
 
+class _Meter:
+    """Bytes read on one connection, for its speed over the last `window` seconds."""
+
+    def __init__(self, window: float) -> None:
+        self.window = window
+        self.opened = time.monotonic()
+        self.total = 0
+        self._samples: deque[tuple[float, int]] = deque([(self.opened, 0)])
+
+    def add(self, n: int) -> None:
+        now = time.monotonic()
+        self.total += n
+        self._samples.append((now, self.total))
+        while len(self._samples) > 2 and self._samples[1][0] <= now - self.window:
+            self._samples.popleft()
+
+    def speed(self) -> float | None:
+        """Bytes per second over the window, or None before the connection has a full window."""
+        now = time.monotonic()
+        if now - self.opened < self.window:
+            return None
+        start_time, start_total = self._samples[0]
+        # Time since the last block counts too: a connection that has gone quiet is slow.
+        return (self.total - start_total) / max(now - start_time, 1e-6)
+
+
+@dataclass(eq=False)  # hashed by identity: kept in a set of live links
+class _Link:
+    """One keep-alive connection of a worker: straight to the host, or through a proxy."""
+
+    http: http.client.HTTPConnection
+    proxy: Proxy | None
+    meter: _Meter
+
+    @property
+    def absolute_form(self) -> bool:
+        """Plain-http requests through a proxy name the whole URL (RFC 9112 §3.2.2); https tunnels do not."""
+        return self.proxy is not None and not isinstance(self.http, http.client.HTTPSConnection)
+
+
 class TransferEngine:
-    """Fetches FileJobs with `workers` parallel connections.
+    """Fetches FileJobs with `workers` parallel connections, growing to `worker_limit` while that helps.
 
     Callbacks run on worker threads: `on_bytes(name, n)` for every block written, `on_state(name, state,
     bytes_done)` for `resumed`/`fetching`, `on_complete(job)` once a file's bytes are all on disk (the
     caller verifies and moves it, or calls `refetch(job)`), `on_failed(job, error)`, and
-    `on_retry(name, reason, delay_s)` before each retry.
+    `on_notice(notice)` for retries, rate-limit waits, reconnects and worker changes.
     """
 
     def __init__(
@@ -212,23 +308,28 @@ class TransferEngine:
         on_state: Callable[[str, str, int], None],
         on_complete: Callable[[FileJob], None],
         on_failed: Callable[[FileJob, TransferError], None],
-        on_retry: Callable[[str, str, float], None] | None = None,
+        on_notice: Callable[[Notice], None] | None = None,
     ) -> None:
         self.settings = settings
         self._on_bytes = on_bytes
         self._on_state = on_state
         self._on_complete = on_complete
         self._on_failed = on_failed
-        self._on_retry = on_retry
+        self._on_notice = on_notice
         self._queue: deque[tuple[_FileState, int, int]] = deque()
         self._cond = threading.Condition()
         self._files: dict[str, _FileState] = {}
         self._open_files = 0
         self._stop = threading.Event()
-        self._connections: set[http.client.HTTPConnection] = set()
+        self._links: set[_Link] = set()
         self._conn_lock = threading.Lock()
         self._local = threading.local()
         self._workers_alive = False
+        self._tls = tls_context()
+        self._hub_pause_until = 0.0  # monotonic time before which no request goes to the hub (429)
+        self._bytes_read = 0  # over all connections, for the worker-growth decision
+        self.reconnects = 0
+        self.workers = 0
 
     # ---- planning ---------------------------------------------------------------------------------
 
@@ -284,16 +385,26 @@ class TransferEngine:
 
     def run(self) -> None:
         """Work until every added file is complete or failed, or `stop()` is called."""
-        threads = [
-            threading.Thread(target=self._worker, name=f"arcforge-fetch-{i}", daemon=True)
-            for i in range(max(1, self.settings.workers))
-        ]
-        for thread in threads:
-            thread.start()
+        threads: list[threading.Thread] = []
+        for _ in range(max(1, self.settings.workers)):
+            threads.append(self._start_worker())
+        growth = _Growth(self.settings, time.monotonic(), self._bytes_read)
         try:
-            for thread in threads:
-                while thread.is_alive():
+            while any(thread.is_alive() for thread in threads):
+                for thread in threads:
                     thread.join(0.2)  # short joins keep the main thread responsive to Ctrl-C
+                    if thread.is_alive():
+                        break
+                if self._should_grow(growth):
+                    threads.append(self._start_worker())
+                    self._notice(
+                        Notice(
+                            "workers",
+                            f"throughput still rising ({growth.last_speed / 1e6:.1f} MB/s): "
+                            f"{self.workers} connections now",
+                            workers=self.workers,
+                        )
+                    )
         except KeyboardInterrupt:
             self.stop()
             # Workers journal what they wrote on their way out; file descriptors stay open until
@@ -304,16 +415,30 @@ class TransferEngine:
             self._workers_alive = any(thread.is_alive() for thread in threads)
             raise
 
+    def _start_worker(self) -> threading.Thread:
+        self.workers += 1
+        thread = threading.Thread(target=self._worker, name=f"arcforge-fetch-{self.workers}", daemon=True)
+        thread.start()
+        return thread
+
+    def _should_grow(self, growth: _Growth) -> bool:
+        """One more connection, while the last one raised the throughput and spans are waiting."""
+        now = time.monotonic()
+        if self.workers >= self.settings.worker_limit or not growth.due(now):
+            return False
+        with self._cond:
+            waiting = len(self._queue)
+            paused = self._hub_pause_until > now
+        return growth.step(now, self._bytes_read, waiting > 0 and not paused and not self._stop.is_set())
+
     def stop(self) -> None:
         """Cut every connection and make workers return; journals keep what was written."""
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
         with self._conn_lock:
-            for conn in list(self._connections):
-                if conn.sock is not None:
-                    with contextlib.suppress(OSError):
-                        conn.sock.shutdown(socket.SHUT_RDWR)
+            for link in list(self._links):
+                _shutdown(link.http)
 
     @property
     def stopped(self) -> bool:
@@ -357,8 +482,8 @@ class TransferEngine:
                 if last:
                     self._complete(state)
         finally:
-            for conn in list(getattr(self._local, "pool", {}).values()):
-                self._forget(conn)
+            for link in list(getattr(self._local, "pool", {}).values()):
+                self._forget(link)
 
     def _complete(self, state: _FileState) -> None:
         try:
@@ -380,64 +505,117 @@ class TransferEngine:
                 self._open_files -= 1
                 self._cond.notify_all()
 
+    def _notice(self, notice: Notice) -> None:
+        if self._on_notice is not None and not self._stop.is_set():
+            self._on_notice(notice)
+
     def _fetch_span(self, state: _FileState, start: int, end: int) -> None:
-        position, failures = start, 0
+        position, failures, waits = start, 0, 0
+        name = state.job.name
         if not state.started:
             state.started = True
-            self._on_state(state.job.name, "fetching", state.bytes_done)
+            self._on_state(name, "fetching", state.bytes_done)
         while position < end and not self._stop.is_set() and not state.failed:
             before = position
             try:
                 position = self._fetch_once(state, position, end)
                 if position < end:
                     raise _RetryableError("connection closed early")
+            except _RateLimitedError as limited:
+                # Not a failure: the Hub said when to come back. Only a run of them without a byte
+                # in between ends the file (a limit that never resets).
+                waits = 0 if position > before else waits + 1
+                if waits > MAX_RATE_LIMIT_WAITS:
+                    raise TransferError(
+                        f"{name}: still rate-limited after {MAX_RATE_LIMIT_WAITS} waits", "rate_limited"
+                    ) from None
+                self._pause_hub(name, limited)
+            except _SlowConnectionError as slow:
+                self.reconnects += 1
+                failures = 0
+                self._notice(Notice("reconnect", f"{name}: connection at {slow}: reconnecting", name))
             except _RetryableError as retry:
                 failures = 1 if position > before else failures + 1
                 if failures > self.settings.max_retries:
                     raise TransferError(
-                        f"{state.job.name}: giving up after {self.settings.max_retries} retries: {retry}"
+                        f"{name}: giving up after {self.settings.max_retries} retries: {retry}"
                     ) from None
                 delay = retry.delay
                 if delay is None:
                     delay = min(self.settings.backoff_max, self.settings.backoff_base * 2 ** (failures - 1))
                     delay *= 0.5 + random.random()  # jitter: N workers must not retry in lockstep
-                if self._on_retry is not None and not self._stop.is_set():
-                    self._on_retry(state.job.name, str(retry), delay)
+                self._notice(Notice("retry", f"{name}: {retry}; retrying in {delay:.1f} s", name, delay))
                 self._stop.wait(delay)
+
+    def _pause_hub(self, name: str, limited: _RateLimitedError) -> None:
+        """Hold every worker's next hub request until the limit resets; say so once per pause."""
+        until = time.monotonic() + limited.delay
+        with self._cond:
+            extends = until > self._hub_pause_until + 0.5
+            self._hub_pause_until = max(self._hub_pause_until, until)
+        if extends:
+            what = f"the Hub's {limited.resource!r} limit" if limited.resource else "the Hub"
+            self._notice(
+                Notice(
+                    "rate_limit",
+                    f"{name}: rate-limited by {what} (HTTP 429): every connection waits "
+                    f"{limited.delay:.1f} s; waits do not count as retries",
+                    name,
+                    limited.delay,
+                    limited.resource,
+                )
+            )
+
+    def _wait_for_hub(self) -> None:
+        while not self._stop.is_set():
+            with self._cond:
+                left = self._hub_pause_until - time.monotonic()
+            if left <= 0:
+                return
+            self._stop.wait(left)
 
     # ---- HTTP -------------------------------------------------------------------------------------
 
-    def _connection(self, url: str) -> http.client.HTTPConnection:
+    def _connection(self, url: str) -> _Link:
         parts = urlsplit(url)
-        pool: dict[str, http.client.HTTPConnection] = self._local.__dict__.setdefault("pool", {})
+        pool: dict[str, _Link] = self._local.__dict__.setdefault("pool", {})
         key = f"{parts.scheme}://{parts.netloc}"
-        conn = pool.get(key)
-        if conn is None:
+        link = pool.get(key)
+        if link is None:
+            try:
+                proxy = proxy_for(url)
+            except ProxyConfigError as exc:
+                raise TransferError(f"cannot use the proxy from the environment: {exc}") from None
             timeout = self.settings.stall_timeout
+            conn: http.client.HTTPConnection
+            netloc = proxy.netloc if proxy is not None else parts.netloc
             if parts.scheme == "https":
-                conn = http.client.HTTPSConnection(
-                    parts.netloc, timeout=timeout, context=ssl.create_default_context()
-                )
+                conn = http.client.HTTPSConnection(netloc, timeout=timeout, context=self._tls)
+                if proxy is not None:  # CONNECT host:443 through the proxy, then TLS to the host
+                    conn.set_tunnel(parts.hostname or "", parts.port or 443, headers=proxy.headers)
             else:
-                conn = http.client.HTTPConnection(parts.netloc, timeout=timeout)
-            pool[key] = conn
+                conn = http.client.HTTPConnection(netloc, timeout=timeout)
+            link = _Link(conn, proxy, _Meter(self.settings.slow_after or 1.0))
+            pool[key] = link
             with self._conn_lock:
-                self._connections.add(conn)
-        return conn
+                self._links.add(link)
+        return link
 
-    def _forget(self, conn: http.client.HTTPConnection) -> None:
-        pool: dict[str, http.client.HTTPConnection] = self._local.__dict__.get("pool", {})
+    def _forget(self, link: _Link) -> None:
+        pool: dict[str, _Link] = self._local.__dict__.get("pool", {})
         for key, value in list(pool.items()):
-            if value is conn:
+            if value is link:
                 del pool[key]
         with self._conn_lock:
-            self._connections.discard(conn)
-        conn.close()
+            self._links.discard(link)
+        link.http.close()
 
     def _fetch_once(self, state: _FileState, position: int, end: int) -> int:
-        """One GET of [position, end); returns the position reached. Raises _RetryableError or TransferError."""
+        """One GET of [position, end); returns the position reached. Raises _RetryableError,
+        _RateLimitedError, _SlowConnectionError or TransferError."""
         url = state.location or state.job.url
         hub_host = urlsplit(state.job.url).netloc
+        name = state.job.name
         for _hop in range(8):
             parts = urlsplit(url)
             headers = {
@@ -447,41 +625,62 @@ class TransferEngine:
             }
             if self.settings.token and parts.netloc == hub_host:
                 headers["Authorization"] = f"Bearer {self.settings.token}"
-            conn = self._connection(url)
+            if parts.netloc == hub_host:
+                self._wait_for_hub()
+            link = self._connection(url)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
+            if link.absolute_form:
+                target = f"{parts.scheme}://{parts.netloc}{target}"
+                assert link.proxy is not None
+                headers.update(link.proxy.headers)
             try:
-                conn.request("GET", target, headers=headers)
-                response = conn.getresponse()
-            except (OSError, http.client.HTTPException) as exc:
-                self._forget(conn)
+                link.http.request("GET", target, headers=headers)
+                response = link.http.getresponse()
+            except OSError as exc:
+                self._forget(link)
+                if link.proxy is not None and str(exc).startswith("Tunnel connection failed"):
+                    raise TransferError(f"{name}: the proxy {link.proxy.url} refused: {exc}") from None
+                raise _RetryableError(f"{type(exc).__name__}: {exc}") from None
+            except http.client.HTTPException as exc:
+                self._forget(link)
                 raise _RetryableError(f"{type(exc).__name__}: {exc}") from None
             status = response.status
             if status in (301, 302, 303, 307, 308):
                 response.read()
                 location = response.getheader("Location")
                 if not location:
-                    raise TransferError(f"{state.job.name}: redirect without a Location")
+                    raise TransferError(f"{name}: redirect without a Location")
                 url = urljoin(url, location)
                 state.location = url if urlsplit(url).netloc != hub_host else None
                 continue
             if status in (200, 206):
-                return self._read_body(state, conn, response, position, end)
-            body = _drain(response, conn)
-            self._forget(conn)  # error bodies are not worth keeping a connection in sync for
-            if status == 429 or status >= 500:
+                return self._read_body(state, link, response, position, end)
+            body = _drain(response, link.http)
+            self._forget(link)  # error bodies are not worth keeping a connection in sync for
+            if status == 429:
+                raise rate_limit_wait(response, self.settings.backoff_base)
+            if status >= 500:
                 raise _RetryableError(f"HTTP {status}", _retry_after(response.getheader("Retry-After")))
+            if state.location is not None and status == 400:
+                # The cas-bridge answers 400 for files it will not serve over HTTP (~50 GB and up;
+                # xet-core #592, huggingface_hub #3868): only the Xet protocol gets them.
+                raise TransferError(
+                    f"{name}: the Hub's HTTP bridge ({parts.netloc}) refuses this {state.job.size:,}-byte "
+                    "file (HTTP 400): files this large download only through Xet",
+                    "xet_only",
+                )
             if state.location is not None and status in (403, 404, 410):
                 state.location = None  # a signed CDN link expired: ask the hub again
                 raise _RetryableError(f"CDN answered HTTP {status}", 0.0)
             code = {401: "unauthorized", 403: "forbidden", 404: "not_found"}.get(status, "network")
             message = response.getheader("X-Error-Message") or body[:200].decode("utf-8", "replace")
-            raise TransferError(f"{state.job.name}: HTTP {status}: {message}", code)
-        raise TransferError(f"{state.job.name}: too many redirects")
+            raise TransferError(f"{name}: HTTP {status}: {message}", code)
+        raise TransferError(f"{name}: too many redirects")
 
     def _read_body(
         self,
         state: _FileState,
-        conn: http.client.HTTPConnection,
+        link: _Link,
         response: http.client.HTTPResponse,
         position: int,
         end: int,
@@ -493,7 +692,7 @@ class TransferEngine:
             except (IndexError, ValueError):
                 first = -1
             if first != position:
-                self._forget(conn)
+                self._forget(link)
                 raise TransferError(f"{state.job.name}: asked for byte {position}, got {content_range!r}")
             write_at = position
         else:
@@ -503,6 +702,7 @@ class TransferEngine:
         checkpoint = self.settings.checkpoint
         recorded = write_at
         whole = False
+        next_look = time.monotonic() + 1.0
         try:
             while write_at < end:
                 if self._stop.is_set() or state.failed:
@@ -515,6 +715,8 @@ class TransferEngine:
                     raise _RetryableError("connection closed early")
                 os.pwrite(state.fd, block, write_at)
                 write_at += n
+                link.meter.add(n)
+                self._bytes_read += n  # a lost update under a race only blurs the growth estimate
                 if write_at > position:
                     fresh = write_at - max(position, write_at - n)
                     state.bytes_done += fresh
@@ -522,6 +724,9 @@ class TransferEngine:
                 if write_at - recorded >= checkpoint:
                     state.journal.record(recorded, write_at)
                     recorded = write_at
+                if self.settings.slow_after and time.monotonic() >= next_look:
+                    next_look = time.monotonic() + 1.0
+                    self._check_speed(link)
             whole = write_at >= end and response.status == 206 and response.length == 0
             if whole:
                 response.read()  # reads nothing; marks the response done so the connection is reusable
@@ -534,8 +739,71 @@ class TransferEngine:
         finally:
             state.journal.record(recorded, write_at)
             if not whole:
-                self._forget(conn)  # unread bytes on it: it cannot carry another request
+                self._forget(link)  # unread bytes on it: it cannot carry another request
         return write_at
+
+    def _check_speed(self, link: _Link) -> None:
+        """Raise _SlowConnectionError when this connection has been far below the others for a whole window.
+
+        Some CDN edges cap one connection (~8.7 MB/s on some cas-bridge edges, xet-core #821) while
+        others run free; a new connection may land on another edge."""
+        mine = link.meter.speed()
+        if mine is None:
+            return
+        with self._conn_lock:
+            others = [
+                s for other in self._links if other is not link and (s := other.meter.speed()) is not None
+            ]
+        if len(others) < 2:
+            return  # one other connection is no yardstick
+        median = statistics.median(others)
+        if mine < SLOW_RATIO * median:
+            raise _SlowConnectionError(mine, median)
+
+
+class _Growth:
+    """When to add a worker: after each `interval`, while the last addition raised the throughput."""
+
+    def __init__(self, settings: EngineSettings, now: float, read: int) -> None:
+        self.interval = settings.growth_interval
+        self.last_time = now
+        self.last_read = read
+        self.last_speed = 0.0
+        self.baseline: float | None = None  # throughput before the last added worker
+        self.done = settings.worker_limit <= settings.workers
+
+    def due(self, now: float) -> bool:
+        return not self.done and now - self.last_time >= self.interval
+
+    def step(self, now: float, read: int, useful: bool) -> bool:
+        speed = (read - self.last_read) / max(now - self.last_time, 1e-6)
+        self.last_time, self.last_read, self.last_speed = now, read, speed
+        if not useful or speed <= 0:
+            return False
+        if self.baseline is not None and speed < 1.05 * self.baseline:
+            self.done = True  # the last connection did not help: the link, not the edges, is the limit
+            return False
+        self.baseline = speed
+        return True
+
+
+def rate_limit_wait(response: http.client.HTTPResponse, fallback: float) -> _RateLimitedError:
+    """How long a 429 says to wait: the RateLimit reset + 1 s when no request is left, else
+    Retry-After + 1 s (as huggingface_hub does), else a short pause."""
+    match = _RATELIMIT.search(response.getheader("RateLimit") or "")
+    resource = match["resource"] if match else None
+    if match and int(match["r"]) == 0:
+        return _RateLimitedError(min(float(match["t"]), 3600.0) + 1.0, resource)
+    retry_after = _retry_after(response.getheader("Retry-After"))
+    if retry_after is not None:
+        return _RateLimitedError(retry_after + 1.0, resource)
+    return _RateLimitedError(max(fallback, 1.0), resource)
+
+
+def _shutdown(conn: http.client.HTTPConnection) -> None:
+    if conn.sock is not None:
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _drain(response: http.client.HTTPResponse, conn: http.client.HTTPConnection) -> bytes:
