@@ -12,7 +12,6 @@ import contextlib
 import multiprocessing
 import multiprocessing.connection
 import os
-import signal
 import threading
 import time
 import traceback
@@ -20,11 +19,19 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from arcforge_solver.engines.protocol import Deadline, Engine, EngineContext, EngineResult
 from arcforge_solver.engines.registry import load_engine
+from arcforge_solver.runtime.workers import (
+    GRACE_S,
+    Child,
+    exit_with_parent,
+    ignore_interrupts,
+    kill_child,
+    spawn_child,
+    stop_children,
+)
 from arcforge_solver.sandbox.pool import SandboxPool
 from arcforge_solver.tasks.model import Task
 
@@ -51,8 +58,9 @@ class EngineStartError(RuntimeError):
 
 
 def hard_limit(seconds: float) -> float:
-    """How long past its deadline an engine may run before its worker is killed."""
-    return seconds + 2.0 + 0.1 * seconds
+    """How long an engine may run on a task before its worker is killed: the deadline, a tenth more
+    (a long task's engine may close late by more), and the grace period."""
+    return seconds + GRACE_S + 0.1 * seconds
 
 
 def _make_sandbox(workers: int, memory_mb: int | None) -> SandboxPool:
@@ -118,14 +126,6 @@ class InProcessExecutor:
         self.sandbox.close()
 
 
-def _watch_parent(parent_pid: int) -> None:
-    """Exit when the runtime process is gone (killed with SIGKILL), so no worker is left behind."""
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(1)
-        time.sleep(0.5)
-
-
 @dataclass(frozen=True)
 class WorkerSetup:
     """What a task worker process needs to build its engine."""
@@ -141,8 +141,8 @@ def task_worker_main(conn: Connection, setup: WorkerSetup) -> None:
     """A task worker process: builds the engine once, then solves tasks sent over `conn`."""
     parent_pid, engine_name, options = setup.parent_pid, setup.engine_name, setup.options
     seed, sandbox_memory_mb = setup.seed, setup.sandbox_memory_mb
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the runtime handles Ctrl-C and stops us itself
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    ignore_interrupts()
+    exit_with_parent(parent_pid)
     send_lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
@@ -189,8 +189,7 @@ def task_worker_main(conn: Connection, setup: WorkerSetup) -> None:
 
 @dataclass
 class _Slot:
-    process: BaseProcess
-    conn: Connection
+    worker: Child
     ready: bool = False
     task: Task | None = None
     seconds: float = 0.0
@@ -216,25 +215,13 @@ class ProcessExecutor:
         self.sink = sink
         self.capacity = max(1, workers)
         self.sandbox_memory_mb = sandbox_memory_mb
-        self._context = multiprocessing.get_context("spawn")  # no fork: the runtime may hold threads
         self._slots: list[_Slot] = [self._spawn() for _ in range(self.capacity)]
         self._waiting: deque[tuple[Task, float, dict[str, Any]]] = deque()
         self._early_deaths = 0
 
     def _spawn(self) -> _Slot:
-        parent_conn, child_conn = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=task_worker_main,
-            args=(
-                child_conn,
-                WorkerSetup(os.getpid(), self.engine_name, self.options, self.seed, self.sandbox_memory_mb),
-            ),
-            daemon=True,
-            name="arcforge-task-worker",
-        )
-        process.start()
-        child_conn.close()
-        return _Slot(process=process, conn=parent_conn)
+        setup = WorkerSetup(os.getpid(), self.engine_name, self.options, self.seed, self.sandbox_memory_mb)
+        return _Slot(spawn_child(task_worker_main, (setup,), "arcforge-task-worker"))
 
     def busy(self) -> int:
         return sum(slot.task is not None for slot in self._slots) + len(self._waiting)
@@ -251,7 +238,7 @@ class ProcessExecutor:
                 task, seconds, run_info = self._waiting.popleft()
                 slot.task, slot.seconds, slot.started = task, seconds, time.monotonic()
                 with contextlib.suppress(OSError):  # a dead worker's sentinel reports it in wait()
-                    slot.conn.send((task, seconds, run_info))
+                    slot.worker.conn.send((task, seconds, run_info))
 
     def wait(self, timeout: float) -> list[TaskOutcome]:
         outcomes: list[TaskOutcome] = []
@@ -260,22 +247,24 @@ class ProcessExecutor:
             slot.started + hard_limit(slot.seconds) - now for slot in self._slots if slot.task is not None
         ]
         timeout = max(0.0, min([timeout, *limits]))
-        waitables: list[Any] = [slot.conn for slot in self._slots] + [
-            slot.process.sentinel for slot in self._slots
+        waitables: list[Any] = [slot.worker.conn for slot in self._slots] + [
+            slot.worker.process.sentinel for slot in self._slots
         ]
         ready = multiprocessing.connection.wait(waitables, timeout=timeout)
         for index, slot in enumerate(list(self._slots)):
-            if slot.conn in ready:
+            if slot.worker.conn in ready:
                 outcomes.extend(self._drain(index))
-            elif slot.process.sentinel in ready:
+            elif slot.worker.process.sentinel in ready:
                 if not slot.ready:
                     self._early_deaths += 1
                     if self._early_deaths >= 3:
                         raise EngineStartError(
-                            f"task workers keep dying before the engine is ready (exit code {slot.process.exitcode})"
+                            f"task workers keep dying before the engine is ready (exit code {slot.worker.process.exitcode})"
                         )
                 outcomes.extend(
-                    self._replace(index, "failed", f"task worker died (exit code {slot.process.exitcode})")
+                    self._replace(
+                        index, "failed", f"task worker died (exit code {slot.worker.process.exitcode})"
+                    )
                 )
         now = time.monotonic()
         for index, slot in enumerate(list(self._slots)):
@@ -293,12 +282,12 @@ class ProcessExecutor:
         outcomes: list[TaskOutcome] = []
         while True:
             try:
-                if not slot.conn.poll():
+                if not slot.worker.conn.poll():
                     break
-                message = slot.conn.recv()
+                message = slot.worker.conn.recv()
             except (EOFError, OSError):
                 return outcomes + self._replace(
-                    index, "failed", f"task worker died (exit code {slot.process.exitcode})"
+                    index, "failed", f"task worker died (exit code {slot.worker.process.exitcode})"
                 )
             kind = message[0]
             if kind == "ready":
@@ -316,26 +305,12 @@ class ProcessExecutor:
 
     def _replace(self, index: int, state: str, error: str) -> list[TaskOutcome]:
         slot = self._slots[index]
-        self._stop(slot)
+        kill_child(slot.worker)
         self._slots[index] = self._spawn()
         if slot.task is None:
             return []
         return [TaskOutcome(slot.task, state, time.monotonic() - slot.started, error=error)]
 
-    @staticmethod
-    def _stop(slot: _Slot) -> None:
-        if slot.process.is_alive():
-            slot.process.kill()
-        slot.process.join(timeout=5)
-        with contextlib.suppress(OSError):
-            slot.conn.close()
-
     def close(self) -> None:
-        for slot in self._slots:
-            with contextlib.suppress(OSError):
-                slot.conn.send(None)
-        deadline = time.monotonic() + 2.0
-        for slot in self._slots:
-            slot.process.join(timeout=max(0.0, deadline - time.monotonic()))
-            self._stop(slot)
+        stop_children([slot.worker for slot in self._slots])
         self._slots = []

@@ -21,7 +21,6 @@ import os
 import queue
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from arcforge_solver.runtime.workers import GRACE_S, close_and_wait, kill_group
 from arcforge_solver.sandbox.worker import FRAME_HEADER
 from arcforge_solver.tasks.model import Grid
 
@@ -42,7 +42,6 @@ ERROR_KINDS = frozenset({"syntax", "timeout", "memory", "runtime", "invalid_outp
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 """Bounded result size: a worker that sends more is treated as broken."""
 START_TIMEOUT_S = 60.0
-GRACE_S = 1.0
 
 
 class SandboxError(RuntimeError):
@@ -172,12 +171,7 @@ class _Worker:
 
     def kill(self) -> None:
         """Kill the worker and anything it started, reap it (no zombies) and drop its scratch folder."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            self.process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
+        kill_group(self.process)
         for stream in (self.process.stdin, self.process.stdout):
             with contextlib.suppress(OSError):
                 if stream is not None:
@@ -186,11 +180,7 @@ class _Worker:
 
     def stop(self) -> None:
         """Ask politely (EOF on its input), then kill."""
-        with contextlib.suppress(OSError):
-            if self.process.stdin is not None:
-                self.process.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=1.0)
+        close_and_wait(self.process)
         self.kill()
 
 

@@ -35,11 +35,12 @@ import signal
 import struct
 import sys
 import threading
-import time
 import traceback
 from typing import Any
 
 import numpy
+
+from arcforge_solver.runtime.workers import exit_with_parent, ignore_interrupts
 
 FRAME_HEADER = struct.Struct(">I")
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
@@ -297,13 +298,13 @@ class Worker:
             self.dsl_error = f"{type(exc).__name__}: {exc}"
         os.chdir(self.scratch)
         # Started before RLIMIT_NPROC forbids new threads.
-        threading.Thread(target=self._watch_parent, daemon=True).start()
+        exit_with_parent(self.parent_pid, code=0)  # orphaned: the pool is gone
         self.own_threads = self._thread_count()
         signal.signal(signal.SIGALRM, self._on_timer)
         signal.signal(signal.SIGPROF, self._on_timer)
         signal.signal(signal.SIGXCPU, self._on_timer)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past RLIMIT_FSIZE fail with EFBIG instead
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's business
+        ignore_interrupts()
         self._set_limits()
         sys.addaudithook(Policy(self.scratch, {self.in_fd, self.out_fd}))
 
@@ -335,12 +336,6 @@ class Worker:
             return pages * os.sysconf("SC_PAGE_SIZE")
         except (OSError, ValueError, IndexError):
             return None
-
-    def _watch_parent(self) -> None:
-        while True:
-            if os.getppid() != self.parent_pid:
-                os._exit(0)  # orphaned: the pool is gone
-            time.sleep(0.5)
 
     def _on_timer(self, signum: int, frame: Any) -> None:
         raise ProgramTimeout("timeout")

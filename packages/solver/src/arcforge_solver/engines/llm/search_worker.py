@@ -8,35 +8,29 @@ replaced, so the hybrid engine always returns on time.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
 import os
-import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
 
 from arcforge_solver.engines.protocol import Deadline, EngineContext, EngineResult
+from arcforge_solver.runtime.workers import (
+    GRACE_S,
+    Child,
+    exit_with_parent,
+    ignore_interrupts,
+    kill_child,
+    spawn_child,
+    stop_children,
+)
 from arcforge_solver.tasks.model import Task
-
-GRACE_S = 2.0
-
-
-def _exit_with_parent(parent_pid: int) -> None:
-    while True:
-        if os.getppid() != parent_pid:
-            os._exit(1)
-        time.sleep(0.5)
 
 
 def search_worker_main(conn: Connection, parent_pid: int, options: dict[str, Any]) -> None:
     """The worker: build the search engine, then answer (task, seconds, seed) with an EngineResult."""
-    import signal  # noqa: PLC0415
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
+    ignore_interrupts()
+    exit_with_parent(parent_pid)
     try:
         from arcforge_solver.engines.search.search_engine import SearchEngine  # noqa: PLC0415  (only in the worker)
 
@@ -77,31 +71,16 @@ class SearchWorker:
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.options = dict(options or {})
-        self._context = multiprocessing.get_context("spawn")  # no fork: torch and CUDA hold threads
-        self._process: BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._child: Child | None = None
         self.job: SearchJob | None = None
         self.broken: str | None = None
 
-    def _start(self) -> None:
-        parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(
-            target=search_worker_main,
-            args=(child, os.getpid(), self.options),
-            daemon=True,
-            name="arcforge-search",
-        )
-        process.start()
-        child.close()
-        self._process, self._conn = process, parent
-
     def submit(self, task: Task, seconds: float, seed: int) -> SearchJob:
-        if self._process is None or not self._process.is_alive():
-            self._start()
-        assert self._conn is not None
+        if self._child is None or not self._child.process.is_alive():
+            self._child = spawn_child(search_worker_main, (os.getpid(), self.options), "arcforge-search")
         self.job = SearchJob(task.task_id, seconds, time.monotonic())
         try:
-            self._conn.send((task, seconds, seed))
+            self._child.conn.send((task, seconds, seed))
         except OSError as exc:
             self._finish(error=f"search worker unreachable: {exc}")
         return self.job
@@ -111,10 +90,11 @@ class SearchWorker:
         job = self.job
         if job is None or job.finished:
             return job
-        assert self._conn is not None and self._process is not None
+        assert self._child is not None
+        child = self._child
         try:
-            if self._conn.poll(max(0.0, timeout)):
-                message = self._conn.recv()
+            if child.conn.poll(max(0.0, timeout)):
+                message = child.conn.recv()
                 if message[0] == "result":
                     self._finish(result=message[1])
                 elif message[0] == "fatal":
@@ -123,7 +103,7 @@ class SearchWorker:
                 else:
                     self._finish(error=f"search failed: {message[1]}")
         except (EOFError, OSError):
-            self._finish(error=f"search worker died (exit code {self._process.exitcode})")
+            self._finish(error=f"search worker died (exit code {child.process.exitcode})")
             self._kill()
         if not job.finished and job.overdue():
             self._finish(error="search overran its deadline; worker replaced")
@@ -145,19 +125,11 @@ class SearchWorker:
             self.job.result, self.job.error, self.job.finished = result, error, True
 
     def _kill(self) -> None:
-        if self._process is not None:
-            if self._process.is_alive():
-                self._process.kill()
-            self._process.join(timeout=5)
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.close()
-        self._process, self._conn = None, None
+        if self._child is not None:
+            kill_child(self._child)
+        self._child = None
 
     def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(OSError):
-                self._conn.send(None)
-        if self._process is not None:
-            self._process.join(timeout=2)
-        self._kill()
+        if self._child is not None:
+            stop_children([self._child])
+        self._child = None
