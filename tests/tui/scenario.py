@@ -12,9 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import arcforge_downloader.events as downloader_events
-import arcforge_kaggle_publish.events as publish_events
-import arcforge_solver.events as solver_events
+import arcforge_events.writer as event_writer
+from arcforge_events import EventWriter
 
 T0 = 1_764_095_400.0  # 2025-11-25 18:30:00 UTC
 DOWNLOAD_RUN = "20251125T183000-a1b2"
@@ -64,8 +63,8 @@ MODEL_FILES = [
 
 def write_download(state_dir: Path, *, finished: bool = True, clock: bool = True) -> None:
     """A download of a two-shard model: one file resumed, the second shard at 50 % unless finished."""
-    with fixed_clock(downloader_events, T0) if clock else contextlib.nullcontext():
-        writer = downloader_events.EventWriter("download", state_dir, run_id=DOWNLOAD_RUN, redact=redact)
+    with fixed_clock(event_writer, T0) if clock else contextlib.nullcontext():
+        writer = EventWriter("download", state_dir, run_id=DOWNLOAD_RUN, redact=redact)
         total = sum(size for _, size in MODEL_FILES)
         writer.emit(
             "start",
@@ -116,10 +115,8 @@ def write_download(state_dir: Path, *, finished: bool = True, clock: bool = True
 
 def write_gated_download(state_dir: Path) -> None:
     """A download refused by the Hub because the model is gated (no advice in the event)."""
-    with fixed_clock(downloader_events, T0):
-        writer = downloader_events.EventWriter(
-            "download", state_dir, run_id="20251125T183500-9999", redact=redact
-        )
+    with fixed_clock(event_writer, T0):
+        writer = EventWriter("download", state_dir, run_id="20251125T183500-9999", redact=redact)
         writer.emit(
             "error",
             message="403 Forbidden: access to model google/gemma-3-1b-it is restricted (token hf_SECRETTOKEN)",
@@ -140,8 +137,8 @@ DATASET_FILES = [
 
 def write_upload(state_dir: Path, *, kernel_error: bool = True) -> None:
     """A dataset upload that becomes READY, then a kernel push that errors (or completes)."""
-    with fixed_clock(publish_events, T0 + 600):
-        writer = publish_events.EventWriter("upload", state_dir, run_id=DATASET_RUN, redact=redact)
+    with fixed_clock(event_writer, T0 + 600):
+        writer = EventWriter("upload", state_dir, run_id=DATASET_RUN, redact=redact)
         writer.emit(
             "start",
             target="dataset",
@@ -169,7 +166,7 @@ def write_upload(state_dir: Path, *, kernel_error: bool = True) -> None:
         writer.emit("item", dataset="arcfan/gemma-3-1b-it-arc", status="READY", version=3)
         writer.emit("end", status="ok", version=3)
         writer.close()
-        writer = publish_events.EventWriter("upload", state_dir, run_id=KERNEL_RUN, redact=redact)
+        writer = EventWriter("upload", state_dir, run_id=KERNEL_RUN, redact=redact)
         writer.emit("start", target="kernel", id="arcfan/arcforge-solver", files=1, bytes_total=48_000)
         writer.emit("item", file="arcforge-solver.ipynb", state="uploading")
         writer.emit("item", file="arcforge-solver.ipynb", state="done")
@@ -245,8 +242,8 @@ SCORES = {"kaggle": 0.5, "task_fraction": 0.5, "tasks_fully_solved": 0.5}
 def write_test_run(state_dir: Path, *, finished: bool = True, tasks: int | None = None) -> None:
     """A test run of six tasks with known solutions: three solved, one wrong, one timeout, one crash."""
     specs = TASKS[: tasks if tasks is not None else len(TASKS)]
-    with fixed_clock(solver_events, T0 + 1800, step=1.0):
-        writer = solver_events.EventWriter("test-run", state_dir, run_id=TEST_RUN)
+    with fixed_clock(event_writer, T0 + 1800, step=1.0):
+        writer = EventWriter("test-run", state_dir, run_id=TEST_RUN)
         writer.emit(
             "start",
             tasks=len(TASKS),

@@ -10,7 +10,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 from textual.widgets import DataTable, ProgressBar, Static
 
-import arcforge_solver.events as solver_events
+from arcforge_events import EventWriter
 from arcforge_tui.detail import GridView, TaskDetailScreen
 from arcforge_tui.grids import ARC_COLOURS, grid_text
 from arcforge_tui.widgets import FileList, StatusHeader, TaskTable
@@ -97,15 +97,20 @@ async def test_junk_lines_are_counted_and_shown(state_dir: Path) -> None:
         with path.open("ab") as handle:
             handle.write(b"this is not json\n")
             handle.write(b'{"stage": "test-run", "kind": "item"')  # torn: a writer died inside its write
-        writer = solver_events.EventWriter("test-run", state_dir, run_id=scenario.TEST_RUN)
-        # The next writer's line lands after the torn bytes: together they make one junk line.
-        writer.emit("log", level="warning", message="glued to the torn line")
+        writer = EventWriter("test-run", state_dir, run_id=scenario.TEST_RUN)
+        # The writer ends the torn fragment before its own line (issue 19): nothing of its is lost.
+        writer.emit("log", level="warning", message="after the torn line")
         writer.emit("log", level="warning", message="after the junk")
         writer.close()
         await wait_until(pilot, lambda: app.model.junk["test-run"] == 2 and app.settled, "two junk lines")
         await pilot.pause()
         assert "junk lines: 2" in plain(app.query_one(StatusHeader))
-        assert app.model.log[-1].message == "after the junk"
+        messages = [entry.message for entry in app.model.log]
+        assert messages[-3:] == [
+            "after the torn line",
+            "after the junk",
+            "test-run.jsonl: skipped 2 lines: not an event",
+        ]
         assert app.model.test_run.done == 2  # nothing else was lost
 
 
@@ -116,7 +121,7 @@ async def test_a_truncated_file_is_read_again(state_dir: Path) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.query_one(TaskTable).row_count == 6, "six rows")
         (state_dir / "test-run.jsonl").write_bytes(b"")
-        writer = solver_events.EventWriter("test-run", state_dir, run_id="20251126T110000-4444")
+        writer = EventWriter("test-run", state_dir, run_id="20251126T110000-4444")
         writer.emit("start", tasks=3, engine="search", time_budget_s=300.0, has_solutions=False)
         writer.emit(
             "item", task_id="fresh001", state="done", fitness=0.25, seconds=1.5, attempts=1, correct=None
@@ -233,7 +238,7 @@ async def test_layout_fits_80x24_and_uses_120x40(state_dir: Path) -> None:
 
 def write_load(state_dir: Path, tasks: int) -> int:
     """A test run of `tasks` tasks, ten events each plus start and end; returns the events written."""
-    writer = solver_events.EventWriter("test-run", state_dir, run_id="20251126T120000-5555")
+    writer = EventWriter("test-run", state_dir, run_id="20251126T120000-5555")
     writer.emit("start", tasks=tasks, engine="search", time_budget_s=7200.0, has_solutions=True)
     solved = 0
     for i in range(tasks):

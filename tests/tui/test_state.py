@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-import arcforge_downloader.events as downloader_events
-import arcforge_solver.events as solver_events
-from arcforge_tui.events import STAGES, EventTailer, event_path
+import arcforge_events.writer as event_writer
+from arcforge_events import STAGES, EventTailer, EventWriter, event_path
 from arcforge_tui.state import MonitorState, format_in
 from tests.tui import scenario
 
@@ -97,7 +96,7 @@ def test_finished_test_run(state_dir: Path) -> None:
 
 def test_only_the_latest_run_is_shown(state_dir: Path) -> None:
     scenario.write_test_run(state_dir)
-    second = solver_events.EventWriter("test-run", state_dir, run_id="20251126T080000-1111")
+    second = EventWriter("test-run", state_dir, run_id="20251126T080000-1111")
     second.emit("start", tasks=2, engine="llm", time_budget_s=600.0, has_solutions=False)
     second.emit("item", task_id="aaaa0001", state="done", fitness=0.5, train_solved=False, correct=None)
     second.emit(
@@ -114,7 +113,7 @@ def test_only_the_latest_run_is_shown(state_dir: Path) -> None:
 
 
 def test_events_before_start_and_unknown_kinds_and_keys(state_dir: Path) -> None:
-    writer = solver_events.EventWriter("test-run", state_dir, run_id="20251126T090000-2222")
+    writer = EventWriter("test-run", state_dir, run_id="20251126T090000-2222")
     # The solver reports bad task files before its `start`: they belong to the same run and stay.
     writer.emit("error", message="bad task file tasks/x.json", task_id="x", file="tasks/x.json")
     writer.emit("start", tasks=1, engine="search", time_budget_s=60.0, has_solutions=True, brand_new=True)
@@ -137,8 +136,8 @@ def test_download_restart_drops_the_old_state(state_dir: Path) -> None:
     assert model.download.count("done") == 4
     path = event_path(state_dir, "download")
     path.write_text("")
-    with scenario.fixed_clock(downloader_events):
-        writer = downloader_events.EventWriter("download", state_dir, run_id="20251126T100000-3333")
+    with scenario.fixed_clock(event_writer):
+        writer = EventWriter("download", state_dir, run_id="20251126T100000-3333")
         writer.emit("start", repo_id="a/b", files=1, bytes_total=10, bytes_to_fetch=10)
         writer.close()
     model.apply("download", tailer.poll())

@@ -17,8 +17,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Tab, Tabs
 from textual.worker import get_current_worker
 
+from arcforge_events import STAGES, EventTailer, ReadBatch, event_path
 from arcforge_tui.detail import TaskDetailScreen
-from arcforge_tui.events import STAGES, EventTailer, event_path
 from arcforge_tui.messages import EventsRead, StageLoaded
 from arcforge_tui.state import TASK_FILTERS, MonitorState, TestRunState
 from arcforge_tui.widgets import (
@@ -136,8 +136,16 @@ class MonitorApp(App[None]):
         worker = get_current_worker()
         tailer = EventTailer(event_path(self.state_dir, stage))
         existed = False
+        failure: str | None = None  # said once, not on every poll
         while not (self._stop.is_set() or worker.is_cancelled):
-            batch = tailer.poll()
+            try:
+                batch = tailer.poll()
+            except Exception as exc:  # the reader never raises on data; this keeps the stage followed anyway
+                message = f"reading {tailer.path} failed ({exc!r}); trying again"
+                batch = ReadBatch(exists=existed, error=None if message == failure else message)
+                failure = message
+            else:
+                failure = None
             if batch or batch.exists != existed:
                 existed = batch.exists
                 self.post_message(EventsRead(stage, batch))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from arcforge_events import STAGES, event_path, resolve_state_dir
 from arcforge_tui import __version__
 from arcforge_tui.app import MonitorApp
-from arcforge_tui.events import STAGES, event_path, resolve_state_dir
+from arcforge_tui.summary import summary_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
             "A Textual monitor for arcforge's download, upload and test-run stages. It tails the "
             "stages' JSON-Lines events in the state dir (download.jsonl, upload.jsonl, test-run.jsonl) "
             "and shows progress, Kaggle statuses, the task table, scores and the time forecast. "
+            "Without a terminal, --replay prints a plain summary instead. "
             "Keys: q quit, 1-4 panes, f task filter, enter task detail, escape back."
         ),
     )
@@ -53,6 +55,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if state_dir.exists() and not state_dir.is_dir():
         print(f"arcforge-tui: the state dir {state_dir} is not a folder", file=sys.stderr)
+        return 2
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # A full-screen app on a pipe or a CI log would only fill it with escape codes.
+        if args.replay:
+            print(summary_text(state_dir))
+            return 0
+        print(
+            "arcforge-tui: the live monitor needs a terminal (stdin and stdout are not both one); "
+            "for a plain summary of the state dir, run it with --replay",
+            file=sys.stderr,
+        )
         return 2
 
     MonitorApp(state_dir, replay=args.replay, poll_interval=args.poll).run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from arcforge_tui.events import ReadBatch
+from arcforge_events import ReadBatch
 
 
 class EventsRead(Message):

@@ -9,10 +9,27 @@ results a person wants side by side.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from arcforge_tui.events import STAGES, Event, ReadBatch
+from arcforge_events import STAGES, Event, ReadBatch
+from arcforge_events.payloads import (
+    DownloadEnd,
+    DownloadItem,
+    DownloadProgress,
+    DownloadStart,
+    ErrorData,
+    LogData,
+    TestRunEnd,
+    TestRunItem,
+    TestRunProgress,
+    TestRunStart,
+    UploadEnd,
+    UploadItem,
+    UploadProgress,
+    UploadStart,
+)
 
 WAITING = "waiting"
 RUNNING = "running"
@@ -31,16 +48,22 @@ def gated_advice(repo_id: str | None) -> str:
     )
 
 
+# The payloads are read through the contract's TypedDicts (arcforge_events.payloads), so mypy checks
+# every key name; the values come from a file, so each is type-checked before use. The reader
+# already turned away non-finite and out-of-range numbers; these helpers check again, because a
+# state fed by hand (tests, replays) must not crash the app either.
+
+
 def _num(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    number = float(value) if isinstance(value, float) or abs(value) < 2**63 else None
+    return number if number is not None and math.isfinite(number) else None
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return int(value)
+    number = _num(value)
+    return int(number) if number is not None else None
 
 
 def _str(value: Any) -> str | None:
@@ -70,8 +93,9 @@ class RunInfo:
 
     def finish(self, event: Event) -> None:
         self.touch(event)
-        self.status = _str(event.data.get("status")) or "ok"
-        self.seconds = _num(event.data.get("seconds"))
+        data = cast(DownloadEnd | UploadEnd | TestRunEnd, event.data)
+        self.status = _str(data.get("status")) or "ok"
+        self.seconds = _num(data.get("seconds"))
 
 
 @dataclass
@@ -102,7 +126,7 @@ class FileTransfer:
             return 0.0
         return min(1.0, self.bytes_done / self.bytes_total)
 
-    def apply_progress(self, data: dict[str, Any]) -> None:
+    def apply_progress(self, data: DownloadProgress | UploadProgress) -> None:
         done, total = _int(data.get("bytes_done")), _int(data.get("bytes_total"))
         if done is not None:
             self.bytes_done = done
@@ -112,7 +136,7 @@ class FileTransfer:
         if self.state == "queued":
             self.state = "fetching" if "speed_bps" in data else "uploading"
 
-    def apply_item(self, data: dict[str, Any]) -> None:
+    def apply_item(self, data: DownloadItem | UploadItem) -> None:
         self.state = _str(data.get("state")) or self.state
         total, done = _int(data.get("bytes_total")), _int(data.get("bytes_done"))
         if total is not None:
@@ -124,7 +148,7 @@ class FileTransfer:
         if self.state not in ("fetching", "uploading", "resumed"):
             self.speed_bps = None
         if self.state == "failed":
-            self.error = _str(data.get("error")) or _str(data.get("message")) or self.error
+            self.error = _str(cast(UploadItem, data).get("message")) or self.error
 
 
 @dataclass
@@ -142,27 +166,29 @@ class DownloadState:
     errors: list[ErrorNote] = field(default_factory=list)
 
     def apply(self, event: Event) -> None:
-        data = event.data
         if event.kind == "start":
-            self.repo_id = _str(data.get("repo_id"))
-            self.revision = _str(data.get("revision"))
-            self.commit = _str(data.get("commit"))
-            self.files_expected = _int(data.get("files"))
-            self.bytes_total = _int(data.get("bytes_total"))
-            self.bytes_to_fetch = _int(data.get("bytes_to_fetch"))
+            start = cast(DownloadStart, event.data)
+            self.repo_id = _str(start.get("repo_id"))
+            self.revision = _str(start.get("revision"))
+            self.commit = _str(start.get("commit"))
+            self.files_expected = _int(start.get("files"))
+            self.bytes_total = _int(start.get("bytes_total"))
+            self.bytes_to_fetch = _int(start.get("bytes_to_fetch"))
             return
-        name = _str(data.get("file"))
+        name = _str(event.data.get("file"))
         if event.kind == "progress":
+            progress = cast(DownloadProgress, event.data)
             if name:
-                self._file(name).apply_progress(data)
-            total_done, total = _int(data.get("total_bytes_done")), _int(data.get("total_bytes"))
+                self._file(name).apply_progress(progress)
+            total_done, total = _int(progress.get("total_bytes_done")), _int(progress.get("total_bytes"))
             if total_done is not None:
                 self.total_bytes_done = total_done
             if total is not None:
                 self.bytes_total = total
         elif event.kind == "item" and name:
-            self._file(name).apply_item(data)
+            self._file(name).apply_item(cast(DownloadItem, event.data))
         elif event.kind == "error":
+            data = cast(ErrorData, event.data)
             note = ErrorNote(
                 message=_str(data.get("message")) or "unknown error",
                 code=_str(data.get("code")),
@@ -175,7 +201,7 @@ class DownloadState:
             if name:
                 self._file(name).error = note.message
         elif event.kind == "end":
-            self.bytes_fetched = _int(data.get("bytes_fetched"))
+            self.bytes_fetched = _int(cast(DownloadEnd, event.data).get("bytes_fetched"))
             for transfer in self.files.values():
                 transfer.speed_bps = None
 
@@ -262,17 +288,17 @@ class UploadState:
     _run_target: dict[str, str] = field(default_factory=dict)
 
     def apply(self, event: Event) -> None:
-        data = event.data
         if event.kind == "start":
-            target = _str(data.get("target")) or "upload"
+            start = cast(UploadStart, event.data)
+            target = _str(start.get("target")) or "upload"
             previous = self.targets.pop(target, None)
             if previous is not None and previous.run.run_id:
                 self._run_target.pop(previous.run.run_id, None)
             if target in REMOTE_KEYS:
                 self.remote.pop(target, None)
-            upload = UploadRun(target, ident=_str(data.get("id")))
-            upload.files_expected = _int(data.get("files"))
-            upload.bytes_total = _int(data.get("bytes_total"))
+            upload = UploadRun(target, ident=_str(start.get("id")))
+            upload.files_expected = _int(start.get("files"))
+            upload.bytes_total = _int(start.get("bytes_total"))
             upload.run.begin(event)
             self.targets[target] = upload
             self._run_target[event.run_id] = target
@@ -289,32 +315,34 @@ class UploadState:
             self.run = self.targets[known].run
         upload = self.targets[known]
         upload.run.touch(event)
-        name = _str(data.get("file"))
+        name = _str(event.data.get("file"))
         if event.kind == "progress":
+            progress = cast(UploadProgress, event.data)
             if name:
-                self._file(upload, name).apply_progress(data)
-            total_done, total = _int(data.get("total_bytes_done")), _int(data.get("total_bytes"))
+                self._file(upload, name).apply_progress(progress)
+            total_done, total = _int(progress.get("total_bytes_done")), _int(progress.get("total_bytes"))
             if total_done is not None:
                 upload.total_bytes_done = total_done
             if total is not None:
                 upload.bytes_total = total
         elif event.kind == "item":
+            item = cast(UploadItem, event.data)
             if name:
-                self._file(upload, name).apply_item(data)
+                self._file(upload, name).apply_item(item)
                 return
             for key in REMOTE_KEYS:
-                if key in data:
-                    status = _str(data.get("status")) or "unknown"
-                    ident = data.get(key)
+                if key in item:
+                    ident = event.data.get(key)  # the `dataset`, `kernel` or `submission` key
                     self.remote[key] = RemoteStatus(
-                        status=status,
-                        message=_str(data.get("message")),
-                        version=_int(data.get("version")),
-                        score=_num(data.get("score")),
+                        status=_str(item.get("status")) or "unknown",
+                        message=_str(item.get("message")),
+                        version=_int(item.get("version")),
+                        score=_num(item.get("score")),
                         ident=ident if isinstance(ident, str) else upload.ident,
                     )
                     break
         elif event.kind == "error":
+            data = cast(ErrorData, event.data)
             note = ErrorNote(
                 message=_str(data.get("message")) or "unknown error",
                 code=_str(data.get("code")),
@@ -326,7 +354,7 @@ class UploadState:
                 self._file(upload, name).error = note.message
         elif event.kind == "end":
             upload.run.finish(event)
-            upload.version = _int(data.get("version"))
+            upload.version = _int(cast(UploadEnd, event.data).get("version"))
 
     @staticmethod
     def _file(upload: UploadRun, name: str) -> FileTransfer:
@@ -352,7 +380,7 @@ class TaskRow:
     program: str | None = None
     predictions: list[Any] | None = None
     train: list[Any] | None = None
-    llm: dict[str, Any] | None = None
+    llm: dict[str, Any] | None = None  # LlmCounters, checked to be a dict
     error: str | None = None
 
     @property
@@ -373,26 +401,32 @@ class TaskRow:
             return self.finished and not self.solved
         return True
 
-    def apply(self, data: dict[str, Any]) -> None:
+    def apply(self, data: TestRunItem) -> None:
         self.state = _str(data.get("state")) or self.state
         if "fitness" in data:
             self.fitness = _num(data["fitness"])
         if "train_solved" in data:
-            self.train_solved = data["train_solved"] if isinstance(data["train_solved"], bool) else None
+            solved: object = data["train_solved"]
+            self.train_solved = solved if isinstance(solved, bool) else None
         if "seconds" in data:
             self.seconds = _num(data["seconds"])
         if "attempts" in data:
             self.attempts = _int(data["attempts"])
         if "correct" in data:
-            self.correct = data["correct"] if isinstance(data["correct"], bool) else None
-        if isinstance(data.get("program"), str):
-            self.program = data["program"]
-        if isinstance(data.get("predictions"), list):
-            self.predictions = data["predictions"]
-        if isinstance(data.get("train"), list):
-            self.train = data["train"]
-        if isinstance(data.get("llm"), dict):
-            self.llm = data["llm"]
+            correct: object = data["correct"]
+            self.correct = correct if isinstance(correct, bool) else None
+        program: object = data.get("program")
+        if isinstance(program, str):
+            self.program = program
+        predictions: object = data.get("predictions")
+        if isinstance(predictions, list):
+            self.predictions = predictions
+        train: object = data.get("train")
+        if isinstance(train, list):
+            self.train = train
+        llm: object = data.get("llm")
+        if isinstance(llm, dict):
+            self.llm = llm
         if "error" in data:
             self.error = _str(data["error"])
 
@@ -417,37 +451,39 @@ class TestRunState:
     changed: set[str] = field(default_factory=set)
 
     def apply(self, event: Event) -> None:
-        data = event.data
         if event.kind == "start":
-            self.total = _int(data.get("tasks"))
-            self.engine = _str(data.get("engine"))
-            self.time_budget_s = _num(data.get("time_budget_s"))
-            self.time_per_task_s = _num(data.get("time_per_task_s"))
-            self.workers = _int(data.get("workers"))
-            self.has_solutions = data.get("has_solutions") is True
-            self.resumed = _int(data.get("resumed")) or 0
-        elif event.kind == "progress" and "task_id" in data:
-            self._task(data)  # an engine's per-task progress, not the run's counters
+            start = cast(TestRunStart, event.data)
+            self.total = _int(start.get("tasks"))
+            self.engine = _str(start.get("engine"))
+            self.time_budget_s = _num(start.get("time_budget_s"))
+            self.time_per_task_s = _num(start.get("time_per_task_s"))
+            self.workers = _int(start.get("workers"))
+            self.has_solutions = start.get("has_solutions") is True
+            self.resumed = _int(start.get("resumed")) or 0
+        elif event.kind == "progress" and "task_id" in event.data:
+            self._task(cast(TestRunItem, event.data))  # an engine's per-task progress, not the run's
         elif event.kind == "progress":
-            self._counters(data)
-            if "budget_s" in data and _num(data["budget_s"]) is not None:
-                self.time_budget_s = _num(data["budget_s"])
-            if "elapsed_s" in data:
-                self.elapsed_s = _num(data["elapsed_s"])
-            if "forecast_s" in data:
-                self.forecast_s = _num(data["forecast_s"])
-            if "within_budget" in data:
-                within = data["within_budget"]
+            progress = cast(TestRunProgress, event.data)
+            self._counters(progress)
+            if _num(progress.get("budget_s")) is not None:
+                self.time_budget_s = _num(progress.get("budget_s"))
+            if "elapsed_s" in progress:
+                self.elapsed_s = _num(progress["elapsed_s"])
+            if "forecast_s" in progress:
+                self.forecast_s = _num(progress["forecast_s"])
+            if "within_budget" in progress:
+                within: object = progress["within_budget"]
                 self.within_budget = within if isinstance(within, bool) else None
         elif event.kind == "item":
-            self._task(data)
+            self._task(cast(TestRunItem, event.data))
         elif event.kind == "end":
-            self._counters(data)
-            seconds = _num(data.get("seconds"))
+            end = cast(TestRunEnd, event.data)
+            self._counters(end)
+            seconds = _num(end.get("seconds"))
             if seconds is not None:
                 self.elapsed_s = seconds
 
-    def _task(self, data: dict[str, Any]) -> None:
+    def _task(self, data: TestRunItem) -> None:
         task_id = _str(data.get("task_id"))
         if task_id:
             row = self.tasks.get(task_id)
@@ -456,15 +492,16 @@ class TestRunState:
             row.apply(data)
             self.changed.add(task_id)
 
-    def _counters(self, data: dict[str, Any]) -> None:
+    def _counters(self, data: TestRunProgress | TestRunEnd) -> None:
         done, total = _int(data.get("done")), _int(data.get("total"))
         if done is not None:
             self.reported_done = done
         if total is not None:
             self.total = total
-        scores = data.get("scores")
+        scores: object = data.get("scores")
         if isinstance(scores, dict):
-            self.scores = {str(k): float(v) for k, v in scores.items() if _num(v) is not None}
+            numbers = {str(k): _num(v) for k, v in scores.items()}
+            self.scores = {k: v for k, v in numbers.items() if v is not None}
 
     @property
     def done(self) -> int:
@@ -579,6 +616,12 @@ class MonitorState:
         for event in batch.events:
             self.events[stage] += 1
             self._apply_event(stage, event)
+        if batch.skipped:
+            # Said where it happened: after the last event read with it, or after the stage's last.
+            ts = batch.events[-1].ts if batch.events else (self.run(stage).last_ts or 0.0)
+            for reason, count in sorted(batch.skipped.items()):
+                lines = "line" if count == 1 else "lines"
+                self._log_line(ts, stage, "", "warning", f"{stage}.jsonl: skipped {count} {lines}: {reason}")
 
     def _apply_event(self, stage: str, event: Event) -> None:
         if event.kind == "start":
@@ -600,8 +643,8 @@ class MonitorState:
             elif stage == "test-run":
                 self.test_run.apply(event)
         if event.kind in ("log", "error"):
-            data = event.data
-            level = "error" if event.kind == "error" else (_str(data.get("level")) or "info")
+            data = cast(ErrorData, event.data)
+            level = "error" if event.kind == "error" else (_str(cast(LogData, data).get("level")) or "info")
             message = _str(data.get("message")) or "(no message)"
             code = _str(data.get("code"))
             advice = _str(data.get("advice"))
@@ -616,7 +659,7 @@ class MonitorState:
 
     def _new_run(self, stage: str, event: Event) -> None:
         if stage == "upload":
-            target = _str(event.data.get("target")) or "upload"
+            target = _str(cast(UploadStart, event.data).get("target")) or "upload"
             old = self.upload.targets.get(target)
             if old is not None and old.run.run_id and old.run.run_id != event.run_id:
                 self._drop_log(stage, old.run.run_id)

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, ProgressBar, RichLog, Static
 
-from arcforge_tui.events import STAGES
+from arcforge_events import STAGES
 from arcforge_tui.state import (
     RUNNING,
     WAITING,

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import arcforge_solver.events as solver_events
-from arcforge_tui.events import EventTailer, parse_line, resolve_state_dir
+from arcforge_events import EventTailer, EventWriter, parse_line, resolve_state_dir
 
 
 def line(kind: str, seq: int, run_id: str = "20251125T190000-0a0b", **data: object) -> bytes:
@@ -66,9 +65,10 @@ def test_tailer_counts_junk_and_torn_lines(tmp_path: Path) -> None:
     path.write_bytes(line("start", 0) + b"garbage\n" + torn + line("log", 2, message="hi") + b"\n[1]\n")
     tailer = EventTailer(path)
     batch = tailer.poll()
-    # The torn line swallows the start of the next whole line: one junk line, not two events.
-    assert [e.kind for e in batch.events] == ["start"]
+    # The torn fragment is glued to the next whole line: the fragment is junk, the line still an event.
+    assert [e.kind for e in batch.events] == ["start", "log"]
     assert batch.junk == 3
+    assert batch.skipped == {"not an event": 2, "torn (a writer died mid-line)": 1}
     assert tailer.junk_total == 3
     append(path, b'{"torn at the end')
     assert tailer.poll().junk == 0  # a fragment may still be finished by its writer
@@ -126,7 +126,7 @@ def test_tailer_hands_a_backlog_over_in_bounded_batches(tmp_path: Path) -> None:
 
 
 def test_reader_reads_the_real_writer(tmp_path: Path) -> None:
-    writer = solver_events.EventWriter("test-run", tmp_path)
+    writer = EventWriter("test-run", tmp_path)
     writer.emit("start", tasks=1, engine="search")
     writer.emit("log", level="info", message="line with\nnewline and ✓")
     writer.close()
@@ -136,12 +136,14 @@ def test_reader_reads_the_real_writer(tmp_path: Path) -> None:
     assert {e.run_id for e in batch.events} == {writer.run_id}
 
 
-def test_state_dir_resolution_matches_the_writers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_state_dir_rule(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ARCFORGE_STATE_DIR", raising=False)
-    assert resolve_state_dir(None) == solver_events.resolve_state_dir(None) == Path(".arcforge")
+    assert resolve_state_dir(None) == Path(".arcforge")
+    assert resolve_state_dir(None, configured="from-toml") == Path("from-toml")
     monkeypatch.setenv("ARCFORGE_STATE_DIR", str(tmp_path))
-    assert resolve_state_dir(None) == solver_events.resolve_state_dir(None) == tmp_path
-    assert resolve_state_dir("flag") == Path("flag")
+    assert resolve_state_dir(None) == tmp_path
+    assert resolve_state_dir(None, configured="from-toml") == tmp_path  # the environment wins
+    assert resolve_state_dir("flag", configured="from-toml") == Path("flag")  # the flag wins all
 
 
 def test_tailer_starts_over_when_the_file_is_rewritten_in_place_and_grows(tmp_path: Path) -> None:
