@@ -11,9 +11,12 @@ once a program reproduces every train pair.
 join the population when they arrive, so the model refines DSL programs too, and a search that solves
 the task stops generation at once.
 
-Both engines are `parallel = False`: one model per process, used one task at a time, batched inside.
-They measure their pace on the first tasks, log the forecast table, and shrink the population and
-generations so that each task fits the seconds the runtime's scheduler gives it.
+Both engines are `parallel = False` and `holds_model = True`: one model per process, used one task at a
+time, batched inside; the runtime runs one such process per GPU lane (`replica_bytes` tells it how much
+memory a replica needs). They measure their pace on the first tasks, log the forecast table, and fit
+the population and generations to the seconds the runtime's scheduler gives each task: fewer when the
+task's seconds are short, more generations when they are long (unless `generations` is fixed).
+Prompts are sized to the model's context window less the new tokens.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 from arcforge_solver.engines.llm.backend import GenerationBackend, open_backend
 from arcforge_solver.engines.llm.budget import (
+    SAFETY,
     Shape,
     Throughput,
     fit_shape,
@@ -46,12 +50,17 @@ from arcforge_solver.engines.llm.operators import (
 from arcforge_solver.engines.llm.search_worker import SearchJob, SearchWorker
 from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineResult
 from arcforge_solver.engines.ranking import merge, rank
-from arcforge_solver.runtime.scheduler import format_duration
+from arcforge_solver.runtime.timing import format_duration
 from arcforge_solver.tasks.model import Task
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SHAPE = Shape(population=8, generations=3, samples_per_call=4)
+MAX_GENERATIONS = 256
+"""Most generations a task may grow to when its seconds allow and `generations` is not fixed."""
+FALLBACK_PROMPT_TOKENS = 3072
+"""The prompt budget for a backend that does not say its context window."""
+PROMPT_MARGIN_TOKENS = 64
 REFINE_SHARE, CROSSOVER_SHARE = 0.5, 0.25
 SEARCH_SHARE = 0.5
 """Hybrid: the share of a task's seconds the DSL search gets (it runs alongside generation)."""
@@ -106,6 +115,15 @@ class LlmEngine:
 
     name = "llm"
     parallel = False
+    holds_model = True
+
+    @staticmethod
+    def replica_bytes(options: dict[str, Any]) -> int | None:
+        """GPU memory one replica of the model in `options["model_dir"]` needs (None: unknown)."""
+        from arcforge_solver.engines.llm.loading import replica_bytes  # noqa: PLC0415
+
+        model_dir = options.get("model_dir")
+        return replica_bytes(str(model_dir)) if model_dir else None
 
     def __init__(
         self,
@@ -126,14 +144,18 @@ class LlmEngine:
         population = int(population or DEFAULT_SHAPE.population)
         samples = int(samples_per_call or min(DEFAULT_SHAPE.samples_per_call, population))
         self.ceiling = Shape(population, int(generations or DEFAULT_SHAPE.generations), max(1, samples))
+        self.generations_fixed = generations is not None
         self.program_timeout_s = float(program_timeout_s or _env("ARCFORGE_LLM_PROGRAM_TIMEOUT", 2.0, float))
         if backend is None or isinstance(backend, str):
             backend = self._open(model_dir, backend, dtype, max_batch_sequences)
         self.backend: GenerationBackend = backend
+        new_tokens = int(max_new_tokens or _env("ARCFORGE_LLM_MAX_NEW_TOKENS", 512, int))
         self.operators = LlmOperators(
             backend,
-            max_prompt_tokens=int(max_prompt_tokens or _env("ARCFORGE_LLM_MAX_PROMPT_TOKENS", 3072, int)),
-            max_new_tokens=int(max_new_tokens or _env("ARCFORGE_LLM_MAX_NEW_TOKENS", 512, int)),
+            max_prompt_tokens=prompt_budget(
+                backend, new_tokens, max_prompt_tokens or _env("ARCFORGE_LLM_MAX_PROMPT_TOKENS", None, int)
+            ),
+            max_new_tokens=new_tokens,
             temperature=float(
                 temperature if temperature is not None else _env("ARCFORGE_LLM_TEMPERATURE", 0.8, float)
             ),
@@ -182,7 +204,7 @@ class LlmEngine:
     # -- budget ------------------------------------------------------------------------------------
     def plan(self, deadline: Deadline, context: EngineContext) -> Shape:
         """The shape for this task: the ceiling, shrunk to fit the task's seconds once the pace is known."""
-        shape = fit_shape(self.ceiling, self.pace, deadline.seconds)
+        shape = fit_shape(self.task_ceiling(deadline.seconds), self.pace, deadline.seconds)
         if self.pace.measured and shape != self._last_shape:
             verb = "shrinks" if shape.programs() < self.ceiling.programs() else "uses"
             _log(
@@ -193,6 +215,17 @@ class LlmEngine:
             )
         self._last_shape = shape
         return shape
+
+    def task_ceiling(self, seconds: float) -> Shape:
+        """The most this task may do: the ceiling, with as many generations as `seconds` hold at the
+        measured pace when `generations` was not fixed (a long allotment buys more refinement)."""
+        ceiling = self.ceiling
+        per_generation = ceiling.population * self.pace.seconds_per_program()
+        if self.generations_fixed or not self.pace.measured or per_generation <= 0:
+            return ceiling
+        fits = int(seconds * SAFETY / per_generation)
+        generations = max(ceiling.generations, min(MAX_GENERATIONS, fits))
+        return Shape(ceiling.population, generations, ceiling.samples_per_call)
 
     def forecast_lines(self, seconds_per_task: float, context: EngineContext) -> list[str]:
         """The forecast table: whole-run hours per population size when the runtime says how many tasks
@@ -392,6 +425,16 @@ class LlmEngine:
             **extra,
         }
         return EngineResult(task_id=run.task.task_id, candidates=candidates, stats=stats)
+
+
+def prompt_budget(backend: GenerationBackend, new_tokens: int, explicit: int | None) -> int:
+    """Prompt tokens: the context window less the new tokens and a margin, or `explicit` when it is
+    set and smaller (a long prompt never pushes the answer out of the window)."""
+    window = getattr(backend, "context_tokens", None)
+    if not isinstance(window, int) or window <= 0:
+        return int(explicit or FALLBACK_PROMPT_TOKENS)
+    room = max(PROMPT_MARGIN_TOKENS * 2, window - new_tokens - PROMPT_MARGIN_TOKENS)
+    return min(room, int(explicit)) if explicit else room
 
 
 def _crossover_pairs(

@@ -11,10 +11,14 @@ cards support it (compute capability 8.0+), fp16 on older cards such as the T4, 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+
+from arcforge_solver.engines.llm.prompts import context_window
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin", "*.bin.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json", "spiece.model")
@@ -150,6 +154,71 @@ def _explain(root: Path, problem: str, expected: str) -> str:
     if nested:
         message += "\ndid you mean: " + ", ".join(str(p) for p in nested[:5])
     return message
+
+
+def read_config(model_folder: str | os.PathLike[str]) -> SimpleNamespace:
+    """`config.json` as attributes (nested objects too), read without transformers; empty when unreadable."""
+    try:
+        data = json.loads((Path(model_folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return SimpleNamespace()
+
+    def wrap(value: Any) -> Any:
+        return SimpleNamespace(**{k: wrap(v) for k, v in value.items()}) if isinstance(value, dict) else value
+
+    wrapped = wrap(data)
+    return wrapped if isinstance(wrapped, SimpleNamespace) else SimpleNamespace()
+
+
+_DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
+GPU_OVERHEAD_BYTES = 1024**3
+"""CUDA context, allocator slack and activations of one replica, beyond its weights and KV cache."""
+
+
+def weight_bytes(model_folder: str | os.PathLike[str]) -> int:
+    """Bytes of the weights on disk: the index's total_size, else the sum of the weight files."""
+    folder = Path(model_folder)
+    for index in sorted(folder.glob("*.index.json")):
+        try:
+            total = json.loads(index.read_text(encoding="utf-8")).get("metadata", {}).get("total_size")
+        except (OSError, ValueError, AttributeError):
+            total = None
+        if isinstance(total, int) and total > 0:
+            return total
+    files = [*folder.glob("*.safetensors")] or [*folder.glob("pytorch_model*.bin")]
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
+def kv_bytes_per_token(config: Any, dtype_bytes: int = 2) -> int:
+    """KV-cache bytes one token costs: keys and values of every layer's KV heads."""
+    config = getattr(config, "text_config", None) or config
+    layers = getattr(config, "num_hidden_layers", None)
+    heads = getattr(config, "num_attention_heads", None)
+    hidden = getattr(config, "hidden_size", None)
+    if not isinstance(layers, int) or not isinstance(heads, int) or not heads:
+        return 0
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or (hidden // heads if isinstance(hidden, int) else 0)
+    return int(2 * layers * kv_heads * head_dim * dtype_bytes)
+
+
+def replica_bytes(model_dir: str | os.PathLike[str], *, gpu_dtype_bytes: int = 2) -> int | None:
+    """GPU memory one model replica needs: its weights in the GPU dtype (bf16/fp16), the KV cache of one
+    sequence as long as the context window, and GPU_OVERHEAD_BYTES; None when the folder is unreadable.
+    Reads config.json and file sizes only (no torch), so the runtime can plan lanes before loading."""
+    try:
+        paths = resolve_model_paths(model_dir)
+    except ModelFolderError:
+        return None
+    config = read_config(paths.model)
+    stored = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+    weights = weight_bytes(paths.model)
+    if not weights:
+        return None
+    if isinstance(stored, str) and stored in _DTYPE_BYTES:
+        weights = weights * gpu_dtype_bytes // _DTYPE_BYTES[stored]
+    window = context_window(config, None) or 4096
+    return weights + kv_bytes_per_token(config, gpu_dtype_bytes) * window + GPU_OVERHEAD_BYTES
 
 
 def pick_dtype(capabilities: list[tuple[int, int]], *, mps: bool = False) -> str:

@@ -226,3 +226,53 @@ def chat_prompt(tokenizer: object, content: str) -> str:
         except Exception:  # a broken template must not stop the run; plain text works
             pass
     return f"{content}\n\n```python\n"
+
+
+_REPLY_MARKER = "ARCFORGE_REPLY_MARKER"
+
+
+def end_of_turn_ids(tokenizer: object) -> list[int]:
+    """The special token the chat template closes the assistant's turn with (Gemma's `<end_of_turn>`,
+    ChatML's `<|im_end|>`, Llama 3's `<|eot_id|>`), which is often not the tokenizer's eos: a model that
+    finishes its answer writes it, and generation must stop there. Found by rendering one exchange and
+    reading the first token after the assistant's text; empty when there is no template or no such token."""
+    template = getattr(tokenizer, "chat_template", None)
+    apply = getattr(tokenizer, "apply_chat_template", None)
+    if not template or apply is None or not callable(tokenizer):
+        return []
+    messages = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": _REPLY_MARKER}]
+    try:
+        text = apply(messages, tokenize=False)
+    except Exception:  # a template that refuses this exchange: no end-of-turn token learned
+        return []
+    if not isinstance(text, str) or _REPLY_MARKER not in text:
+        return []
+    tail = text.split(_REPLY_MARKER, 1)[1].lstrip()
+    if not tail:
+        return []
+    ids = tokenizer(tail, add_special_tokens=False)["input_ids"]
+    if not ids:
+        return []
+    first = int(ids[0])
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    special.update(int(i) for i, token in added.items() if getattr(token, "special", False))
+    return [first] if first in special else []
+
+
+def context_window(config: object, tokenizer: object) -> int | None:
+    """Tokens the model attends over: the config's position limit, or the tokenizer's `model_max_length`
+    when that is a real limit (transformers puts 1e30 there when it does not know)."""
+    limits: list[int] = []
+    text_config = getattr(config, "text_config", None)  # multimodal configs (Gemma 3) nest the LM's
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(config, name, None)
+        if value is None and text_config is not None:
+            value = getattr(text_config, name, None)
+        if isinstance(value, int) and value > 0:
+            limits.append(value)
+            break
+    length = getattr(tokenizer, "model_max_length", None)
+    if isinstance(length, int) and 0 < length < 10_000_000:
+        limits.append(length)
+    return min(limits) if limits else None
