@@ -50,7 +50,7 @@ def test_metadata_is_safe_and_explicit(
     assert metadata["enable_gpu"] is True and metadata["is_private"] is True
     assert metadata["machine_shape"] == "NvidiaL4"
     assert metadata["dataset_sources"] == ["alice/codegemma-arcforge", "alice/arcforge-wheelhouse"]
-    assert metadata["competition_sources"] == ["arc-prize-2025"]
+    assert metadata["competition_sources"] == ["arc-prize-2026-arc-agi-2"]
     assert metadata["code_file"] == "arcforge-notebook.ipynb" and (folder / metadata["code_file"]).is_file()
     assert kaggle.calls_to("SaveKernel") == []
 
@@ -60,7 +60,7 @@ def test_metadata_is_safe_and_explicit(
     assert request.get("enableInternet", False) is False and request["enableGpu"] is True
     assert request["isPrivate"] is True and request["machineShape"] == "NvidiaTeslaT4"
     assert request["datasetDataSources"] == ["alice/codegemma-arcforge", "alice/arcforge-wheelhouse"]
-    assert request["competitionDataSources"] == ["arc-prize-2025"]
+    assert request["competitionDataSources"] == ["arc-prize-2026-arc-agi-2"]
     assert request["kernelExecutionType"] == "QUICK_SAVE"  # pushed without --run
     assert "pushed version 1" in pushed.out
     kernel = json.loads((state_dir / "published.json").read_text())["kernels"]["alice/arcforge-arc-prize"][
@@ -183,7 +183,7 @@ def test_output_fetch_validate_provenance_then_submit(
     from arcforge_kaggle_publish.credentials import load_credentials
     from arcforge_kaggle_publish.kaggle_adapter import build_api
 
-    listed = build_api(load_credentials()).competition_submissions("arc-prize-2025")  # ListSubmissions
+    listed = build_api(load_credentials()).competition_submissions("arc-prize-2026-arc-agi-2")  # ListSubmissions
     assert [(x.ref, x.status.name, x.public_score, x.description) for x in listed] == [
         (request_ref, "COMPLETE", "0.0000", "first try")
     ]

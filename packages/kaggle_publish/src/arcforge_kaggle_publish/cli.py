@@ -9,12 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from arcforge_kaggle_publish import __version__
-from arcforge_kaggle_publish.credentials import Credentials, Redactor, load_credentials
 from arcforge_kaggle_publish.errors import PublishError
-from arcforge_kaggle_publish.events import resolve_state_dir
-from arcforge_kaggle_publish.reporter import Reporter
+from arcforge_kaggle_publish.session import Session
 
-DEFAULT_COMPETITION = "arc-prize-2025"
+DEFAULT_COMPETITION = "arc-prize-2026-arc-agi-2"
 DEFAULT_ACCELERATOR = "NvidiaL4"
 
 
@@ -168,35 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=12 * 3600, help="seconds to wait with --wait")
     _common(p)
     return parser
-
-
-class Session:
-    """What every command shares: the state dir, credentials, redaction and the kaggle client."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.state_dir = resolve_state_dir(args.state_dir)
-        self.redact = Redactor()
-        self._credentials: Credentials | None = None
-        self._api: object | None = None
-
-    @property
-    def credentials(self) -> Credentials:
-        if self._credentials is None:
-            self._credentials = load_credentials()
-            self.redact.add(self._credentials.key)
-        return self._credentials
-
-    @property
-    def api(self) -> object:
-        if self._api is None:
-            from arcforge_kaggle_publish.kaggle_adapter import build_api
-
-            self._api = build_api(self.credentials)
-        return self._api
-
-    def reporter(self, stage: str = "upload") -> Reporter:
-        return Reporter(stage, self.state_dir, self.redact)
 
 
 def _commands() -> dict[str, Callable[[Session], int]]:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from arcforge_kaggle_publish.datasets import DatasetPublisher, describe_plan, plan_dataset, read_manifest
 from arcforge_kaggle_publish.errors import PublishError
-from arcforge_kaggle_publish.kaggle_adapter import kaggle_call
 from arcforge_kaggle_publish.kernels import (
+    current_kernel_version,
     fetch_output,
     kernel_ref,
-    last_run_events,
     push_kernel,
-    sha256_file,
-    validate_submission,
     wait_for_kernel,
 )
 from arcforge_kaggle_publish.limits import split_id
@@ -29,12 +25,14 @@ from arcforge_kaggle_publish.notebook import (
     build_notebook,
     kernel_metadata,
 )
+from arcforge_kaggle_publish.provenance import build_provenance, link_submissions, write_provenance
 from arcforge_kaggle_publish.records import Records
 from arcforge_kaggle_publish.reporter import Reporter
+from arcforge_kaggle_publish.run_events import replay_test_run
+from arcforge_kaggle_publish.session import Session
+from arcforge_kaggle_publish.submission_check import validate_submission
+from arcforge_kaggle_publish.submissions import create_code_submission, follow_submission
 from arcforge_kaggle_publish.wheelhouse import build_wheelhouse
-
-if TYPE_CHECKING:
-    from arcforge_kaggle_publish.cli import Session
 
 
 @contextmanager
@@ -159,7 +157,7 @@ def cmd_kernel(session: Session) -> int:
     reporter = session.reporter("upload")
     reporter.emit("start", target="kernel", id=args.kernel_id, files=2, bytes_total=0)
     with stage_run(reporter) as end:
-        response = push_kernel(session.api, folder, args.run)
+        response = push_kernel(session.api, folder, args.run, args.kernel_id)
         version = int(response.version_number or 0) or None
         end["version"] = version
         Records(session.state_dir).record_kernel(
@@ -208,52 +206,12 @@ def cmd_status(session: Session) -> int:
 # ---- output --------------------------------------------------------------------------------------------
 
 
-def _replay_test_run(
-    session: Session, events_file: Path, submission: dict[str, Any], kernel: str
-) -> dict[str, Any] | None:
-    """Copy the kernel's own test-run events to ours; without them, summarise the submission."""
-    writer = session.reporter("test-run")
-    events = last_run_events(events_file)
-    scores = None
-    try:
-        if events:
-            for event in events:
-                if event.get("kind") in ("start", "progress", "item", "log", "error", "end"):
-                    writer.emit(event["kind"], **event["data"])
-                if event.get("kind") == "end":
-                    scores = event["data"].get("scores")
-        else:
-            writer.emit(
-                "start", tasks=len(submission), engine="kaggle", has_solutions=False, resumed=0, source=kernel
-            )
-            for task_id in submission:
-                writer.emit("item", task_id=task_id, state="done", correct=None)
-            writer.emit("end", status="ok", done=len(submission), total=len(submission), seconds=0)
-    finally:
-        writer.close()
-    return scores if isinstance(scores, dict) else None
-
-
-def _current_kernel_version(session: Session, kernel_id: str) -> int | None:
-    """The notebook's latest version number, from GetKernel."""
-    from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
-
-    api: Any = session.api
-    owner, _, slug = kernel_id.partition("/")
-    request = ApiGetKernelRequest()
-    request.user_name, request.kernel_slug = owner, slug
-    with api.build_kaggle_client() as kaggle:
-        response = kaggle_call(api, kaggle.kernels.kernels_api_client.get_kernel, request)
-    metadata = response.metadata
-    return int(metadata.current_version_number or 0) or None if metadata is not None else None
-
-
 def cmd_output(session: Session) -> int:
     args = session.args
     split_id(args.kernel_id, "kernel")
     to: Path = args.to
     if args.kernel_version is None:
-        args.kernel_version = _current_kernel_version(session, args.kernel_id)
+        args.kernel_version = current_kernel_version(session.api, args.kernel_id)
     files = fetch_output(session.api, args.kernel_id, args.kernel_version, to)
     names = {f.name for f in files}
     log = [f for f in files if f.suffix == ".log"]
@@ -276,163 +234,86 @@ def cmd_output(session: Session) -> int:
         submission = json.loads(submission_path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise PublishError(f"{submission_path} is not JSON: {exc}", code="invalid_submission") from None
-    scores = _replay_test_run(session, to / "test-run.jsonl", submission, args.kernel_id)
+    scores = replay_test_run(session.reporter("test-run"), to / "test-run.jsonl", submission, args.kernel_id)
     if args.kernel_version:
         Records(session.state_dir).update_kernel(
             args.kernel_id, args.kernel_version, output_dir=str(to.resolve())
         )
     provenance = build_provenance(
-        session,
+        Records(session.state_dir),
         kernel_id=args.kernel_id,
         version=args.kernel_version,
         to=to,
         submission=submission_path,
         scores=scores,
     )
-    (to / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {to / 'provenance.json'}")
+    print(f"wrote {write_provenance(to, provenance)}")
     return 0
-
-
-def build_provenance(
-    session: Session,
-    *,
-    kernel_id: str,
-    version: int | None,
-    to: Path,
-    submission: Path,
-    scores: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """model commit → dataset version → wheelhouse version → kernel version → submission sha256 and scores."""
-    try:
-        from_kernel = json.loads((to / "arcforge-provenance.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        from_kernel = {}
-    record = Records(session.state_dir).kernel(kernel_id, version) or {}
-    pushed_with = from_kernel.get("pushed_with") or record.get("datasets") or {}
-    model = dict(from_kernel.get("model_manifest") or {})
-    datasets = [{"ref": ref, **info} for ref, info in pushed_with.items()]
-    model_dataset = next((d for d in datasets if d.get("role") == "dataset"), None)
-    wheelhouse = next((d for d in datasets if d.get("role") == "wheelhouse"), None)
-    if not model and model_dataset and model_dataset.get("model_commit"):
-        model = {"repo_id": model_dataset.get("model_repo"), "commit": model_dataset["model_commit"]}
-    digest = sha256_file(submission)
-    if from_kernel.get("submission_sha256") not in (None, digest):
-        raise PublishError(
-            f"{submission} does not match the sha256 the notebook recorded; the download is damaged",
-            code="checksum",
-        )
-    return {
-        "model": model or None,
-        "model_dataset": model_dataset,
-        "wheelhouse": wheelhouse,
-        "kernel": {
-            "ref": kernel_id,
-            "version": version or record.get("version"),
-            "test_mode": from_kernel.get("test_mode"),
-        },
-        "engine": from_kernel.get("engine"),
-        "submission": {"file": submission.name, "sha256": digest, "tasks": _task_count(submission)},
-        "scores": scores,
-        "kaggle_submissions": record.get("submissions", []),
-        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-
-
-def _task_count(submission: Path) -> int | None:
-    try:
-        return len(json.loads(submission.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        return None
 
 
 # ---- submissions ---------------------------------------------------------------------------------------
 
 
-def _submission(session: Session, ref: int) -> Any:
-    from kagglesdk.competitions.types.competition_api_service import ApiGetSubmissionRequest
+def _remember_submission(session: Session, args: Any, ref: int, submission: Any | None) -> None:
+    """Record the submission with its kernel version, and in the provenance.json of that version's output.
 
-    api: Any = session.api
-    request = ApiGetSubmissionRequest()
-    request.ref = ref
-    with api.build_kaggle_client() as kaggle:
-        return kaggle_call(api, kaggle.competitions.competition_api_client.get_submission, request)
-
-
-def _remember_submission(session: Session, args: Any, ref: int, submission: Any) -> None:
-    """Record the submission with its kernel version, and in the provenance.json of that version's output."""
+    `submission` None: just made, not yet read back (PENDING).
+    """
     entry = {
         "ref": ref,
         "competition": args.competition,
-        "status": submission.status.name,
-        "public_score": submission.public_score or None,
+        "status": submission.status.name if submission is not None else "PENDING",
+        "public_score": (submission.public_score or None) if submission is not None else None,
         "message": args.message,
     }
     record = Records(session.state_dir).record_submission(args.kernel_id, args.kernel_version, entry)
-    provenance_path = Path(record["output_dir"]) / "provenance.json" if record.get("output_dir") else None
-    if provenance_path is None or not provenance_path.is_file():
-        return
-    try:
-        provenance = json.loads(provenance_path.read_text(encoding="utf-8"))
-    except ValueError:
-        return
-    provenance["kaggle_submissions"] = record.get("submissions", [])
-    provenance_path.write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
-    print(f"  recorded in {provenance_path}")
+    linked = link_submissions(record)
+    if linked is not None:
+        print(f"  recorded in {linked}")
 
 
 def cmd_submit(session: Session) -> int:
-    import requests
-
     args = session.args
     split_id(args.kernel_id, "--kernel")
     api: Any = session.api
     reporter = session.reporter("upload")
     reporter.emit("start", target="submission", id=args.kernel_id, files=1, bytes_total=0)
     with stage_run(reporter) as end:
-        submit: Callable[..., Any] = api.with_retry(
-            api.competition_submit_code, max_retries=6, initial_delay_millis=300
+        response = create_code_submission(
+            api,
+            competition=args.competition,
+            kernel_id=args.kernel_id,
+            version=args.kernel_version,
+            file_name=args.file_name,
+            message=args.message,
         )
-        try:
-            response = submit(
-                args.file_name,
-                args.message,
-                competition=args.competition,
-                kernel=args.kernel_id,
-                kernel_version=args.kernel_version,
-                quiet=True,
-            )
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            raise PublishError(
-                f"Kaggle answered {status} to CreateCodeSubmission: {exc}", code="rejected"
-            ) from None
         ref = int(response.ref or 0)
         reporter.say(
             f"{args.competition}: submitted {kernel_ref(args.kernel_id, args.kernel_version)} as #{ref}: {response.message}"
         )
-        delay, deadline, last = args.poll_seconds, time.monotonic() + args.timeout, ""
-        while True:
-            submission = _submission(session, ref)
+        # Recorded before the first poll: the ref survives a poll that fails or an interrupted wait.
+        _remember_submission(session, args, ref, None)
+
+        def show(submission: Any) -> None:
             status = submission.status.name
-            if status != last:
-                score = submission.public_score or None
-                message = submission.error_description or ""
-                reporter.emit("item", submission=str(ref), status=status, message=message, score=score)
-                reporter.say(
-                    f"  submission #{ref}: {status}"
-                    + (f", public score {score}" if score else "")
-                    + (f": {message}" if message else "")
-                )
-                last = status
-            if status != "PENDING" or not args.wait:
-                break
-            if time.monotonic() > deadline:
-                raise PublishError(
-                    f"submission #{ref} was still {status} after {args.timeout:.0f}s", code="timeout"
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 60.0)
+            score = submission.public_score or None
+            message = submission.error_description or ""
+            reporter.emit("item", submission=str(ref), status=status, message=message, score=score)
+            reporter.say(
+                f"  submission #{ref}: {status}"
+                + (f", public score {score}" if score else "")
+                + (f": {message}" if message else "")
+            )
+
+        submission = follow_submission(
+            api,
+            ref,
+            on_change=show,
+            wait=args.wait,
+            poll_seconds=args.poll_seconds,
+            timeout_s=args.timeout,
+        )
+        status = submission.status.name
         end.update(submission=ref, submission_status=status, version=args.kernel_version)
         _remember_submission(session, args, ref, submission)
         if status == "ERROR":

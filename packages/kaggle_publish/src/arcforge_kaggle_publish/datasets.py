@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arcforge_kaggle_publish.calls import kaggle_call
 from arcforge_kaggle_publish.errors import PublishError
-from arcforge_kaggle_publish.kaggle_adapter import kaggle_api_module, kaggle_call
+from arcforge_kaggle_publish.kaggle_adapter import kaggle_api_module, kaggle_host, sdk_call
 from arcforge_kaggle_publish.limits import MAX_FILES, check_title, normalize_license, split_id
+from arcforge_kaggle_publish.polling import poll_until
 from arcforge_kaggle_publish.records import Records
 from arcforge_kaggle_publish.reporter import Reporter
 from arcforge_kaggle_publish.uploads import ByteProgress, make_upload_context
@@ -172,8 +174,13 @@ class DatasetPublisher:
         request = ApiGetDatasetStatusRequest()
         request.owner_slug, request.dataset_slug = plan.owner, plan.slug
         try:
-            with self.api.build_kaggle_client() as kaggle:
-                kaggle_call(self.api, kaggle.datasets.dataset_api_client.get_dataset_status, request)
+            sdk_call(
+                self.api,
+                "GetDatasetStatus",
+                lambda k: k.datasets.dataset_api_client.get_dataset_status,
+                request,
+                idempotent=True,
+            )
         except PublishError as exc:
             if exc.code == "not_found":
                 if plan.owner.lower() != self.username.lower():
@@ -213,8 +220,9 @@ class DatasetPublisher:
         nodes: dict[str, Any] = {}
         root_files: list[Any] = []
         root_dirs: list[Any] = []
-        for rel_folder in plan.folders():
-            node = ApiUploadDirectoryInfo()
+
+        def upload_folder(rel_folder: str) -> Any:
+            node = ApiUploadDirectoryInfo()  # fresh per attempt: a retry must not list files twice
             node.name = rel_folder.rpartition("/")[2]
             node.files = []
             node.directories = []
@@ -226,6 +234,17 @@ class DatasetPublisher:
                 context,
                 quiet=True,
                 dir_mode="skip",
+            )
+            return node
+
+        for rel_folder in plan.folders():
+            # Resumable: the upload context remembers what Kaggle already holds, so a retry goes on.
+            node = kaggle_call(
+                f"the upload of {rel_folder or '.'}",
+                upload_folder,
+                rel_folder,
+                idempotent=True,
+                host=kaggle_host(),
             )
             expected = planned_per_folder.get(rel_folder, 0)
             if len(node.files) != expected:
@@ -302,8 +321,14 @@ class DatasetPublisher:
         request.license_name = plan.license_name
         request.is_private = True
         request.files, request.directories = files, dirs
-        with self.api.build_kaggle_client() as kaggle:
-            return kaggle_call(self.api, kaggle.datasets.dataset_api_client.create_dataset, request)
+        return sdk_call(
+            self.api,
+            "CreateDataset",
+            lambda k: k.datasets.dataset_api_client.create_dataset,
+            request,
+            idempotent=False,
+            if_sent=f"run the same command again: it finds {plan.ref} and makes a new version if it was created",
+        )
 
     def _version(self, plan: DatasetPlan, files: list[Any], dirs: list[Any], notes: str) -> Any:
         from kagglesdk.datasets.types.dataset_api_service import (
@@ -316,44 +341,54 @@ class DatasetPublisher:
         body.files, body.directories = files, dirs
         request = ApiCreateDatasetVersionRequest()
         request.owner_slug, request.dataset_slug, request.body = plan.owner, plan.slug, body
-        with self.api.build_kaggle_client() as kaggle:
-            return kaggle_call(self.api, kaggle.datasets.dataset_api_client.create_dataset_version, request)
+        return sdk_call(
+            self.api,
+            "CreateDatasetVersion",
+            lambda k: k.datasets.dataset_api_client.create_dataset_version,
+            request,
+            idempotent=False,
+            if_sent=f"look at the versions of {plan.ref} on kaggle.com before publishing again",
+        )
 
     # -- after the upload ------------------------------------------------------------------------------
 
-    def wait_ready(self, plan: DatasetPlan, timeout_s: float) -> str:
+    def dataset_status(self, plan: DatasetPlan) -> str:
         from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetStatusRequest
 
         request = ApiGetDatasetStatusRequest()
         request.owner_slug, request.dataset_slug = plan.owner, plan.slug
-        delay, deadline, last = self.poll_seconds, time.monotonic() + timeout_s, ""
-        while True:
-            with self.api.build_kaggle_client() as kaggle:
-                response = kaggle_call(
-                    self.api, kaggle.datasets.dataset_api_client.get_dataset_status, request
-                )
-            status = str(response.status.name)
-            if status != last:
-                shown = status if status in ("READY", "FAILED") else "processing"
-                self.reporter.emit("item", dataset=plan.ref, status=shown, message=f"Kaggle status {status}")
-                self.reporter.say(f"  {plan.ref}: {status}")
-                last = status
-            if status == "READY":
-                return status
-            if status in ("FAILED", "DELETED"):
-                raise PublishError(
-                    f"Kaggle could not process {plan.ref}: its new version ended {status}",
-                    code="dataset_failed",
-                    advice="open the dataset's page on kaggle.com for the processing error, then publish again",
-                )
-            if time.monotonic() > deadline:
-                raise PublishError(
-                    f"{plan.ref} was still {status} after {timeout_s:.0f}s",
-                    code="timeout",
-                    advice="run the same command again later; finished uploads are not repeated",
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 60.0)
+        response = sdk_call(
+            self.api,
+            "GetDatasetStatus",
+            lambda k: k.datasets.dataset_api_client.get_dataset_status,
+            request,
+            idempotent=True,
+        )
+        return str(response.status.name)
+
+    def wait_ready(self, plan: DatasetPlan, timeout_s: float) -> str:
+        def show(status: str) -> None:
+            shown = status if status in ("READY", "FAILED") else "processing"
+            self.reporter.emit("item", dataset=plan.ref, status=shown, message=f"Kaggle status {status}")
+            self.reporter.say(f"  {plan.ref}: {status}")
+
+        status = poll_until(
+            lambda: self.dataset_status(plan),
+            label=str,
+            final=lambda status: status in ("READY", "FAILED", "DELETED"),
+            on_change=show,
+            poll_seconds=self.poll_seconds,
+            timeout_s=timeout_s,
+            what=plan.ref,
+            advice="run the same command again later; finished uploads are not repeated",
+        )
+        if status != "READY":
+            raise PublishError(
+                f"Kaggle could not process {plan.ref}: its new version ended {status}",
+                code="dataset_failed",
+                advice="open the dataset's page on kaggle.com for the processing error, then publish again",
+            )
+        return status
 
     def current_version(self, plan: DatasetPlan) -> int | None:
         from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetRequest
@@ -361,8 +396,13 @@ class DatasetPublisher:
         request = ApiGetDatasetRequest()
         request.owner_slug, request.dataset_slug = plan.owner, plan.slug
         try:
-            with self.api.build_kaggle_client() as kaggle:
-                response = kaggle_call(self.api, kaggle.datasets.dataset_api_client.get_dataset, request)
+            response = sdk_call(
+                self.api,
+                "GetDataset",
+                lambda k: k.datasets.dataset_api_client.get_dataset,
+                request,
+                idempotent=True,
+            )
         except PublishError:
             return None
         return int(response.current_version_number or 0) or None
@@ -379,10 +419,13 @@ class DatasetPublisher:
                 request.dataset_version_number = version
             request.page_size = 200
             request.page_token = token
-            with self.api.build_kaggle_client() as kaggle:
-                response = kaggle_call(
-                    self.api, kaggle.datasets.dataset_api_client.list_dataset_files, request
-                )
+            response = sdk_call(
+                self.api,
+                "ListDatasetFiles",
+                lambda k: k.datasets.dataset_api_client.list_dataset_files,
+                request,
+                idempotent=True,
+            )
             if response.error_message:
                 raise PublishError(f"listing {plan.ref}: {response.error_message}", code="verify")
             for item in response.dataset_files or []:

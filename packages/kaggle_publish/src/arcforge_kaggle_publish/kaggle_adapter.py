@@ -18,12 +18,16 @@ import contextlib
 import importlib
 import io
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+from arcforge_kaggle_publish.calls import kaggle_call
 from arcforge_kaggle_publish.credentials import Credentials
 from arcforge_kaggle_publish.errors import PublishError
 
 ENDPOINT_ENV = "ARCFORGE_KAGGLE_ENDPOINT"
+T = TypeVar("T")
 
 
 def kaggle_endpoint() -> str | None:
@@ -84,33 +88,25 @@ def build_api(credentials: Credentials) -> Any:
     return api
 
 
-_HTTP_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limited"}
+def kaggle_host() -> str:
+    """The host arcforge talks to, for messages: the stand-in's or Kaggle's API host."""
+    endpoint = kaggle_endpoint()
+    return urlsplit(endpoint).netloc if endpoint else "api.kaggle.com"
 
 
-def kaggle_call(api: Any, method: Any, request: Any) -> Any:
-    """Call one kagglesdk method with the client's own retry (429s, dropped connections); errors in words."""
-    import requests
+def sdk_call(
+    api: Any,
+    what: str,
+    pick: Callable[[Any], Callable[[Any], T]],
+    request: Any,
+    *,
+    idempotent: bool,
+    if_sent: str = "",
+) -> T:
+    """One kagglesdk call, `pick(client)(request)` on a fresh client, through the one call wrapper."""
 
-    try:
-        return api.with_retry(method, max_retries=6, initial_delay_millis=300)(request)
-    except requests.HTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else 0
-        code = _HTTP_CODES.get(status, "http")
-        message = str(exc) or f"HTTP {status}"
-        advice = {
-            "unauthorized": "check KAGGLE_USERNAME/KAGGLE_KEY or kaggle.json; create a new token on kaggle.com",
-            "rate_limited": "Kaggle is rate-limiting this account; wait a minute and run again",
-        }.get(code, "")
-        raise PublishError(
-            f"Kaggle answered {status} to {_method_name(method)}: {message}", code=code, advice=advice
-        ) from None
-    except requests.ConnectionError as exc:
-        raise PublishError(
-            f"cannot reach Kaggle for {_method_name(method)}: {exc.__class__.__name__}",
-            code="network",
-            advice="check the network (and ARCFORGE_KAGGLE_ENDPOINT if set), then run again",
-        ) from None
+    def once() -> T:
+        with api.build_kaggle_client() as kaggle:
+            return pick(kaggle)(request)
 
-
-def _method_name(method: Any) -> str:
-    return str(getattr(method, "__name__", "a Kaggle call"))
+    return kaggle_call(what, once, idempotent=idempotent, host=kaggle_host(), if_sent=if_sent)
