@@ -144,3 +144,10 @@ class BrokenOptionsEngine(FixedProgramEngine):
 
     def __init__(self, **options: Any) -> None:
         raise ValueError("double: no model here")
+
+
+class ErrorMessageEngine(FixedProgramEngine):
+    """Test double: fails every task with the text of ARCFORGE_DOUBLE_ERROR (which may hold a secret)."""
+
+    def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
+        raise RuntimeError(os.environ.get("ARCFORGE_DOUBLE_ERROR", "double error"))

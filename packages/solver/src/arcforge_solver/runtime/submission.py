@@ -111,6 +111,8 @@ class SubmissionFile:
 
     def __init__(self, path: str | Path, fallbacks: Mapping[str, Sequence[Grid | GridList]]) -> None:
         self.path = Path(path)
+        self.written = False
+        """Whether this run has put a whole submission at `path`."""
         self.entries: dict[str, list[Entry]] = {
             task_id: fallback_entries(inputs) for task_id, inputs in fallbacks.items()
         }
@@ -126,6 +128,7 @@ class SubmissionFile:
 
     def write(self) -> None:
         write_json_atomic(self.path, self.entries)
+        self.written = True
 
 
 def validate_submission(submission: Any, test_counts: Mapping[str, int]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,10 @@ import numpy as np
 from arcforge_solver.tasks.model import Grid, GridList, Pair, Task, to_grid, to_list
 
 MAX_SIDE = 30
+MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_OPENERS = np.frombuffer(b"[{", dtype=np.uint8)
+_CLOSERS = np.frombuffer(b"]}", dtype=np.uint8)
 CHALLENGES_SUFFIX = "_challenges.json"
 SOLUTIONS_SUFFIX = "_solutions.json"
 
@@ -145,13 +150,30 @@ def _fallback_inputs(body: Any) -> tuple[GridList, ...] | None:
         return None
 
 
+def nesting_depth(text: str) -> int:
+    """How deep the brackets of a JSON text nest, outside strings (vectorised: task files are MBs)."""
+    brackets = _JSON_STRING.sub("", text).encode("utf-8", "replace")
+    codes = np.frombuffer(brackets, dtype=np.uint8)
+    steps = np.isin(codes, _OPENERS).astype(np.int32) - np.isin(codes, _CLOSERS).astype(np.int32)
+    return int(np.cumsum(steps).max(initial=0))
+
+
 def read_json(path: Path) -> Any:
+    """The parsed JSON of one file; any fault is one TaskSourceError that names the file.
+
+    The nesting is bounded before parsing: ARC files nest 6 deep, and a 100,000-deep `[[[…]]]` would
+    otherwise raise RecursionError out of the parser."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise TaskSourceError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise TaskSourceError(f"{path}: cannot read: {exc}") from None
+    depth = nesting_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise TaskSourceError(
+            f"{path}: JSON nested {depth} levels deep; ARC files nest at most {MAX_JSON_DEPTH}"
+        )
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -210,7 +232,9 @@ def load_tasks(path: str | Path, solutions: str | Path | None = None) -> LoadedT
             _add_task(loaded, root.stem, body, str(root))
     else:
         raise TaskSourceError(f"{root}: no such file or folder")
-    if solutions is not None:
+    if solutions is not None and Path(solutions).is_dir():
+        loaded.solutions, loaded.solutions_source = read_solutions(solutions)
+    elif solutions is not None:
         loaded.solutions = load_solutions(solutions, loaded.tasks)
         loaded.solutions_source = str(solutions)
     elif loaded.solutions:
@@ -251,6 +275,28 @@ def load_solutions(path: str | Path, tasks: Iterable[Task] = ()) -> dict[str, li
             )
         result[str(task_id)] = grids
     return result
+
+
+def is_solutions_body(body: Any) -> bool:
+    """Kaggle's solutions shape by content: an object whose every value is a list of grids (a
+    challenges file holds task objects instead, a task file has train and test)."""
+    if not isinstance(body, Mapping) or not body or "train" in body or "test" in body:
+        return False
+    return all(
+        isinstance(outputs, list) and all(isinstance(grid, list) for grid in outputs)
+        for outputs in body.values()
+    )
+
+
+def read_solutions(path: str | Path) -> tuple[dict[str, list[Grid]], str]:
+    """Known test outputs from any file or folder, told apart by content, not by name: a solutions
+    file, or tasks (a folder, a task file, a challenges file) whose test pairs carry outputs.
+    Returns the solutions and what they were read from."""
+    source = Path(path)
+    if source.is_file() and is_solutions_body(read_json(source)):
+        return load_solutions(source), str(source)
+    loaded = load_tasks(source)
+    return loaded.solutions, loaded.solutions_source or str(source)
 
 
 def without_test_outputs(task: Task) -> Task:
