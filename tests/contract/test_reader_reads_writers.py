@@ -1,4 +1,5 @@
-"""The TUI's reader folds what each package's real writer wrote, and survives junk and torn lines."""
+"""The TUI folds what each stage's real writer wrote, read by the contract's reader; junk and torn lines
+lose nothing."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from arcforge_downloader.events import EventWriter as DownloadWriter
+from arcforge_events import EventTailer
 from arcforge_solver.events import EventWriter as SolveWriter
-from arcforge_tui.events import EventTailer
 from arcforge_tui.state import MonitorState
 
 
@@ -115,4 +116,33 @@ def test_test_run_writer_to_reader_with_a_torn_tail(tmp_path: Path) -> None:
     assert monitor.junk["test-run"] == 0
     append_raw(path, b"\n")
     monitor.apply("test-run", tailer.poll())
+    assert monitor.junk["test-run"] == 1
+
+
+def test_after_a_torn_line_the_next_runs_start_is_shown(tmp_path: Path) -> None:
+    """Issue 19: a run killed mid-line, then a new run; the pane must show the new run, not the old."""
+    with SolveWriter("test-run", tmp_path, run_id="20261201T100000-aaaa") as old:
+        old.emit("start", tasks=3, engine="search")
+        old.emit("item", task_id="t1", state="running")
+    path = tmp_path / "test-run.jsonl"
+    append_raw(path, b'{"v":1,"ts":1.0,"stage":"test-run","run_id":"20261201T100000-aaaa","kind":"ite')
+    with SolveWriter("test-run", tmp_path, run_id="20261201T110000-bbbb") as new:
+        new.emit("start", tasks=1, engine="search")
+        new.emit("end", status="ok", done=1, total=1, seconds=2.0)
+    monitor = read_all(tmp_path, "test-run")
+    assert monitor.test_run.run.run_id == "20261201T110000-bbbb"
+    assert monitor.test_run.run.status == "ok" and monitor.test_run.total == 1
+    assert monitor.junk["test-run"] == 1
+
+
+def test_a_line_glued_to_a_torn_fragment_is_still_read(tmp_path: Path) -> None:
+    """A writer that does not start on a fresh line (an older arcforge) glues its line to the fragment."""
+    path = tmp_path / "test-run.jsonl"
+    path.write_bytes(
+        b'{"v":1,"stage":"test-run","run_id":"20261201T100000-aaaa","kind":"start","data":{"tas'
+        b'{"v":1,"ts":2.0,"stage":"test-run","run_id":"20261201T110000-bbbb","seq":0,"kind":"start",'
+        b'"data":{"tasks":7}}\n'
+    )
+    monitor = read_all(tmp_path, "test-run")
+    assert (monitor.test_run.run.run_id, monitor.test_run.total) == ("20261201T110000-bbbb", 7)
     assert monitor.junk["test-run"] == 1

@@ -36,7 +36,7 @@ class ErrorData(TypedDict, total=False):
 class DownloadStart(TypedDict, total=False):
     repo_id: str
     revision: str
-    commit: str
+    commit: str | None  # null on a refusal before the revision resolved
     files: int
     bytes_total: int
     bytes_to_fetch: int
