@@ -21,8 +21,10 @@ nox.options.reuse_existing_virtualenvs = True
 ROOT = Path(__file__).parent
 CONSTRAINTS = ("-c", str(ROOT / "constraints.txt"))
 
-# Folder under packages/ -> (distribution, console script).
-PACKAGES: dict[str, tuple[str, str]] = {
+# Folder under packages/ -> (distribution, console script). `events` is the contract every stage
+# depends on (its one arcforge dependency); it has no script, so its check is an import.
+PACKAGES: dict[str, tuple[str, str | None]] = {
+    "events": ("arcforge-events", None),
     "downloader": ("arcforge-downloader", "arcforge-download"),
     "kaggle_publish": ("arcforge-kaggle-publish", "arcforge-publish"),
     "solver": ("arcforge-solver", "arcforge-solve"),
@@ -32,13 +34,16 @@ TEST_TOOLS = ["pytest", "pytest-timeout"]
 
 
 def editable(*specs: str) -> list[str]:
-    """pip arguments installing packages/<spec> editable, e.g. editable("solver[llm]", "tui")."""
+    """pip arguments installing packages/<spec> editable, e.g. editable("solver[llm]", "tui"), always
+    with packages/events first: every stage depends on arcforge-events, which is not on PyPI."""
+    specs = ("events", *(spec for spec in specs if spec != "events"))
     return [arg for spec in specs for arg in ("-e", f"packages/{spec}")]
 
 
 # What each suite installs besides TEST_TOOLS. Suites may install sibling packages: the TUI's tests
 # read events written by the real writers of the other stages, e2e crosses every package.
 SUITE_NEEDS: dict[str, list[str]] = {
+    "events": [*editable("events"), "hypothesis"],
     "downloader": [*editable("downloader"), "safetensors", "numpy", "tokenizers"],
     "kaggle_publish": [*editable("kaggle_publish", "solver[llm]"), "tokenizers"],
     "solver": [*editable("solver[llm]"), "hypothesis"],
@@ -58,6 +63,7 @@ SUITE_NEEDS: dict[str, list[str]] = {
 }
 # The suite's test folders.
 SUITE_PATHS: dict[str, list[str]] = {
+    "events": ["tests/events"],
     "downloader": ["tests/downloader"],
     "kaggle_publish": ["tests/kaggle_publish"],
     "solver": ["tests/solver"],
@@ -80,6 +86,8 @@ def tests(session: nox.Session, suite: str) -> None:
     session.install(*CONSTRAINTS, *TEST_TOOLS, *SUITE_NEEDS[suite])
     session.env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     session.env["TOKENIZERS_PARALLELISM"] = "false"
+    # Every writer refuses a data key that docs/events.md does not document: each suite checks its stage.
+    session.env["ARCFORGE_EVENTS_STRICT"] = "1"
     _run_pytest(session, SUITE_PATHS[suite])
 
 
@@ -103,7 +111,11 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def build(session: nox.Session) -> None:
-    """Build each package's sdist and wheel, install each wheel alone in a fresh venv, run its --help."""
+    """Build each package's sdist and wheel, install each wheel alone in a fresh venv, run its --help.
+
+    arcforge-events is built first (PACKAGES lists it first): it is not on PyPI, so each stage's wheel
+    is installed with --find-links on dist/events, where pip finds the stage's one arcforge dependency.
+    """
     session.install("build")
     dist = ROOT / "dist"
     for folder, (_dist_name, script) in PACKAGES.items():
@@ -122,9 +134,15 @@ def build(session: nox.Session) -> None:
                 "install",
                 "-q",
                 *CONSTRAINTS,
+                "--find-links",
+                str(dist / "events"),
                 str(wheels[0]),
                 external=True,
             )
+            if script is None:  # the contract package: importing it is its check
+                session.run(str(bin_dir / "python"), "-c", "import arcforge_events", external=True)
+                session.log(f"{wheels[0].name}: installed alone, imports")
+                continue
             session.run(str(bin_dir / script), "--help", external=True, silent=True)
             session.log(f"{wheels[0].name}: installed alone, `{script} --help` ran")
 
@@ -151,10 +169,14 @@ def bench(session: nox.Session) -> None:
 @nox.session(python=["3.10", "3.12", "3.13"])
 def compat(session: nox.Session) -> None:
     """On the other supported Pythons: install the packages (no LLM extras), run each CLI's --help
-    and the event-contract tests. The full suites run on 3.11, the Python whose CPU torch wheel the
-    test environments pin. arcforge-kaggle-publish needs 3.11+ (so does the kaggle client)."""
+    and the event-contract tests (the contract package's own, and the stages' writers against its
+    reader). The full suites run on 3.11, the Python whose CPU torch wheel the test environments pin.
+    arcforge-kaggle-publish needs 3.11+ (so does the kaggle client)."""
     folders = [f for f in PACKAGES if not (f == "kaggle_publish" and session.python == "3.10")]
-    session.install(*CONSTRAINTS, *TEST_TOOLS, *editable(*folders))
+    session.install(*CONSTRAINTS, *TEST_TOOLS, "hypothesis", *editable(*folders))
     for folder in folders:
-        session.run(PACKAGES[folder][1], "--help", silent=True)
-    _run_pytest(session, ["tests/contract"])
+        script = PACKAGES[folder][1]
+        if script is not None:
+            session.run(script, "--help", silent=True)
+    session.env["ARCFORGE_EVENTS_STRICT"] = "1"
+    _run_pytest(session, ["tests/events", "tests/contract"])
