@@ -4,6 +4,10 @@ processes, one engine per process.
 Both executors take (task, seconds) and give back `TaskOutcome`s. The process executor enforces the
 per-task deadline from outside: a worker that overruns it by more than a grace period is killed and
 replaced, and its task ends as `timeout`. A worker that dies ends its task as `failed`.
+
+GPU lanes are process-executor workers with an environment of their own: each lane's worker sets its
+`CUDA_VISIBLE_DEVICES` before it builds the engine, so every lane loads its own model replica once, on
+its own card, and each outcome says which lane ran it.
 """
 
 from __future__ import annotations
@@ -16,8 +20,8 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -51,6 +55,8 @@ class TaskOutcome:
     seconds: float
     result: EngineResult | None = None
     error: str | None = None
+    lane: int | None = None
+    """The worker (GPU lane) that ran it; None in the runtime's own process."""
 
 
 class EngineStartError(RuntimeError):
@@ -135,10 +141,14 @@ class WorkerSetup:
     options: dict[str, Any]
     seed: int
     sandbox_memory_mb: int | None
+    env: dict[str, str] = field(default_factory=dict)
+    """Set before anything is imported or loaded: a GPU lane's CUDA_VISIBLE_DEVICES."""
+    sandbox_workers: int = 1
 
 
 def task_worker_main(conn: Connection, setup: WorkerSetup) -> None:
     """A task worker process: builds the engine once, then solves tasks sent over `conn`."""
+    os.environ.update(setup.env)  # before the engine imports torch: CUDA reads it once, at start
     parent_pid, engine_name, options = setup.parent_pid, setup.engine_name, setup.options
     seed, sandbox_memory_mb = setup.seed, setup.sandbox_memory_mb
     ignore_interrupts()
@@ -149,13 +159,14 @@ def task_worker_main(conn: Connection, setup: WorkerSetup) -> None:
         with send_lock:
             conn.send(message)
 
+    building = time.monotonic()
     try:
         engine = load_engine(engine_name, options)
     except Exception as exc:
         send(("fatal", f"cannot start engine {engine_name!r}: {type(exc).__name__}: {exc}"))
         return
-    sandbox = _make_sandbox(1, sandbox_memory_mb)
-    send(("ready",))
+    sandbox = _make_sandbox(setup.sandbox_workers, sandbox_memory_mb)
+    send(("ready", time.monotonic() - building))
     try:
         while True:
             try:
@@ -197,7 +208,10 @@ class _Slot:
 
 
 class ProcessExecutor:
-    """Tasks fanned out over `workers` processes, one engine per process."""
+    """Tasks fanned out over `workers` processes, one engine per process.
+
+    `lane_env` gives worker i the environment `lane_env[i]` (a GPU lane's CUDA_VISIBLE_DEVICES);
+    `on_ready(lane, seconds)` hears when a worker's engine is built and how long that took."""
 
     def __init__(
         self,
@@ -208,6 +222,9 @@ class ProcessExecutor:
         workers: int,
         sink: EventSink,
         sandbox_memory_mb: int | None = None,
+        lane_env: Sequence[Mapping[str, str]] | None = None,
+        sandbox_workers: int = 1,
+        on_ready: Callable[[int, float], None] | None = None,
     ) -> None:
         self.engine_name = engine_name
         self.options = dict(options)
@@ -215,12 +232,24 @@ class ProcessExecutor:
         self.sink = sink
         self.capacity = max(1, workers)
         self.sandbox_memory_mb = sandbox_memory_mb
-        self._slots: list[_Slot] = [self._spawn() for _ in range(self.capacity)]
+        self.lane_env = [dict(env) for env in lane_env or []]
+        self.sandbox_workers = max(1, sandbox_workers)
+        self.on_ready = on_ready
+        self._slots: list[_Slot] = [self._spawn(index) for index in range(self.capacity)]
         self._waiting: deque[tuple[Task, float, dict[str, Any]]] = deque()
         self._early_deaths = 0
 
-    def _spawn(self) -> _Slot:
-        setup = WorkerSetup(os.getpid(), self.engine_name, self.options, self.seed, self.sandbox_memory_mb)
+    def _spawn(self, index: int) -> _Slot:
+        env = self.lane_env[index] if index < len(self.lane_env) else {}
+        setup = WorkerSetup(
+            os.getpid(),
+            self.engine_name,
+            self.options,
+            self.seed,
+            self.sandbox_memory_mb,
+            env=env,
+            sandbox_workers=self.sandbox_workers,
+        )
         return _Slot(spawn_child(task_worker_main, (setup,), "arcforge-task-worker"))
 
     def busy(self) -> int:
@@ -292,6 +321,8 @@ class ProcessExecutor:
             kind = message[0]
             if kind == "ready":
                 slot.ready = True
+                if self.on_ready is not None:
+                    self.on_ready(index, float(message[1]))
             elif kind == "fatal":
                 raise EngineStartError(message[1])
             elif kind == "event":
@@ -299,17 +330,19 @@ class ProcessExecutor:
                 self.sink(task_id, event_kind, data)
             elif kind == "outcome" and slot.task is not None:
                 _, state, seconds, result, error = message
-                outcomes.append(TaskOutcome(slot.task, state, seconds, result=result, error=error))
+                outcomes.append(
+                    TaskOutcome(slot.task, state, seconds, result=result, error=error, lane=index)
+                )
                 slot.task = None
         return outcomes
 
     def _replace(self, index: int, state: str, error: str) -> list[TaskOutcome]:
         slot = self._slots[index]
         kill_child(slot.worker)
-        self._slots[index] = self._spawn()
+        self._slots[index] = self._spawn(index)
         if slot.task is None:
             return []
-        return [TaskOutcome(slot.task, state, time.monotonic() - slot.started, error=error)]
+        return [TaskOutcome(slot.task, state, time.monotonic() - slot.started, error=error, lane=index)]
 
     def close(self) -> None:
         stop_children([slot.worker for slot in self._slots])
