@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from arcforge_solver.cli import build_parser, choose_engine, engine_options, main
-from arcforge_solver.runtime.run import bundled_sample
+from arcforge_solver.runtime import defaults
+from arcforge_solver.runtime.run import RunConfig, bundled_sample
 from arcforge_solver.runtime.submission import validate_submission
 from arcforge_solver.tasks.io import load_tasks
 from tests.solver.conftest import DOUBLE
@@ -278,6 +279,23 @@ def test_engine_flags_and_default_engine() -> None:
         parser.parse_args(["run", "--test-mode", "--limit", "3"])
     with pytest.raises(SystemExit):
         parser.parse_args(["run", "--time-budget", "soon"])
+
+
+def test_the_cli_and_run_config_take_their_defaults_from_one_place() -> None:
+    args = build_parser().parse_args(["run"])
+    assert args.time_per_task == defaults.TIME_PER_TASK_S == 20.0
+    assert args.time_budget is defaults.TIME_BUDGET_S is None
+    assert args.workers == defaults.workers()
+    assert args.seed == defaults.SEED
+    assert choose_engine(args) == defaults.ENGINE
+    config = RunConfig(out=Path("submission.json"))
+    assert (config.time_per_task_s, config.time_budget_s, config.workers, config.seed, config.engine) == (
+        defaults.TIME_PER_TASK_S,
+        defaults.TIME_BUDGET_S,
+        defaults.workers(),
+        defaults.SEED,
+        defaults.ENGINE,
+    )
 
 
 def test_test_mode_runs_five_and_keeps_every_task_in_the_submission(tmp_path: Path) -> None:

@@ -1,17 +1,17 @@
-"""The budget scheduler: per-task time, skipping when the budget is spent, and the forecast."""
+"""The budget scheduler and timing: durations, per-task time, skipping when the budget is spent, the forecast."""
 
 from __future__ import annotations
 
 import pytest
 
-from arcforge_solver.runtime.scheduler import (
+from arcforge_solver.runtime.scheduler import BudgetScheduler, per_task_allotment
+from arcforge_solver.runtime.timing import (
     FORECAST_AFTER,
-    BudgetScheduler,
     forecast_line,
     forecast_total_seconds,
+    format_duration,
     make_forecast,
     parse_duration,
-    per_task_allotment,
 )
 
 
@@ -85,3 +85,11 @@ def test_scheduler_hands_out_shrinking_time_as_the_budget_goes() -> None:
     scheduler.skipped()
     scheduler.skipped()
     assert scheduler.done == 4
+
+
+def test_format_duration_picks_one_unit_and_reads_back() -> None:
+    assert format_duration(40) == "40 s"
+    assert format_duration(210) == "3.5 min"
+    assert format_duration(7.2 * 3600) == "7.2 h"
+    for seconds in (45.0, 5400.0, 43200.0):  # what the progress line writes, the parser reads
+        assert parse_duration(format_duration(seconds).replace(" ", "")) == seconds

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from arcforge_solver import __version__
-from arcforge_solver.engines.registry import DEFAULT_ENGINE, DEFAULT_ENGINE_WITH_MODEL, ENGINE_PATHS
-from arcforge_solver.runtime.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TEST_MODE_TASKS, RunConfig, run
-from arcforge_solver.runtime.scheduler import parse_duration
+from arcforge_solver.engines.registry import ENGINE_PATHS
+from arcforge_solver.runtime import defaults
+from arcforge_solver.runtime.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunConfig, run
 from arcforge_solver.runtime.scoring import format_scores, score_submission
 from arcforge_solver.runtime.submission import validate_submission
+from arcforge_solver.runtime.timing import parse_duration
 from arcforge_solver.tasks.io import TaskFormatError, TaskSourceError, load_solutions, load_tasks, read_json
 
 
@@ -66,33 +66,37 @@ def _add_run(sub: Any) -> None:
     scope.add_argument(
         "--test-mode",
         action="store_true",
-        help=f"run only the first {TEST_MODE_TASKS} tasks, like the notebook's TEST_MODE",
+        help=f"run only the first {defaults.TEST_MODE_TASKS} tasks, like the notebook's TEST_MODE",
     )
     scope.add_argument("--limit", type=_positive_int, help="run only the first N tasks")
     run_parser.add_argument(
         "--time-budget",
         type=_duration,
+        default=defaults.TIME_BUDGET_S,
         help="wall-clock budget of the whole run, e.g. 12h, 90m, 1h30m (default: none)",
     )
     run_parser.add_argument(
         "--time-per-task",
         type=_duration,
-        default=20.0,
-        help="most seconds one task may take (default: %(default)s)",
+        default=defaults.TIME_PER_TASK_S,
+        help="most seconds one task may take, e.g. 20, 90s, 2m (default: %(default)s)",
     )
     run_parser.add_argument(
         "--workers",
         type=_positive_int,
-        default=os.cpu_count() or 1,
+        default=defaults.workers(),
         help="parallel worker processes (default: CPU count)",
     )
     run_parser.add_argument(
-        "--seed", type=int, default=0, help="random seed; a run is repeatable for a seed (default: 0)"
+        "--seed",
+        type=int,
+        default=defaults.SEED,
+        help="random seed; a run is repeatable for a seed (default: 0)",
     )
     run_parser.add_argument(
         "--engine",
         help=f"{', '.join(ENGINE_PATHS)}, or a plug-in engine class as module:Class "
-        f"(default: {DEFAULT_ENGINE}; {DEFAULT_ENGINE_WITH_MODEL} when --model-dir is given)",
+        f"(default: {defaults.ENGINE}; {defaults.ENGINE_WITH_MODEL} when --model-dir is given)",
     )
     run_parser.add_argument(
         "--state-dir",
@@ -162,7 +166,7 @@ def engine_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def choose_engine(args: argparse.Namespace) -> str:
     """--engine, else hybrid when a model is given, else the model-free search."""
-    return str(args.engine or (DEFAULT_ENGINE_WITH_MODEL if args.model_dir else DEFAULT_ENGINE))
+    return str(args.engine or defaults.engine_for(args.model_dir))
 
 
 def command_run(args: argparse.Namespace) -> int:
@@ -171,7 +175,7 @@ def command_run(args: argparse.Namespace) -> int:
         out=args.out,
         tasks=args.tasks,
         solutions=args.solutions,
-        limit=TEST_MODE_TASKS if args.test_mode else args.limit,
+        limit=defaults.TEST_MODE_TASKS if args.test_mode else args.limit,
         engine=engine,
         engine_options=engine_options(args),
         time_budget_s=args.time_budget,

@@ -17,9 +17,9 @@ ENGINE_PATHS: dict[str, str] = {
     "search": "arcforge_solver.engines.search.search_engine:SearchEngine",
     "llm": "arcforge_solver.engines.llm.llm_engine:LlmEngine",
     "hybrid": "arcforge_solver.engines.llm.llm_engine:HybridEngine",
+    "ttt": "arcforge_solver.engines.ttt.engine:TttEngine",
+    "ttt+search": "arcforge_solver.engines.ttt.engine:TttSearchEngine",
 }
-DEFAULT_ENGINE = "search"
-DEFAULT_ENGINE_WITH_MODEL = "hybrid"
 
 
 class UnknownEngineError(ValueError):
@@ -52,6 +52,8 @@ def resolve_engine_class(name: str) -> type[Any]:
         extra = (
             " (the llm and hybrid engines need `pip install arcforge-solver[llm]`)"
             if name in ("llm", "hybrid")
+            else " (the ttt engines need `pip install arcforge-solver[ttt]`)"
+            if name in ("ttt", "ttt+search")
             else ""
         )
         raise EngineUnavailableError(

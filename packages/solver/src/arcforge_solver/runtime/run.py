@@ -30,6 +30,7 @@ from arcforge_solver.engines.registry import (
     load_engine,
 )
 from arcforge_solver.events import EventWriter
+from arcforge_solver.runtime import defaults
 from arcforge_solver.runtime.executors import (
     EngineStartError,
     InProcessExecutor,
@@ -38,9 +39,10 @@ from arcforge_solver.runtime.executors import (
 )
 from arcforge_solver.runtime.journal import Journal, JournalRecord, journal_path_for
 from arcforge_solver.runtime.progress import ProgressLine
-from arcforge_solver.runtime.scheduler import BudgetScheduler, Forecast, format_duration
+from arcforge_solver.runtime.scheduler import BudgetScheduler
 from arcforge_solver.runtime.scoring import Scores, format_scores, score_submission, task_correctness
 from arcforge_solver.runtime.submission import SubmissionFile, choose_attempts, fallback_entries
+from arcforge_solver.runtime.timing import Forecast, format_duration
 from arcforge_solver.tasks.io import (
     LoadedTasks,
     TaskFormatError,
@@ -51,7 +53,6 @@ from arcforge_solver.tasks.io import (
 )
 from arcforge_solver.tasks.model import Task, to_list
 
-TEST_MODE_TASKS = 5
 SAMPLE_CHALLENGES = "arc-agi_sample_challenges.json"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -67,12 +68,12 @@ class RunConfig:
     """None: the bundled sample tasks."""
     solutions: Path | None = None
     limit: int | None = None
-    engine: str = "search"
+    engine: str = defaults.ENGINE
     engine_options: dict[str, Any] = field(default_factory=dict)
-    time_budget_s: float | None = None
-    time_per_task_s: float = 20.0
-    workers: int = 1
-    seed: int = 0
+    time_budget_s: float | None = defaults.TIME_BUDGET_S
+    time_per_task_s: float = defaults.TIME_PER_TASK_S
+    workers: int = field(default_factory=defaults.workers)
+    seed: int = defaults.SEED
     state_dir: Path | None = None
     journal: Path | None = None
     fresh: bool = False

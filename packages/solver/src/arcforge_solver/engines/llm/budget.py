@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from arcforge_solver.runtime.scheduler import forecast_total_seconds, format_duration
+from arcforge_solver.runtime.timing import forecast_total_seconds, format_duration
 
 TASKS_BEFORE_FORECAST = 2
 """Tasks measured before the engine trusts its pace: the first includes warm-up (CUDA kernels, caches)."""
