@@ -245,7 +245,9 @@ def write_load(state_dir: Path, tasks: int) -> int:
         task_id = f"{i:08x}"
         writer.emit("item", task_id=task_id, state="running", seconds_allowed=3.0)
         for generation in range(7):
-            writer.emit("progress", task_id=task_id, generation=generation, best=generation / 7)
+            writer.emit(
+                "item", task_id=task_id, state="running", generation=generation, fitness=generation / 7
+            )
         correct = i % 3 == 0
         solved += correct
         writer.emit(

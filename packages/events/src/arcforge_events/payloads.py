@@ -129,6 +129,12 @@ class LlmCounters(TypedDict, total=False):
     programs: int
 
 
+class TttProgress(TypedDict, total=False):
+    step: int
+    steps: int
+    loss: float
+
+
 class TrainPair(TypedDict, total=False):
     input: list[list[int]]
     output: list[list[int]]
@@ -172,6 +178,7 @@ class TestRunItem(TypedDict, total=False):
     train: list[TrainPair]
     llm: LlmCounters
     generation: int
+    ttt: TttProgress
     resumed: bool
     error: str
 
