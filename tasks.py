@@ -55,7 +55,15 @@ def setting(config: dict[str, Any], section: str, key: str) -> Any:
 
 
 def state_dir(config: dict[str, Any]) -> str:
-    return os.environ.get("ARCFORGE_STATE_DIR") or config.get("paths", {}).get("state_dir", ".arcforge")
+    """arcforge-events' rule: $ARCFORGE_STATE_DIR, else arcforge.toml's [paths] state_dir, else .arcforge."""
+    try:
+        from arcforge_events import resolve_state_dir
+    except ModuleNotFoundError:
+        raise Exit(
+            f"arcforge: arcforge-events is not installed in this environment ({sys.executable}). "
+            "Install the workspace first: python3 -m pip install -r requirements.txt"
+        ) from None
+    return str(resolve_state_dir(configured=config.get("paths", {}).get("state_dir")))
 
 
 def run_cli(c: Context, stage: str, *args: object, pty: bool = False) -> None:
