@@ -11,12 +11,13 @@ from typing import Any
 
 from arcforge_solver import __version__
 from arcforge_solver.engines.registry import ENGINE_PATHS
+from arcforge_solver.report.commands import add_report_commands, command_report, command_show
 from arcforge_solver.runtime import defaults
 from arcforge_solver.runtime.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunConfig, run
 from arcforge_solver.runtime.scoring import format_scores, score_submission
 from arcforge_solver.runtime.submission import validate_submission
 from arcforge_solver.runtime.timing import parse_duration
-from arcforge_solver.tasks.io import TaskFormatError, TaskSourceError, load_solutions, load_tasks, read_json
+from arcforge_solver.tasks.io import TaskFormatError, TaskSourceError, load_tasks, read_json, read_solutions
 
 
 def _duration(text: str) -> float:
@@ -151,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Kaggle *_solutions.json, a task file or a folder of task files with test outputs",
     )
     score.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    add_report_commands(sub)
     return parser
 
 
@@ -222,10 +224,7 @@ def command_validate(args: argparse.Namespace) -> int:
 def command_score(args: argparse.Namespace) -> int:
     try:
         submission = read_json(args.submission)
-        if args.solutions.is_file() and args.solutions.name.endswith("_solutions.json"):
-            solutions = load_solutions(args.solutions)
-        else:
-            solutions = load_tasks(args.solutions).solutions
+        solutions, _source = read_solutions(args.solutions)
     except (TaskSourceError, TaskFormatError) as exc:
         print(f"arcforge-solve: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -255,5 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command_validate(args)
     if args.command == "score":
         return command_score(args)
+    if args.command == "report":
+        return command_report(args)
+    if args.command == "show":
+        return command_show(args)
     parser.print_help()
     return EXIT_USAGE

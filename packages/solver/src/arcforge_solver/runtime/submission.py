@@ -91,12 +91,17 @@ def is_valid_grid(value: Any) -> bool:
 
 def write_json_atomic(path: str | Path, value: Any) -> None:
     """Write JSON so that `path` holds either the old or the new whole file, never a torn one."""
+    write_text_atomic(path, json.dumps(value, separators=(",", ":")))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write text through a temporary file in the same folder, flushed, then renamed over `path`."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(value, handle, separators=(",", ":"))
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, target)
