@@ -41,7 +41,8 @@ h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.15em;margin:1.2em 0 .4em}
 .filters button.on{background:#333;color:#fff}
 table{border-collapse:collapse;background:#fff;margin-top:.6em}th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left}
 tr.solved td.state{color:#1a7f37}tr.failed td.state{color:#b42318}tr.timeout td.state{color:#a15c00}
-.task{background:#fff;border:1px solid #ccc;border-radius:6px;padding:1em;margin-top:1em}
+.layout{display:flex;gap:1.2em;align-items:flex-start}.detail{flex:1;min-width:0;position:sticky;top:.5em}
+.task{background:#fff;border:1px solid #ccc;border-radius:6px;padding:1em;margin-top:.6em}
 .pairs{display:flex;flex-wrap:wrap;gap:1.2em}.pair{display:flex;gap:.5em;align-items:flex-start}
 figure{margin:0}figcaption{font-size:.8em;color:#555}svg.grid{display:block;border:1px solid #888}
 rect.wrong{stroke:#fff;stroke-width:.22}line.wrong{stroke:#fff;stroke-width:.18}
@@ -53,7 +54,7 @@ _SCRIPT = """
 const PALETTE = %(palette)s;
 const GRIDS = JSON.parse(document.getElementById('grids').textContent);
 function svgGrid(grid, wrong) {
-  const ns = 'http://www.w3.org/2000/svg', h = grid.length, w = grid[0].length, s = Math.max(6, Math.min(18, 240 / Math.max(h, w)));
+  const ns = 'http://www.w3.org/2000/svg', h = grid.length, w = grid[0].length, s = Math.max(4, Math.min(14, 130 / Math.max(h, w)));
   const svg = document.createElementNS(ns, 'svg');
   svg.setAttribute('class', 'grid'); svg.setAttribute('viewBox', `0 0 ${w} ${h}`);
   svg.setAttribute('width', w * s); svg.setAttribute('height', h * s);
@@ -129,8 +130,11 @@ def render_html(view: RunView) -> str:
             for name in FILTERS
         ),
         "</div>",
+        "<div class='layout'><div class='table'>",
         _table_html(view.tasks),
+        "</div><div class='detail'>",
         *(_task_html(task) for task in view.tasks),
+        "</div></div>",
         f"<script type='application/json' id='grids'>{_grids_json(view.tasks)}</script>",
         f"<script>{_SCRIPT % {'palette': json.dumps(list(ARC_PALETTE))}}</script>",
         "</body></html>",

@@ -107,7 +107,12 @@ def load_run_view(
     records = _journal_records(journal or journal_path_for(submission), warnings)
     items = _event_items(submission, events, warnings)
     views = [_task_view(task, entries.get(task.task_id), loaded, records, items) for task in loaded.tasks]
+    # A run given --limit or stopped early covers part of the file: score what it ran, as the run did.
+    ran = {view.task_id for view in views if view.state != "not run"}
     ids = [task.task_id for task in loaded.tasks if task.task_id in loaded.solutions]
+    if ran and len(ran) < len(ids):
+        warnings.append(f"the run covered {len(ran)} of {len(views)} tasks; scores are over those it ran")
+        ids = [task_id for task_id in ids if task_id in ran]
     missing = [task_id for task_id in entries if task_id not in {t.task_id for t in loaded.tasks}]
     if missing:
         warnings.append(f"{len(missing)} submission tasks are not in {tasks_label}: {', '.join(missing[:5])}")
@@ -241,7 +246,7 @@ def _task_view(
         seconds=record.seconds if record is not None else _number(item.get("seconds")),
         fitness=record.fitness if record is not None else _number(item.get("fitness")),
         train_solved=record.train_solved if record is not None else bool(item.get("train_solved")),
-        correct=all(marks) if marks else None,
+        correct=all(marks) if marks and state != "not run" else None,
         engine=record.engine if record is not None else None,
         found_by=_found_by(record, program),
         program=program if isinstance(program, str) else None,
