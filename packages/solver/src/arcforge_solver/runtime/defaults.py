@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 
 TIME_PER_TASK_S = 20.0
-"""Most seconds one task may take (`--time-per-task`)."""
+"""The per-task cap of a run without `--time-budget` (a local `invoke test-run`). A run with a budget and
+no `--time-per-task` has no per-task cap: tasks get the budget spread over them (see `time_per_task_cap`)."""
 TIME_BUDGET_S: float | None = None
 """Wall-clock budget of the whole run (`--time-budget`); None: no overall budget."""
 ENGINE = "search"
@@ -23,8 +24,16 @@ TEST_MODE_TASKS = 5
 
 
 def workers() -> int:
-    """`--workers`: one worker process per CPU."""
+    """One worker process per CPU (`--workers auto` also leaves a core to each GPU lane)."""
     return os.cpu_count() or 1
+
+
+def time_per_task_cap(time_budget_s: float | None, time_per_task_s: float | None) -> float | None:
+    """The per-task cap a run uses: `--time-per-task` when given; else none when there is a whole-run
+    budget (the competition run spreads it over the tasks); else the local TIME_PER_TASK_S."""
+    if time_per_task_s is not None:
+        return time_per_task_s
+    return None if time_budget_s is not None else TIME_PER_TASK_S
 
 
 def engine_for(model_dir: object | None) -> str:

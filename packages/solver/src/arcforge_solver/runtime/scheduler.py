@@ -18,16 +18,24 @@ RESERVE_FRACTION = 0.02
 
 
 def per_task_allotment(
-    remaining_budget_s: float | None, remaining_tasks: int, lanes: int, cap_s: float
+    remaining_budget_s: float | None, remaining_tasks: int, lanes: int, cap_s: float | None
 ) -> float:
     """Seconds for the next task: the remaining budget spread evenly over the remaining tasks across
-    `lanes` parallel workers, never above the per-task cap. 0 means no time is left for it."""
+    `lanes` parallel workers, never above the per-task cap (None: no cap, the budget decides) nor past
+    the end of the budget. 0 means no time is left for it.
+
+    Time a task leaves unused (it was solved early) stays in the budget, so the tasks after it get
+    more: with no cap, the tasks an engine cannot solve share the whole budget."""
     if remaining_tasks <= 0:
         return 0.0
     if remaining_budget_s is None:
+        if cap_s is None:
+            raise ValueError("a run without a time budget needs a per-task cap")
         return cap_s
-    share = max(0.0, remaining_budget_s) * max(1, lanes) / remaining_tasks
-    share = min(cap_s, share)
+    left = max(0.0, remaining_budget_s)
+    share = min(left, left * max(1, lanes) / remaining_tasks)
+    if cap_s is not None:
+        share = min(cap_s, share)
     return share if share >= MIN_TASK_SECONDS else 0.0
 
 
@@ -37,7 +45,8 @@ class BudgetScheduler:
 
     tasks_total: int
     budget_s: float | None
-    cap_s: float
+    cap_s: float | None
+    """None: no per-task cap (only with a budget)."""
     lanes: int = 1
     clock: float = field(default_factory=time.monotonic)
     task_seconds: list[float] = field(default_factory=list)
