@@ -10,7 +10,9 @@ It speaks the part of the Hub protocol that `huggingface_hub` and arcforge-downl
 - errors carry `X-Error-Code` and `X-Error-Message` like the Hub's
 
 Fault switches (see `Faults`) model a flaky network and a real CDN: cut connections, stalls, 429/503,
-ignored ranges, corrupt bytes, gating, a per-connection bandwidth cap and latency. Tests and benchmarks
+the Hub's `RateLimit` 429s, ignored ranges, corrupt bytes, gating, a per-connection bandwidth cap and
+latency, a slow CDN edge that caps single connections, Xet-backed files (with a CAS that cannot be
+reached, as from here) and the bridge's refusal of very large files. Tests and benchmarks
 change them at run time through `POST /_control/faults` and read byte counters from `GET /_control/stats`.
 
 Use it from Python::
@@ -274,6 +276,23 @@ class Faults:
     bandwidth_bps: float | None = None  # per-connection cap on body bytes
     latency_s: float = 0.0  # added before every response
     redirect_to_cdn: bool = False  # resolve of an LFS file → 302 to the CDN listener
+    # 429 on /resolve with `RateLimit: "resolvers";r=0;t=N` and `RateLimit-Policy`, no Retry-After: the
+    # Hub's resolver limit (Hub docs, rate limits; parsed by huggingface_hub utils/_http.py).
+    rate_limit_times: int = 0
+    rate_limit_reset_s: int = 1
+    # The first N connections that carry file bytes are capped at `slow_connection_bps` for as long as
+    # they live: a slow CDN edge (some cas-bridge edges cap one connection at ~8.7 MB/s, xet-core #821).
+    slow_connections: int = 0
+    slow_connection_bps: float = 50_000.0
+    # Xet-backed LFS files: `xetHash` in the tree, `X-Xet-Hash` and a `Link: <…/xet-read-token/…>;
+    # rel="xet-auth"` on resolve, which redirects to the CDN listener standing in for the cas-bridge
+    # (huggingface_hub utils/_xet.py, file_download.py; Hub docs on Xet and legacy clients). The read
+    # token names a CAS URL (`xet_cas_url`) that nothing answers by default: no Xet CAS is reachable here.
+    xet_backed: bool = False
+    xet_cas_url: str = "http://127.0.0.1:9"
+    # The bridge answers 400 for files larger than this (files of ~50 GB and more, xet-core #592;
+    # huggingface_hub refuses HTTP above MAX_HTTP_DOWNLOAD_SIZE = 50 GB, issue #3868).
+    bridge_max_bytes: int | None = None
 
 
 class HubState:
@@ -284,6 +303,7 @@ class HubState:
         self.faults = faults
         self.lock = threading.Lock()
         self.cdn_url = ""
+        self.hub_url = ""
         self.reset_stats()
 
     def reset_stats(self) -> None:
@@ -293,6 +313,7 @@ class HubState:
             self.cdn_requests = 0
             self.cdn_auth_headers = 0
             self.auth_headers = 0
+            self.connections: list[dict[str, Any]] = []  # per TCP connection that carried file bytes
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -303,7 +324,18 @@ class HubState:
                 "cdn_requests": self.cdn_requests,
                 "cdn_auth_headers": self.cdn_auth_headers,
                 "auth_headers": self.auth_headers,
+                "connections": [dict(c) for c in self.connections],
             }
+
+    def open_connection(self) -> dict[str, Any]:
+        """A record for a connection's first file body; it is slow while slow_connections lasts."""
+        with self.lock:
+            slow = self.faults.slow_connections > 0
+            if slow:
+                self.faults.slow_connections -= 1
+            record: dict[str, Any] = {"slow": slow, "bytes": 0, "requests": 0}
+            self.connections.append(record)
+            return record
 
     def take(self, name: str, path: str) -> bool:
         """Consume one use of a counted fault for `path`; True when it fires."""
@@ -342,6 +374,12 @@ RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<path>.
 API_INFO = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[^/]+))?$")
 API_TREE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$")
 CDN_BLOB = re.compile(r"^/blobs/(?P<repo>[^/]+/[^/]+)/(?P<commit>[0-9a-f]{40})/(?P<path>.+)$")
+XET_TOKEN = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/xet-read-token/(?P<rev>[^/]+)$")
+
+
+def xet_hash(entry: dict[str, Any]) -> str:
+    """A stand-in Xet file hash (64 hex, as huggingface_hub's is_valid_xet_hash wants); derived, not real."""
+    return hashlib.sha256(("xet:" + entry["sha256"]).encode()).hexdigest()
 
 
 class HubHandler(BaseHTTPRequestHandler):
@@ -349,6 +387,7 @@ class HubHandler(BaseHTTPRequestHandler):
     server_version = "arcforge-test-hub/1"
     state: HubState  # set on the subclass per listener
     is_cdn = False
+    link_record: dict[str, Any] | None = None  # this connection's byte counter (see open_connection)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # quiet: tests read counters, not logs
@@ -401,6 +440,8 @@ class HubHandler(BaseHTTPRequestHandler):
                 self._control(path)
             elif self.is_cdn:
                 self._cdn(path)
+            elif match := XET_TOKEN.match(path):
+                self._xet_token(match["repo"], match["rev"])
             elif match := API_TREE.match(path):
                 self._tree(match["repo"], match["rev"], match["path"] or "", query)
             elif match := API_INFO.match(path):
@@ -504,6 +545,8 @@ class HubHandler(BaseHTTPRequestHandler):
             }
             if entry["lfs"]:
                 item["lfs"] = {"oid": entry["sha256"], "size": entry["size"], "pointerSize": 134}
+                if self.state.faults.xet_backed:
+                    item["xetHash"] = xet_hash(entry)  # the tree names Xet files (hf_api.RepoFile.xet_hash)
             entries.append(item)
         self._send_json(entries)
 
@@ -538,13 +581,40 @@ class HubHandler(BaseHTTPRequestHandler):
                 return found
         raise HubError(404, "EntryNotFound", f'{path} does not exist on "{repo["commit"]}"')
 
+    def _xet_token(self, repo_id: str, rev: str) -> None:
+        """The read token for Xet downloads: where the CAS is, a token and its expiry, all in headers
+        (huggingface_hub utils/_xet.py parse_xet_connection_info_from_headers; issue #4475)."""
+        repo = self._repo(repo_id, rev)
+        self._check_access(repo)
+        headers = {
+            "X-Xet-Cas-Url": self.state.faults.xet_cas_url,
+            "X-Xet-Access-Token": "xet-stand-in-read-token",
+            "X-Xet-Token-Expiration": str(int(time.time()) + 3600),
+        }
+        self._send_json({"casUrl": self.state.faults.xet_cas_url}, headers=headers)
+
     def _resolve(self, repo_id: str, rev: str, path: str) -> None:
         repo = self._repo(repo_id, rev)
         self._check_access(repo)
         entry = self._file_entry(repo, path)
+        faults = self.state.faults
+        if self.command == "GET" and self.state.take("rate_limit_times", path):
+            policy = '"fixed window";"resolvers";q=3000;w=300'
+            raise HubError(
+                429,
+                None,
+                "You have exceeded our hourly quotas for action: resolvers.",
+                {"RateLimit": f'"resolvers";r=0;t={faults.rate_limit_reset_s}', "RateLimit-Policy": policy},
+            )
         etag = entry["sha256"] if entry["lfs"] else entry["blob_id"]
         common = {"X-Repo-Commit": repo["commit"], "ETag": f'"{etag}"'}
-        if self.state.faults.redirect_to_cdn and entry["lfs"]:  # like the Hub: small files come directly
+        if faults.xet_backed and entry["lfs"]:
+            common["X-Xet-Hash"] = xet_hash(entry)
+            token_url = f"{self.state.hub_url}/api/models/{repo_id}/xet-read-token/{repo['commit']}"
+            common["Link"] = f'<{token_url}>; rel="xet-auth"'
+        if (faults.redirect_to_cdn or faults.xet_backed) and entry[
+            "lfs"
+        ]:  # like the Hub: small files come directly
             location = f"{self.state.cdn_url}/blobs/{repo_id}/{repo['commit']}/{quote(path)}?expires=3600"
             self.send_response(302)
             for key, value in common.items():
@@ -563,6 +633,9 @@ class HubHandler(BaseHTTPRequestHandler):
             raise HubError(404, None, "NoSuchKey")
         repo = self._repo(match["repo"], match["commit"])
         entry = self._file_entry(repo, match["path"])
+        limit = self.state.faults.bridge_max_bytes
+        if limit is not None and entry["size"] > limit:
+            raise HubError(400, None, "Bad Request")  # the bridge's whole answer (xet-core #592)
         self._serve_body(repo, entry, {"ETag": f'"{entry["sha256"]}"'})
 
     def _serve_body(self, repo: dict[str, Any], entry: dict[str, Any], headers: dict[str, str]) -> None:
@@ -605,7 +678,12 @@ class HubHandler(BaseHTTPRequestHandler):
         cut_at = faults.cut_after_bytes if state.take("cut_times", rel) else None
         stall_at = faults.stall_after_bytes if state.take("stall_times", rel) else None
         corrupt = state.take("corrupt_times", rel)
-        bandwidth = faults.bandwidth_bps
+        if self.link_record is None:
+            self.link_record = state.open_connection()
+        record = self.link_record
+        with state.lock:
+            record["requests"] += 1
+        bandwidth = faults.slow_connection_bps if record["slow"] else faults.bandwidth_bps
         virtual = rel in repo.get("virtual", {})
         source = None if virtual else (self.state.root / repo["id"] / "files" / rel).open("rb")
         began = time.monotonic()
@@ -637,6 +715,8 @@ class HubHandler(BaseHTTPRequestHandler):
                 sent += len(block)
                 position += len(block)
                 state.count_bytes(rel, len(block))
+                with state.lock:
+                    record["bytes"] += len(block)
                 if bandwidth:
                     ahead = sent / bandwidth - (time.monotonic() - began)
                     if ahead > 0:
@@ -665,6 +745,7 @@ def serve(root: Path, port: int = 0, cdn_port: int = 0, faults: Faults | None = 
         servers.append(server)
         threading.Thread(target=server.serve_forever, daemon=True).start()
     hub_url = f"http://127.0.0.1:{servers[0].server_address[1]}"
+    state.hub_url = hub_url
     state.cdn_url = f"http://127.0.0.1:{servers[1].server_address[1]}"
     return hub_url, state.cdn_url
 

@@ -28,6 +28,7 @@ from arcforge_downloader.manifest import ManifestEntry, read_manifest, size_repo
 from arcforge_downloader.progress import Progress, human_size
 from arcforge_downloader.transfer import EngineSettings, FileJob, Notice, TransferEngine, TransferError
 from arcforge_downloader.verify import file_digests
+from arcforge_downloader.xet import fetch_with_xet, xet_unusable_reason
 
 PARTIAL_DIR = ".partial"
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 3, 130
@@ -71,6 +72,7 @@ class Downloader:
         self.partial_dir = options.output_dir / PARTIAL_DIR
         self._entries: dict[str, ManifestEntry] = {}
         self._failures: list[str] = []
+        self._advice: list[str] = []
         self._refetched: set[str] = set()
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
@@ -190,7 +192,10 @@ class Downloader:
                 "rerun the same command to resume."
             )
         else:
-            self.say("arcforge-download: failed:\n  " + "\n  ".join(self._failures))
+            advice = list(dict.fromkeys(self._advice))  # each piece of advice once, in order
+            self.say(
+                "arcforge-download: failed:\n  " + "\n  ".join(self._failures) + "\n" + "\n".join(advice)
+            )
         self.events.emit(
             "end", status=status, files=files_ok, bytes_fetched=self.progress.fetched, seconds=seconds
         )
@@ -354,6 +359,7 @@ class Downloader:
         self.progress.start()
         status = "ok"
         try:
+            pending = self._fetch_xet_files(snapshot, pending)
             for planned in pending:
                 try:
                     engine.add(self._job(planned))
@@ -416,16 +422,67 @@ class Downloader:
                 "The Hub, a proxy or the disk corrupts data: rerun later or from another network; check the disk.",
             )
             return
-        final = self.output_dir / job.name
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(job.part_path, final)
+        self._place(job.name, job.part_path, entry)
         job.journal_path.unlink(missing_ok=True)
-        assert self._snapshot is not None
+
+    def _place(self, name: str, path: Path, entry: ManifestEntry) -> None:
+        """A verified file: move it into place atomically, then record it in the manifest."""
+        final = self.output_dir / name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, final)
         with self._lock:
-            self._entries[job.name] = entry
+            self._entries[name] = entry
             # After every file, so that a killed run still records what is verified and in place.
             self._write_manifest(complete=False)
-        self.progress.item(job.name, "done", sha256=entry.sha256, bytes_done=entry.size)
+        self.progress.item(name, "done", sha256=entry.sha256, bytes_done=entry.size)
+
+    def _fetch_xet_files(self, snapshot: Snapshot, pending: list[PlannedFile]) -> list[PlannedFile]:
+        """Xet-backed files not begun on the HTTP path go through huggingface_hub's Xet path first, as
+        `hf download` does; returns the files left for the journal engine (the rest, and Xet failures)."""
+        candidates = [p for p in pending if p.remote.xet_hash and p.resumed == 0]
+        if not candidates:
+            return pending
+        reason = xet_unusable_reason()
+        if reason is not None:
+            self.events.emit(
+                "log",
+                level="info",
+                message=f"{len(candidates)} Xet-backed files go over the Hub's HTTP bridge ({reason}); "
+                "huggingface_hub's Xet path (pip install hf_xet) is what `hf download` uses",
+            )
+            return pending
+        left = [p for p in pending if p not in candidates]
+        for planned in candidates:
+            if not self._fetch_one_with_xet(snapshot, planned):
+                left.append(planned)
+        return sorted(left, key=lambda p: (p.remote.size, p.dest))
+
+    def _fetch_one_with_xet(self, snapshot: Snapshot, planned: PlannedFile) -> bool:
+        """True when the file arrived through hf_xet, matched its sha256 and is in place."""
+        name = planned.dest
+        self.progress.item(name, "fetching", bytes_done=0, via="xet")
+        try:
+            path = fetch_with_xet(snapshot, planned.remote.path, self.partial_dir / "xet", self.token.value)
+        except Exception as exc:  # any Xet failure means: use the HTTP path instead
+            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+            self._xet_fallback(name, f"the Xet path (hf_xet) failed: {type(exc).__name__}: {first_line}")
+            return False
+        self.progress.add_bytes(name, planned.remote.size)
+        self.progress.item(name, "verifying")
+        entry = self._verified_entry(planned, path)
+        if entry is None:
+            path.unlink(missing_ok=True)
+            self.progress.reset_file(name)
+            self._xet_fallback(name, "the file from the Xet path does not match the Hub's checksum")
+            return False
+        self._place(name, path, entry)
+        return True
+
+    def _xet_fallback(self, name: str, why: str) -> None:
+        message = f"{name}: {why}; fetching it over HTTP with the resumable engine"
+        self.events.emit("log", level="warning", message=message, file=name)
+        self.say(f"warning: {message}")
+        self.progress.item(name, "queued", bytes_done=0)
 
     def _on_notice(self, notice: Notice) -> None:
         """Retries, rate-limit waits, reconnects and worker changes: a `log` event and a line."""
@@ -448,11 +505,16 @@ class Downloader:
             "disk_full": "Free some space and rerun: what was written is kept.",
             "unauthorized": "Set HF_TOKEN to a valid Read token and rerun.",
             "forbidden": "Request access on the model page and rerun.",
+            "xet_only": "pip install hf_xet (huggingface_hub's Xet client) and rerun: arcforge-download then "
+            "fetches Xet-backed files with it. Finished files and ranges are kept.",
+            "rate_limited": "Wait for the Hub's rate limit to reset (or log in: limits are higher with a token) "
+            "and rerun: finished ranges are kept.",
         }.get(error.code, "Rerun the same command: finished ranges are kept.")
         self._record_failure(job, str(error), error.code, advice)
 
     def _record_failure(self, job: FileJob, message: str, code: str, advice: str) -> None:
         with self._lock:
             self._failures.append(self.redact(message))
+            self._advice.append(advice)
         self.events.emit("error", message=message, code=code, advice=advice, file=job.name)
         self.progress.item(job.name, "failed")

@@ -27,6 +27,7 @@ class RemoteFile:
     size: int
     blob_id: str  # git blob sha1 (of the LFS pointer for LFS files)
     sha256: str | None  # LFS files only
+    xet_hash: str | None = None  # Xet-backed files (the tree's `xetHash`)
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ def fetch_snapshot(api: HfApi, repo_id: str, revision: str, token: Token) -> Sna
         for entry in api.list_repo_tree(repo_id, revision=commit, recursive=True):
             if isinstance(entry, RepoFile):
                 sha256 = entry.lfs.sha256 if entry.lfs is not None else None
-                files[entry.path] = RemoteFile(entry.path, int(entry.size), entry.blob_id, sha256)
+                xet_hash = getattr(entry, "xet_hash", None)  # huggingface_hub >= 1.x names it in the tree
+                files[entry.path] = RemoteFile(entry.path, int(entry.size), entry.blob_id, sha256, xet_hash)
     except RefusedError:
         raise
     except Exception as error:
