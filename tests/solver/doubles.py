@@ -68,7 +68,7 @@ class FixedProgramEngine:
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
         if context.emit is not None:
-            remaining = context.options.get("tasks_remaining")
+            remaining = context.run.tasks_remaining
             context.emit(
                 "log", level="info", message=f"double solving {task.task_id}, {remaining} tasks remaining"
             )

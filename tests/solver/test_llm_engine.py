@@ -10,7 +10,7 @@ import pytest
 
 from arcforge_solver.engines.llm.budget import Shape
 from arcforge_solver.engines.llm.llm_engine import HybridEngine, LlmEngine
-from arcforge_solver.engines.protocol import Deadline, EngineContext
+from arcforge_solver.engines.protocol import Deadline, EngineContext, RunInfo
 from arcforge_solver.sandbox.pool import SandboxPool
 from arcforge_solver.tasks.model import Pair, Task
 from tests.support.scripted_llm import ScriptedLlmDouble
@@ -158,9 +158,7 @@ def test_run_level_table_when_the_runtime_says_what_is_left(sandbox: SandboxPool
     engine = LlmEngine(backend=double, population=5, generations=2, samples_per_call=1)
     for _ in range(2):
         engine.solve(TASK, Deadline(30), _context(sandbox))
-    context = EngineContext(
-        seed=0, sandbox=sandbox, options={"tasks_remaining": 400, "budget_remaining_s": 1.0}
-    )
+    context = EngineContext(seed=0, sandbox=sandbox, run=RunInfo(tasks_remaining=400, budget_remaining_s=1.0))
     lines = engine.forecast_lines(30.0, context)
     assert lines[0].startswith("forecast for the 400 tasks left in 1 s: population 1 × 2 generations:")
     assert all(line.endswith("✗") for line in lines)  # one second for 400 tasks

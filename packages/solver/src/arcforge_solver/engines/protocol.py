@@ -18,7 +18,16 @@ from arcforge_solver.tasks.model import Grid, Task
 if TYPE_CHECKING:
     from arcforge_solver.sandbox.pool import SandboxPool
 
-__all__ = ["Candidate", "Deadline", "EmitFn", "Engine", "EngineContext", "EngineResult"]
+__all__ = [
+    "Candidate",
+    "Deadline",
+    "EmitFn",
+    "Engine",
+    "EngineContext",
+    "EngineResult",
+    "EngineStartError",
+    "RunInfo",
+]
 """`Deadline` lives in `runtime.timing` with the other time arithmetic; it is part of `solve`'s
 signature, so the protocol names it too."""
 
@@ -56,6 +65,26 @@ EmitFn = Callable[..., None]
 """emit(kind, **data): a test-run event from inside an engine (e.g. LLM counters)."""
 
 
+class EngineStartError(RuntimeError):
+    """The engine cannot be built (bad options, no model…): no task can run. An engine raises it from
+    its constructor; the runtime then ends the run with this message and a valid fallback submission."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Where the whole run stands as a task starts, so that an engine can size its work to the run
+    (the LLM engine's forecast table). The defaults describe a run of unknown size without a budget."""
+
+    tasks_remaining: int | None = None
+    """Tasks not finished yet, this one included."""
+    budget_remaining_s: float | None = None
+    """Seconds left of the run's `--time-budget`; None when the run has no overall budget."""
+    tasks_total: int | None = None
+    """Tasks in the run."""
+    lanes: int = 1
+    """Tasks solved side by side."""
+
+
 @dataclass
 class EngineContext:
     seed: int = 0
@@ -64,6 +93,8 @@ class EngineContext:
     emit: EmitFn | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     """Engine-specific settings from the CLI (population, generations, model_dir…)."""
+    run: RunInfo = field(default_factory=RunInfo)
+    """The run's remaining tasks and budget as this task starts."""
 
 
 class Engine(Protocol):

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from arcforge_solver.engines.protocol import Deadline, Engine, EngineContext, EngineResult
+from arcforge_solver.engines.protocol import (
+    Deadline,
+    Engine,
+    EngineContext,
+    EngineResult,
+    EngineStartError,
+    RunInfo,
+)
 from arcforge_solver.engines.registry import load_engine
 from arcforge_solver.runtime.workers import (
     GRACE_S,
@@ -42,10 +49,6 @@ from arcforge_solver.tasks.model import Task
 EventSink = Callable[[str, str, dict[str, Any]], None]
 """sink(task_id, kind, data): an event an engine emitted while solving a task."""
 
-RUN_INFO_KEYS = ("tasks_remaining", "budget_remaining_s", "tasks_total", "lanes")
-"""What the runtime adds to `EngineContext.options` for each task, so that an engine can size its
-work to the run (e.g. the LLM engine's forecast table)."""
-
 
 @dataclass
 class TaskOutcome:
@@ -57,10 +60,6 @@ class TaskOutcome:
     error: str | None = None
     lane: int | None = None
     """The worker (GPU lane) that ran it; None in the runtime's own process."""
-
-
-class EngineStartError(RuntimeError):
-    """The engine could not be built (bad options, missing model…): no task can run."""
 
 
 def hard_limit(seconds: float) -> float:
@@ -107,13 +106,13 @@ class InProcessExecutor:
         self.sink = sink
         self.capacity = 1
         self.sandbox = _make_sandbox(sandbox_workers, sandbox_memory_mb)
-        self._queued: deque[tuple[Task, float, dict[str, Any]]] = deque()
+        self._queued: deque[tuple[Task, float, RunInfo]] = deque()
 
     def busy(self) -> int:
         return len(self._queued)
 
-    def start(self, task: Task, seconds: float, run_info: Mapping[str, Any] | None = None) -> None:
-        self._queued.append((task, seconds, dict(run_info or {})))
+    def start(self, task: Task, seconds: float, run_info: RunInfo | None = None) -> None:
+        self._queued.append((task, seconds, run_info or RunInfo()))
 
     def wait(self, timeout: float) -> list[TaskOutcome]:
         if not self._queued:
@@ -124,7 +123,7 @@ class InProcessExecutor:
             self.sink(task.task_id, kind, data)
 
         context = EngineContext(
-            seed=self.seed, sandbox=self.sandbox, emit=emit, options={**self.options, **run_info}
+            seed=self.seed, sandbox=self.sandbox, emit=emit, options=self.options, run=run_info
         )
         return [solve_one(self.engine, task, seconds, context)]
 
@@ -180,7 +179,7 @@ def task_worker_main(conn: Connection, setup: WorkerSetup) -> None:
             def emit(kind: str, _task_id: str = task.task_id, **data: Any) -> None:
                 send(("event", _task_id, kind, data))
 
-            context = EngineContext(seed=seed, sandbox=sandbox, emit=emit, options={**options, **run_info})
+            context = EngineContext(seed=seed, sandbox=sandbox, emit=emit, options=options, run=run_info)
             outcome = solve_one(engine, task, seconds, context)
             try:
                 send(("outcome", outcome.state, outcome.seconds, outcome.result, outcome.error))
@@ -236,7 +235,7 @@ class ProcessExecutor:
         self.sandbox_workers = max(1, sandbox_workers)
         self.on_ready = on_ready
         self._slots: list[_Slot] = [self._spawn(index) for index in range(self.capacity)]
-        self._waiting: deque[tuple[Task, float, dict[str, Any]]] = deque()
+        self._waiting: deque[tuple[Task, float, RunInfo]] = deque()
         self._early_deaths = 0
 
     def _spawn(self, index: int) -> _Slot:
@@ -255,8 +254,8 @@ class ProcessExecutor:
     def busy(self) -> int:
         return sum(slot.task is not None for slot in self._slots) + len(self._waiting)
 
-    def start(self, task: Task, seconds: float, run_info: Mapping[str, Any] | None = None) -> None:
-        self._waiting.append((task, seconds, dict(run_info or {})))
+    def start(self, task: Task, seconds: float, run_info: RunInfo | None = None) -> None:
+        self._waiting.append((task, seconds, run_info or RunInfo()))
         self._dispatch()
 
     def _dispatch(self) -> None:

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from arcforge_solver.engines.protocol import EngineResult
+from arcforge_solver.engines.protocol import EngineResult, EngineStartError, RunInfo
 from arcforge_solver.engines.registry import (
     EngineUnavailableError,
     UnknownEngineError,
@@ -31,12 +31,7 @@ from arcforge_solver.engines.registry import (
 )
 from arcforge_solver.events import EventWriter
 from arcforge_solver.runtime import defaults
-from arcforge_solver.runtime.executors import (
-    EngineStartError,
-    InProcessExecutor,
-    ProcessExecutor,
-    TaskOutcome,
-)
+from arcforge_solver.runtime.executors import InProcessExecutor, ProcessExecutor, TaskOutcome
 from arcforge_solver.runtime.journal import Journal, JournalRecord, journal_path_for
 from arcforge_solver.runtime.progress import ProgressLine
 from arcforge_solver.runtime.scheduler import BudgetScheduler
@@ -376,12 +371,12 @@ class Run:
                         break
                     task = waiting.pop(0)
                     budget_left = self.scheduler.remaining_budget()
-                    run_info = {
-                        "tasks_remaining": len(waiting) + 1 + executor.busy(),
-                        "budget_remaining_s": None if budget_left is None else round(budget_left, 1),
-                        "tasks_total": len(self.selected),
-                        "lanes": lanes,
-                    }
+                    run_info = RunInfo(
+                        tasks_remaining=len(waiting) + 1 + executor.busy(),
+                        budget_remaining_s=None if budget_left is None else round(budget_left, 1),
+                        tasks_total=len(self.selected),
+                        lanes=lanes,
+                    )
                     self.events.emit(
                         "item", task_id=task.task_id, state="running", seconds_allowed=round(seconds, 2)
                     )

@@ -48,7 +48,13 @@ from arcforge_solver.engines.llm.operators import (
     SandboxEvaluator,
 )
 from arcforge_solver.engines.llm.search_worker import SearchJob, SearchWorker
-from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineResult
+from arcforge_solver.engines.protocol import (
+    Candidate,
+    Deadline,
+    EngineContext,
+    EngineResult,
+    EngineStartError,
+)
 from arcforge_solver.engines.ranking import merge, rank
 from arcforge_solver.runtime.timing import format_duration
 from arcforge_solver.tasks.model import Task
@@ -66,19 +72,6 @@ SEARCH_SHARE = 0.5
 """Hybrid: the share of a task's seconds the DSL search gets (it runs alongside generation)."""
 EVALUATION_GUESS_S = 0.05
 """Seconds per sandboxed program before any are measured."""
-
-
-class EngineSetupError(RuntimeError):
-    """The engine cannot start (no model folder, bad options)."""
-
-
-def _setup_error(message: str) -> Exception:
-    """The runtime's start-up error when it is there (the run then fails cleanly, submission valid)."""
-    try:
-        from arcforge_solver.runtime.executors import EngineStartError  # noqa: PLC0415
-    except ImportError:
-        return EngineSetupError(message)
-    return EngineStartError(message)
 
 
 def _env(name: str, default: Any, kind: Callable[[str], Any]) -> Any:
@@ -171,7 +164,7 @@ class LlmEngine:
         model_dir: str | None, backend: str | None, dtype: str | None, batch: int | None
     ) -> GenerationBackend:
         if not model_dir:
-            raise _setup_error(
+            raise EngineStartError(
                 "the llm and hybrid engines need a model: pass --model-dir DIR (model/ + tokenizer/)"
             )
         try:
@@ -182,9 +175,9 @@ class LlmEngine:
                 max_batch_sequences=int(batch or _env("ARCFORGE_LLM_BATCH", 16, int)),
             )
         except ModelFolderError as exc:
-            raise _setup_error(str(exc)) from exc
+            raise EngineStartError(str(exc)) from exc
         except ImportError as exc:
-            raise _setup_error(
+            raise EngineStartError(
                 f"the llm and hybrid engines need torch and transformers: pip install 'arcforge-solver[llm]' ({exc})"
             ) from exc
 
@@ -230,8 +223,8 @@ class LlmEngine:
     def forecast_lines(self, seconds_per_task: float, context: EngineContext) -> list[str]:
         """The forecast table: whole-run hours per population size when the runtime says how many tasks
         and seconds are left, else per-task seconds against this task's allotment."""
-        tasks_left = context.options.get("tasks_remaining")
-        budget_left = context.options.get("budget_remaining_s")
+        tasks_left = context.run.tasks_remaining
+        budget_left = context.run.budget_remaining_s
         populations = table_populations(self.ceiling.population)
         if isinstance(tasks_left, int) and tasks_left > 0:
             rows = forecast_rows(
