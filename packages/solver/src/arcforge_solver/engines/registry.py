@@ -1,13 +1,16 @@
 """The registry of engines, by the name `--engine` takes. Imports are lazy so that the model-free
 search never pulls in transformers.
 
-Besides the built-in names, `--engine` accepts a plug-in engine as `package.module:ClassName`: any
-importable class that follows the `Engine` protocol (see `protocol`).
+Besides the built-in names, `--engine` takes the name of a plug-in engine that an installed package
+registers under the `arcforge.engines` entry-point group (`myengine = "my_pkg.engine:MyEngine"` in its
+pyproject's `[project.entry-points."arcforge.engines"]`), or a plug-in path `package.module:ClassName`:
+any importable class that follows the `Engine` protocol (see `protocol`).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +23,7 @@ ENGINE_PATHS: dict[str, str] = {
     "ttt": "arcforge_solver.engines.ttt.engine:TttEngine",
     "ttt+search": "arcforge_solver.engines.ttt.engine:TttSearchEngine",
 }
+ENTRY_POINT_GROUP = "arcforge.engines"
 
 
 class UnknownEngineError(ValueError):
@@ -34,12 +38,27 @@ def engine_path(name: str) -> str:
     """The `module:Class` path of a built-in engine name or of a plug-in path."""
     if name in ENGINE_PATHS:
         return ENGINE_PATHS[name]
+    plugins = plugin_engines()
+    if name in plugins:
+        return plugins[name]
     module_name, sep, class_name = name.partition(":")
     if sep and module_name and class_name:
         return name
+    known = ", ".join([*ENGINE_PATHS, *sorted(plugins)])
     raise UnknownEngineError(
-        f"unknown engine {name!r}; choose one of {', '.join(ENGINE_PATHS)} or give a plug-in as module:Class"
+        f"unknown engine {name!r}; choose one of {known}, install a package that registers it under the "
+        f"{ENTRY_POINT_GROUP!r} entry points, or give a plug-in as module:Class"
     )
+
+
+def plugin_engines() -> dict[str, str]:
+    """Engines that installed packages register under the `arcforge.engines` entry points, by name.
+    A built-in name cannot be taken over by a plug-in."""
+    found = {}
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name not in ENGINE_PATHS and ":" in entry.value:
+            found[entry.name] = entry.value.replace(" ", "")
+    return found
 
 
 def resolve_engine_class(name: str) -> type[Any]:
