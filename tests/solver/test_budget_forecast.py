@@ -3,6 +3,8 @@ assumed rates (before a run) and from the rates a short run measured."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from arcforge_solver.runtime.forecast import FullRunForecast, Rates, assumed_forecast, measured_rates
@@ -36,8 +38,7 @@ def test_the_hidden_set_on_four_l4s_uses_the_whole_budget() -> None:
     assert work["llm_samples"] == pytest.approx(usable * 4 / 240 * 60 / 350)
     assert work["search_evaluations"] == pytest.approx(usable * 4 / 240 * 0.5 * 11_000)
     text = "\n".join(forecast.lines())
-    assert "full run: 240 tasks in a 11.0 h budget" in text
-    assert "4 lanes, one replica per GPU" in text
+    assert "full run: 240 tasks, budget 11.0 h, on 4 lanes, one model replica per GPU" in text
     assert "hours planned: 10.8 h; expected: 10.8 h, 98% of the budget; GPU hours: 43.1 (4 GPUs)" in text
     assert "LLM samples (population 8 ×" in text
     assert "assumed, not measured" in text
@@ -76,7 +77,8 @@ def test_a_model_too_big_for_a_card_is_one_sharded_lane() -> None:
         replica_bytes=40 * GIB,
     )
     assert forecast.lanes == 1 and forecast.gpus == 4
-    assert "sharded over 4 GPUs" in forecast.lines()[0]
+    assert "one model replica sharded over 4 × NVIDIA L4" in forecast.lines()[0]
+    assert "one decoding at a time" in forecast.lines()[2]
 
 
 def test_measured_rates_from_a_test_mode_run() -> None:
@@ -114,3 +116,18 @@ def test_search_only_forecast_spreads_over_every_core() -> None:
     )
     assert forecast.seconds_per_task == pytest.approx(11 * 3600 * (1 - RESERVE_FRACTION) * 48 / 240)
     assert forecast.gpu_hours == 0
+
+
+def test_the_forecast_command(capsys: pytest.CaptureFixture[str]) -> None:
+    from arcforge_solver.cli import main
+
+    argv = ["forecast", "--tasks", "240", "--time-budget", "11h", "--gpus", "4", "--cpus", "48"]
+    assert main([*argv, "--engine", "hybrid", "--replica-gib", "20.4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 lanes, one model replica per GPU on 4 × GPU (22.5 GiB)" in out
+    assert "hours planned: 10.8 h; expected: 10.8 h, 98% of the budget; GPU hours: 43.1 (4 GPUs)" in out
+    assert "≈111 LLM samples" in out and "≈3.6 M search evaluations" in out
+    assert main([*argv, "--engine", "search", "--json"]) == 0
+    event = json.loads(capsys.readouterr().out)
+    assert (event["lanes"], event["gpus"], event["engine"]) == (48, 0, "search")
+    assert event["time_per_task_s"] == pytest.approx(11 * 3600 * 0.98 * 48 / 240, abs=0.01)

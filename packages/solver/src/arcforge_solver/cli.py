@@ -1,4 +1,4 @@
-"""The `arcforge-solve` command line: `run`, `validate` and `score`."""
+"""The `arcforge-solve` command line: `run`, `validate`, `score`, `forecast`, `report` and `show`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from arcforge_solver import __version__
 from arcforge_solver.engines.registry import ENGINE_PATHS
 from arcforge_solver.report.commands import add_report_commands, command_report, command_show
 from arcforge_solver.runtime import defaults
+from arcforge_solver.runtime.forecast_command import add_forecast_command, command_forecast
 from arcforge_solver.runtime.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunConfig, run
 from arcforge_solver.runtime.scoring import format_scores, score_submission
 from arcforge_solver.runtime.submission import validate_submission
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a Kaggle *_solutions.json, a task file or a folder of task files with test outputs",
     )
     score.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    add_forecast_command(sub)
     add_report_commands(sub)
     return parser
 
@@ -254,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return command_validate(args)
     if args.command == "score":
         return command_score(args)
+    if args.command == "forecast":
+        return command_forecast(args)
     if args.command == "report":
         return command_report(args)
     if args.command == "show":

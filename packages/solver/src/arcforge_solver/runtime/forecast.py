@@ -103,12 +103,10 @@ class FullRunForecast:
         return work
 
     def lines(self) -> list[str]:
-        budget = (
-            "no overall budget" if self.budget_s is None else f"a {format_duration(self.budget_s)} budget"
-        )
+        budget = "no overall budget" if self.budget_s is None else f"budget {format_duration(self.budget_s)}"
         cap = "" if self.cap_s is None else f", at most {format_duration(self.cap_s)} each"
         out = [
-            f"full run: {self.tasks} tasks in {budget} on {self.where}",
+            f"full run: {self.tasks} tasks, {budget}, on {self.where}",
             f"each task gets {format_duration(self.seconds_per_task)} ({self.lanes} lane"
             f"{'s' if self.lanes != 1 else ''} over {self.tasks} tasks{cap})",
         ]
@@ -116,7 +114,8 @@ class FullRunForecast:
         used = "" if share is None else f", {share:.0%} of the budget"
         out.append(
             f"hours planned: {self.planned_s / 3600:.1f} h; expected: {self.expected_s / 3600:.1f} h{used};"
-            f" GPU hours: {self.gpu_hours:.1f} ({self.gpus} GPU{'s' if self.gpus != 1 else ''})"
+            f" GPU hours: {self.gpu_hours:.1f} ({self.gpus} GPU{'s' if self.gpus != 1 else ''}"
+            f"{', one decoding at a time' if self.lanes == 1 and self.gpus > 1 else ''})"
         )
         work = self.per_task()
         parts: list[str] = []
@@ -208,7 +207,7 @@ def assumed_forecast(
     """The full run's forecast before any run: lanes planned as the runtime plans them, assumed rates."""
     if holds_model:
         plan = plan_lanes(gpus, replica_bytes)
-        lanes, used, where = plan.lanes, plan.gpus_used, plan.reason
+        lanes, used, where = plan.lanes, plan.gpus_used, plan.layout
         rates = Rates(
             source=(
                 f"assumed, not measured: {tokens_per_s:g} tokens/s per lane, {tokens_per_sample:g} tokens per"

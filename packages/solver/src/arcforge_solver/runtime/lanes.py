@@ -160,6 +160,16 @@ class LanePlan:
     def gpus_used(self) -> int:
         return len(self.gpus)
 
+    @property
+    def layout(self) -> str:
+        """`4 lanes, one model replica per GPU on 4 × NVIDIA L4 (22.5 GiB)`, for one line of output."""
+        if not self.gpus:
+            return "1 lane on the CPU (no GPU)"
+        if self.sharded:
+            return f"1 lane, one model replica sharded over {describe_gpus(self.gpus)} (device_map=auto)"
+        plural = "s" if self.lanes != 1 else ""
+        return f"{self.lanes} lane{plural}, one model replica per GPU on {describe_gpus(self.gpus)}"
+
     def env(self, lane: int) -> dict[str, str]:
         """What a lane's worker process sets before it loads anything."""
         if not self.devices:
