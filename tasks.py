@@ -1,7 +1,8 @@
 """arcforge's invoke tasks: thin wrappers over the package CLIs, configured by arcforge.toml.
 
-`invoke download upload test-run` runs the whole chain; flags override the file. Run `invoke --list`
-for the tasks and `invoke --help TASK` for a task's flags.
+`invoke download upload test-run --on kaggle submit` runs the whole chain: the notebook is pushed once in
+TEST_MODE, checked, and that same version submitted; the full solve runs only in Kaggle's rerun. Flags
+override the file. Run `invoke --list` for the tasks and `invoke --help TASK` for a task's flags.
 """
 
 from __future__ import annotations
@@ -128,13 +129,17 @@ def kaggle_id(config: dict[str, Any], slug_key: str) -> str:
     }
 )
 def upload(c: Context, model_dir: str = "", skip_wheelhouse: bool = False, dry_run: bool = False) -> None:
-    """Publish the wheelhouse dataset and the model dataset to Kaggle (needs ~/.kaggle/kaggle.json or KAGGLE_KEY)."""
+    """Publish the wheelhouse dataset and the model dataset to Kaggle (needs KAGGLE_API_TOKEN or ~/.kaggle)."""
     config = load_config()
     common: list[object] = ["--state-dir", state_dir(config)]
     if dry_run:
         common.append("--dry-run")
     if not skip_wheelhouse:
         run_cli(c, "publish", "wheelhouse", "--id", kaggle_id(config, "wheelhouse_slug"), *common)
+    model = config.get("kaggle", {}).get("model", "")
+    if model and not model_dir:
+        print(f"arcforge: [kaggle] model is {model} (Kaggle Models): no model dataset to publish")
+        return
     run_cli(
         c,
         "publish",
@@ -146,15 +151,40 @@ def upload(c: Context, model_dir: str = "", skip_wheelhouse: bool = False, dry_r
     )
 
 
+def solve_args(
+    config: dict[str, Any], on: str, *, engine: str = "", time_per_task: float = 0.0, workers: int = 0
+) -> list[str]:
+    """`arcforge-solve run`'s arguments, built here once: for a local run, or for the Kaggle notebook.
+
+    Local runs cap each task ([solver] time_per_task suits a laptop). On Kaggle the notebook solves every
+    task in the rerun, and the whole [competition] time_budget is the only cap: the solver spreads it over
+    the tasks and lanes. The notebook picks the engine and the workers itself unless told here.
+    """
+    if on == "local":
+        return [
+            "--engine", engine or config.get("solver", {}).get("engine", "search"),
+            "--time-per-task", str(time_per_task or setting(config, "solver", "time_per_task")),
+            "--workers", str(workers or config.get("solver", {}).get("workers", 2)),
+        ]  # fmt: skip
+    budget = str(setting(config, "competition", "time_budget"))
+    # The solver caps a task at --time-per-task (its own default is a laptop's); here only the budget does.
+    args = ["--time-budget", budget, "--time-per-task", str(time_per_task) if time_per_task else budget]
+    if engine:
+        args += ["--engine", engine]
+    if workers:
+        args += ["--workers", str(workers)]
+    return args
+
+
 @task(
     name="test-run",
     help={
         "on": "local (default): run the solver here; kaggle: push the notebook in TEST_MODE and fetch its output",
         "tasks": "challenges file or folder of task files (default: the bundled sample)",
         "out": "where submission.json goes (default: out/submission.json; a Kaggle run's output goes beside it in kaggle/)",
-        "engine": "search, llm or hybrid (default: [solver] engine)",
-        "time_per_task": "seconds per task (default: [solver] time_per_task)",
-        "workers": "parallel worker processes (default: [solver] workers)",
+        "engine": "search, llm or hybrid (default: [solver] engine here; on Kaggle the notebook's choice)",
+        "time_per_task": "seconds per task (default: [solver] time_per_task here; on Kaggle no cap but the budget)",
+        "workers": "parallel worker processes (default: [solver] workers here; on Kaggle every free core)",
         "limit": "run only the first N tasks",
         "model_dir": "model folder for the llm and hybrid engines",
     },
@@ -172,26 +202,16 @@ def test_run(
 ) -> None:
     """Solve ARC tasks and report the score: locally on the bundled sample by default, or on Kaggle."""
     config = load_config()
-    if on == "kaggle":
-        test_run_on_kaggle(c, config, Path(out).parent / "kaggle", time_per_task)
-        return
-    if on != "local":
+    if on not in ("local", "kaggle"):
         raise Exit(f"arcforge: --on takes local or kaggle, not {on!r}")
+    chosen = solve_args(config, on, engine=engine, time_per_task=time_per_task, workers=workers)
+    if on == "kaggle":
+        test_run_on_kaggle(c, config, Path(out).parent / "kaggle", chosen)
+        return
     args: list[object] = ["run"]
     if tasks:
         args.append(tasks)
-    args += [
-        "--out",
-        out,
-        "--engine",
-        engine or config.get("solver", {}).get("engine", "search"),
-        "--time-per-task",
-        time_per_task or setting(config, "solver", "time_per_task"),
-        "--workers",
-        workers or config.get("solver", {}).get("workers", 2),
-        "--state-dir",
-        state_dir(config),
-    ]
+    args += ["--out", out, *chosen, "--state-dir", state_dir(config)]
     if limit:
         args += ["--limit", limit]
     if model_dir:
@@ -199,23 +219,53 @@ def test_run(
     run_cli(c, "solve", *args)
 
 
-def test_run_on_kaggle(c: Context, config: dict[str, Any], output_dir: Path, time_per_task: float) -> None:
-    """Push the notebook in TEST_MODE, wait for it, then fetch and validate its submission."""
+def test_run_on_kaggle(c: Context, config: dict[str, Any], output_dir: Path, solver: list[str]) -> None:
+    """Push the notebook in TEST_MODE, wait for it, then fetch and validate its submission.
+
+    The commit run checks 5 tasks and forecasts the full set; the same version is what `invoke submit`
+    submits, and Kaggle's rerun of it solves every task over the whole budget.
+    """
     kernel = kaggle_id(config, "kernel_slug")
     common = ["--state-dir", state_dir(config)]
+    model = config.get("kaggle", {}).get("model", "")  # a Kaggle Models source instead of our model dataset
+    sources = ["--model", model] if model else ["--dataset", kaggle_id(config, "dataset_slug")]
     run_cli(
         c, "publish", "kernel",
         "--id", kernel,
-        "--dataset", kaggle_id(config, "dataset_slug"),
+        *sources,
         "--dataset", kaggle_id(config, "wheelhouse_slug"),
         "--competition", setting(config, "kaggle", "competition"),
         "--accelerator", setting(config, "kaggle", "accelerator"),
-        "--time-per-task", time_per_task or setting(config, "solver", "time_per_task"),
-        "--time-budget", setting(config, "solver", "time_budget"),
-        "--test-mode", "--run", *common,
+        "--test-mode", "--test-mode-budget", setting(config, "competition", "test_mode_budget"),
+        "--run", *common,
+        *(f"--solve-arg={arg}" for arg in solver),
     )  # fmt: skip
     run_cli(c, "publish", "status", kernel, "--wait", *common)
     run_cli(c, "publish", "output", kernel, "--to", output_dir, *common)
+
+
+@task(
+    help={
+        "version": "the notebook version (default: the last pushed one that ran to COMPLETE with a validated submission)",
+        "message": "the submission's description",
+        "wait": "wait until Kaggle has scored it (the rerun takes up to the whole budget)",
+    }
+)
+def submit(c: Context, version: int = 0, message: str = "arcforge submission", wait: bool = False) -> None:
+    """Submit the checked notebook version to the competition: Kaggle's rerun of it solves every task."""
+    config = load_config()
+    args: list[object] = [
+        "submit",
+        "--kernel", kaggle_id(config, "kernel_slug"),
+        "--competition", setting(config, "kaggle", "competition"),
+        "-m", message,
+        "--state-dir", state_dir(config),
+    ]  # fmt: skip
+    if version:
+        args += ["--version", version]
+    if wait:
+        args.append("--wait")
+    run_cli(c, "publish", *args)
 
 
 @task(help={"replay": "load a finished run at once instead of following it live"})

@@ -22,14 +22,17 @@ owner = "{owner}"
 dataset_slug = "tiny-model-arcforge"
 wheelhouse_slug = "arcforge-wheelhouse"
 kernel_slug = "arcforge-arc-prize"
-competition = "arc-prize-2025"
+competition = "arc-prize-2026-arc-agi-2"
 accelerator = "NvidiaL4"
 
 [solver]
-time_budget = "1h"
 time_per_task = 3
 engine = "search"
 workers = 2
+
+[competition]
+time_budget = "1h"
+test_mode_budget = "20s"
 
 [paths]
 state_dir = ".arcforge"

@@ -31,9 +31,9 @@ def run_invoke(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
 def test_list_shows_every_task_with_help() -> None:
     result = run_invoke("--list")
     assert result.returncode == 0, result.stderr
-    for name in ("download", "upload", "test-run", "tui", "bench"):
+    for name in ("download", "upload", "test-run", "submit", "tui", "bench"):
         assert name in result.stdout
-    assert "Solve ARC tasks" in result.stdout
+    assert "Solve ARC tasks" in result.stdout and "Submit the checked notebook version" in result.stdout
 
 
 def test_task_help_lists_flags() -> None:
@@ -69,3 +69,31 @@ def test_unknown_benchmark_lists_the_real_ones() -> None:
     result = run_invoke("bench", "--name", "no-such-bench")
     assert result.returncode != 0
     assert "no benchmark 'no-such-bench'" in result.stderr
+
+
+def test_solver_arguments_are_built_once_local_runs_capped_kaggle_runs_by_the_budget() -> None:
+    config = {
+        "solver": {"engine": "search", "workers": 2, "time_per_task": 10},
+        "competition": {"time_budget": "11h", "test_mode_budget": "10m"},
+    }
+    assert tasks.solve_args(config, "local") == [
+        "--engine",
+        "search",
+        "--time-per-task",
+        "10",
+        "--workers",
+        "2",
+    ]
+    # On Kaggle the local per-task default never applies: the whole budget is the only cap.
+    assert tasks.solve_args(config, "kaggle") == ["--time-budget", "11h", "--time-per-task", "11h"]
+    assert tasks.solve_args(config, "kaggle", time_per_task=30, engine="llm") == [
+        "--time-budget", "11h", "--time-per-task", "30", "--engine", "llm",
+    ]  # fmt: skip
+    with pytest.raises(Exit, match=r"\[competition\] time_budget"):
+        tasks.solve_args({"solver": {}}, "kaggle")
+
+
+def test_the_repository_config_names_the_current_competition() -> None:
+    config = tasks.load_config()
+    assert config["kaggle"]["competition"] == "arc-prize-2026-arc-agi-2"
+    assert config["competition"]["time_budget"] == "11h" and "time_budget" not in config["solver"]

@@ -1,5 +1,6 @@
-"""The whole chain, `invoke download upload test-run --on kaggle`, against the loopback Hub and the
-loopback Kaggle, with the pushed notebook really executed (hybrid engine, tiny model)."""
+"""The whole chain, `invoke download upload test-run --on kaggle submit`, against the loopback Hub and the
+loopback Kaggle, with the pushed notebook really executed (hybrid engine, tiny model) on a machine that
+shows the 4 x L4 it was pushed for: pushed once in TEST_MODE, checked, and that version submitted."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from arcforge_tui.events import EventTailer
+from arcforge_events import EventTailer
 from arcforge_tui.state import MonitorState
 from tests.e2e.conftest import ROOT, run_invoke, write_config
 from tests.support.hub_server import generate_repo, running_hub_server
-from tests.support.kaggle_server import default_competition, notebook_runner, start_kaggle_server
+from tests.support.kaggle import default_competition, notebook_runner, start_kaggle_server
+from tests.support.kaggle.notebook_runner import gpu_path
 from tests.support.tiny_model import build_tiny_model
 
 REPO_ID = "arcforge-e2e/tiny-random-llama"
@@ -35,12 +37,15 @@ def sample_competition() -> object:
     return default_competition(chosen, {k: solutions[k] for k in chosen})
 
 
-def test_download_upload_and_a_kaggle_test_run(tmp_path: Path) -> None:
+def test_download_upload_a_kaggle_test_run_and_submit(tmp_path: Path) -> None:
     commit = serve_tiny_model_on_hub(tmp_path / "hub", tmp_path)
     model_out = tmp_path / "model-out"
     state = tmp_path / "state"
     out = tmp_path / "out" / "submission.json"
-    runner = notebook_runner(extra_env={"ARCFORGE_NOTEBOOK_SKIP_INSTALL": "1"}, python=sys.executable)
+    four_l4 = gpu_path(tmp_path / "gpu-bin", ["NVIDIA L4"] * 4)
+    runner = notebook_runner(
+        extra_env={"ARCFORGE_NOTEBOOK_SKIP_INSTALL": "1", "PATH": four_l4}, python=sys.executable
+    )
     with (
         running_hub_server(tmp_path / "hub") as hub,
         start_kaggle_server(competitions=[sample_competition()], runner=runner) as kaggle,
@@ -57,11 +62,19 @@ def test_download_upload_and_a_kaggle_test_run(tmp_path: Path) -> None:
             "HF_TOKEN": HF_TOKEN,
             "HF_HOME": str(tmp_path / "hf-home"),
         }
-        result = run_invoke("download", "upload", "test-run", "--on", "kaggle", "--out", str(out), env=env)
+        result = run_invoke(
+            "download", "upload", "test-run", "--on", "kaggle", "--out", str(out), "submit", env=env
+        )
         key = kaggle.users[owner]
+        pushed = kaggle.calls_to("SaveKernel")
+        submitted = kaggle.calls_to("CreateCodeSubmission")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert HF_TOKEN not in output and key not in output
+    # One push, in TEST_MODE, and that same version submitted: the full solve is left to Kaggle's rerun.
+    assert len(pushed) == 1 and [s["kernelVersion"] for s in submitted] == [1]
+    assert "TEST_MODE = True" in pushed[0]["text"] and "'--time-budget', '1h'" in pushed[0]["text"]
+    assert "/1: the rerun solves all tasks of the hidden set in up to 1.0 h on 4 x NVIDIA L4" in output
 
     # Provenance links the model commit to the dataset, the wheels, the kernel and the submission.
     fetched = out.parent / "kaggle"

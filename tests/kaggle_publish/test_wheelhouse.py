@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from arcforge_kaggle_publish.errors import PublishError
-from arcforge_kaggle_publish.wheelhouse import build_wheelhouse, solver_requirements
+from arcforge_kaggle_publish.wheelhouse import build_wheelhouse, package_folders, solver_requirements
 from tests.kaggle_publish.conftest import ROOT
 
 
@@ -20,6 +20,7 @@ def test_third_party_is_the_solver_wheels_own_requirements_without_torch(tmp_pat
             "Name: arcforge-solver",
             "Version: 0.1.0",
             "Requires-Dist: numpy>=1.26",
+            "Requires-Dist: arcforge-events<2,>=1",
             "Requires-Dist: accelerate>=0.34; extra == 'llm'",
             'Requires-Dist: torch>=2.2; extra == "llm"',
             "Requires-Dist: hypothesis; extra == 'dev'",
@@ -40,3 +41,12 @@ def test_torch_cuda_and_triton_are_refused(tmp_path: Path, requirement: str) -> 
 def test_a_wrong_packages_dir_is_named(tmp_path: Path) -> None:
     with pytest.raises(PublishError, match="lacks the arcforge package"):
         build_wheelhouse(tmp_path, tmp_path / "out", [])
+
+
+def test_every_package_folder_is_built_the_four_stages_first(tmp_path: Path) -> None:
+    for name in ("tui", "events", "solver", "downloader", "kaggle_publish", "zeta_contract"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "notes").mkdir()  # no pyproject.toml: not a package
+    names = [p.name for p in package_folders(tmp_path)]
+    assert names == ["solver", "downloader", "kaggle_publish", "tui", "events", "zeta_contract"]

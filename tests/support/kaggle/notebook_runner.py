@@ -2,7 +2,8 @@
 
 Kernels do not run Jupyter here. `identity_runner` (the default) writes a well-formed submission that predicts
 each test input unchanged; `notebook_runner(...)` executes the pushed notebook's code cells in a subprocess
-against a fake `/kaggle/input` tree built from the attached datasets and the competition's files.
+against a fake `/kaggle/input` tree built from the attached datasets and the competition's files, in one of
+the mount layouts Kaggle images use (MOUNT_LAYOUTS).
 """
 
 from __future__ import annotations
@@ -15,10 +16,25 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from arcforge_kaggle_publish.notebook import RERUN_SUPPORT
 from tests.support.kaggle.model import Kernel, KernelFailedError, KernelVersion, Runner
 
 if TYPE_CHECKING:
     from tests.support.kaggle.service import KaggleStandIn
+
+# Where a notebook finds its sources. Today: /kaggle/input/competitions/<slug>/ and
+# /kaggle/input/datasets/<owner>/<slug>/; older images: /kaggle/input/<slug>/ for both (public ARC Prize
+# 2026 notebooks, /work/shared/notes/real-world.md). "mixed" puts the competition in today's place and the
+# datasets in the old one, as some images did during the change.
+MOUNT_LAYOUTS = ("current", "legacy", "mixed")
+
+
+def competition_mount(input_dir: Path, slug: str, layout: str) -> Path:
+    return input_dir / slug if layout == "legacy" else input_dir / "competitions" / slug
+
+
+def dataset_mount(input_dir: Path, owner: str, slug: str, layout: str) -> Path:
+    return input_dir / "datasets" / owner / slug if layout == "current" else input_dir / slug
 
 
 def identity_runner(
@@ -35,28 +51,55 @@ def identity_runner(
         for task_id, task in challenges.items()
     }
     log = f"[stdout] solved {len(challenges)} tasks\n"
-    # arcforge's notebook keeps a copy of the challenges it answered, for `arcforge-publish output` to check against.
+    # arcforge's notebook keeps a copy of the challenges it answered, for `arcforge-publish output` to check
+    # against, and stamps its rerun behaviour and the solver's exit in arcforge-provenance.json.
+    provenance = {"rerun_support": RERUN_SUPPORT, "solver_exit_code": 0, "submission_source": "solver"}
     return {
         "submission.json": json.dumps(submission).encode(),
         "arcforge-challenges.json": challenges_bytes,
+        "arcforge-provenance.json": json.dumps(provenance).encode(),
     }, log
 
 
-def materialize_inputs(server: KaggleStandIn, version: KernelVersion, root: Path) -> Path:
+def materialize_inputs(
+    server: KaggleStandIn, version: KernelVersion, root: Path, layout: str = "current"
+) -> Path:
     """Build <root>/input the way Kaggle mounts a notebook's sources: one folder per dataset and competition."""
+    if layout not in MOUNT_LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(MOUNT_LAYOUTS)}, not {layout!r}")
     input_dir = root / "input"
     for ref in version.request.get("datasetDataSources", []):
         dataset = server.dataset(ref)
         for path, content in dataset.versions[-1].files.items():
-            target = input_dir / dataset.slug / path
+            target = dataset_mount(input_dir, dataset.owner, dataset.slug, layout) / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
     for name in version.request.get("competitionDataSources", []):
         for file_name, content in server.competitions[name].files.items():
-            target = input_dir / name / file_name
+            target = competition_mount(input_dir, name, layout) / file_name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
     return input_dir
+
+
+def gpu_path(bin_dir: Path, gpus: list[str] | None, path: str | None = None) -> str:
+    """A PATH on which `nvidia-smi --query-gpu=name --format=csv,noheader` lists `gpus`, one name a line, as
+    the real one does on a Kaggle GPU machine (None: no nvidia-smi at all, as on a CPU machine)."""
+    kept = [
+        p
+        for p in (os.environ.get("PATH", "") if path is None else path).split(os.pathsep)
+        if p and not (Path(p) / "nvidia-smi").exists()
+    ]
+    if gpus is None:
+        return os.pathsep.join(kept)
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    smi = bin_dir / "nvidia-smi"
+    listing = "".join(f"{name}\\n" for name in gpus)
+    smi.write_text(
+        f"#!/bin/sh\n# a stand-in for nvidia-smi --query-gpu=name --format=csv,noheader\nprintf '{listing}'\n"
+    )
+    smi.chmod(0o755)
+    return os.pathsep.join([str(bin_dir), *kept])
 
 
 def notebook_code_cells(notebook: dict[str, Any]) -> list[str]:
@@ -88,18 +131,22 @@ def run_notebook_cells(
 
 
 def notebook_runner(
-    extra_env: dict[str, str] | None = None, python: str = sys.executable, timeout: float = 600
+    extra_env: dict[str, str] | None = None,
+    python: str = sys.executable,
+    timeout: float = 600,
+    layout: str = "current",
 ) -> Runner:
     """A runner that executes the pushed notebook for real, against a fake /kaggle tree under a temp folder.
 
     The notebook reads its roots from ARCFORGE_KAGGLE_INPUT / ARCFORGE_KAGGLE_WORKING; `extra_env` can
     set ARCFORGE_NOTEBOOK_SKIP_INSTALL=1 when the test's interpreter already has the wheels installed.
+    `layout` is one of MOUNT_LAYOUTS.
     """
 
     def run(server: KaggleStandIn, kernel: Kernel, version: KernelVersion) -> tuple[dict[str, bytes], str]:
         with tempfile.TemporaryDirectory(prefix="kaggle-kernel-") as tmp:
             root = Path(tmp)
-            input_dir = materialize_inputs(server, version, root)
+            input_dir = materialize_inputs(server, version, root, layout)
             working = root / "working"
             working.mkdir()
             env = {
@@ -107,8 +154,14 @@ def notebook_runner(
                 "ARCFORGE_KAGGLE_INPUT": str(input_dir),
                 "ARCFORGE_KAGGLE_WORKING": str(working),
             }
-            for name in ("ARCFORGE_KAGGLE_ENDPOINT", "KAGGLE_USERNAME", "KAGGLE_KEY"):
-                env.pop(name, None)  # a Kaggle kernel has no API credentials
+            for name in (
+                "ARCFORGE_KAGGLE_ENDPOINT",
+                "KAGGLE_USERNAME",
+                "KAGGLE_KEY",
+                "KAGGLE_API_TOKEN",
+                "KAGGLE_IS_COMPETITION_RERUN",
+            ):
+                env.pop(name, None)  # a Kaggle kernel has no API credentials; the commit run is no rerun
             env.update(extra_env or {})
             notebook = json.loads(version.request.get("text", "{}"))
             done = run_notebook_cells(notebook, env, root, python=python, timeout=timeout)

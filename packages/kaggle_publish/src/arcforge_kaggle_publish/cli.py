@@ -10,6 +10,7 @@ from pathlib import Path
 
 from arcforge_kaggle_publish import __version__
 from arcforge_kaggle_publish.errors import PublishError
+from arcforge_kaggle_publish.notebook import DEFAULT_TEST_MODE_BUDGET
 from arcforge_kaggle_publish.session import Session
 
 DEFAULT_COMPETITION = "arc-prize-2026-arc-agi-2"
@@ -34,14 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="arcforge-publish",
         description="Publish model and wheelhouse datasets, the ARC Prize notebook, its runs, outputs and "
-        "submissions to Kaggle. Credentials: KAGGLE_USERNAME + KAGGLE_KEY, or ~/.kaggle/kaggle.json.",
+        "submissions to Kaggle. Sign-in, in the kaggle client's order: an API token (KGAT_...) in "
+        "KAGGLE_API_TOKEN or ~/.kaggle/access_token; else the legacy kaggle.json or KAGGLE_USERNAME + KAGGLE_KEY. "
+        "An id without OWNER/ is under the signed-in user.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("dataset", help="publish a folder (model/ + tokenizer/ + manifest.json) as a dataset")
     p.add_argument("folder", type=Path, help="the folder to publish; sub-folders are kept")
-    p.add_argument("--id", required=True, dest="dataset_id", help="OWNER/SLUG of the dataset")
+    p.add_argument("--id", required=True, dest="dataset_id", help="[OWNER/]SLUG of the dataset (default owner: the signed-in user)")
     p.add_argument("--title", help="6–50 characters (default: the slug with spaces)")
     p.add_argument(
         "--license",
@@ -50,7 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version-notes", default="", help="notes for a new version of an existing dataset")
     p.add_argument(
-        "--dry-run", action="store_true", help="show exactly what would be uploaded; upload nothing"
+        "--dry-run",
+        action="store_true",
+        help="show exactly what would be uploaded; upload nothing and write nothing into the folder",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="upload a dotfile or secret-looking file that is held back by default (a path or glob; repeatable)",
     )
     p.add_argument(
         "--timeout", type=float, default=3600, help="seconds to wait for Kaggle to process it (default: 3600)"
@@ -60,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "wheelhouse", help="build wheels of the arcforge packages (and missing deps) and publish them"
     )
-    p.add_argument("--id", required=True, dest="dataset_id", help="OWNER/SLUG of the wheelhouse dataset")
+    p.add_argument("--id", required=True, dest="dataset_id", help="[OWNER/]SLUG of the wheelhouse dataset")
     p.add_argument(
         "--packages-dir",
         type=Path,
@@ -91,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("kernel", help="generate the competition notebook and push it")
-    p.add_argument("--id", required=True, dest="kernel_id", help="OWNER/SLUG of the notebook")
+    p.add_argument("--id", required=True, dest="kernel_id", help="[OWNER/]SLUG of the notebook")
     p.add_argument(
         "--dataset",
         action="append",
@@ -110,18 +122,41 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"Kaggle machine shape (default: {DEFAULT_ACCELERATOR}, i.e. L4x4)",
     )
     p.add_argument(
-        "--test-mode", action="store_true", help="solve only 5 tasks (a quick check of the whole path)"
+        "--test-mode",
+        action="store_true",
+        help="the commit run solves only 5 tasks and forecasts the full set; the competition rerun always "
+        "solves every task",
     )
     p.add_argument(
         "--run", action="store_true", help="save and run the notebook (default: save without running)"
     )
     p.add_argument(
-        "--time-per-task", type=float, default=None, help="seconds per task passed to arcforge-solve run"
+        "--test-mode-budget",
+        default=DEFAULT_TEST_MODE_BUDGET,
+        help=f"the TEST_MODE commit run's --time-budget (default: {DEFAULT_TEST_MODE_BUDGET}); the rerun ignores it",
     )
     p.add_argument(
-        "--time-budget",
-        default="11h",
-        help="the whole run's budget passed to arcforge-solve run, e.g. 11h or 90m (default: 11h; Kaggle stops at 12h)",
+        "--model",
+        action="append",
+        default=[],
+        dest="model_sources",
+        metavar="OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION]",
+        help="a Kaggle Models model to attach as the notebook's model (repeatable)",
+    )
+    p.add_argument(
+        "--solve-arg",
+        action="append",
+        default=[],
+        dest="solve_args",
+        metavar="ARG",
+        help="one argument for arcforge-solve run, passed through untouched (repeatable; write "
+        "--solve-arg=--time-budget --solve-arg=11h), e.g. the whole run's budget",
+    )
+    p.add_argument(
+        "solver_args",
+        nargs="*",
+        metavar="-- SOLVER_ARGS",
+        help="after --: more arguments for arcforge-solve run, passed through untouched",
     )
     p.add_argument(
         "--out",
@@ -148,14 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kernel_id", help="OWNER/SLUG of the notebook")
     p.add_argument("--to", required=True, type=Path, dest="to", help="folder for the files")
     p.add_argument(
+        "--challenges",
+        type=Path,
+        help="the challenges file to check submission.json against, for an output without "
+        "arcforge-challenges.json (default: check its structure only)",
+    )
+    p.add_argument(
         "--version", type=int, dest="kernel_version", help="the notebook version (default: the latest)"
     )
     _common(p)
 
     p = sub.add_parser("submit", help="make a code submission of a notebook version")
-    p.add_argument("--kernel", required=True, dest="kernel_id", help="OWNER/SLUG of the notebook")
+    p.add_argument("--kernel", required=True, dest="kernel_id", help="[OWNER/]SLUG of the notebook")
     p.add_argument(
-        "--version", required=True, type=int, dest="kernel_version", help="the notebook version to submit"
+        "--version",
+        type=int,
+        dest="kernel_version",
+        help="the notebook version to submit (default: the last pushed version that ran to COMPLETE and "
+        "whose submission `arcforge-publish output` validated)",
     )
     p.add_argument("--competition", default=DEFAULT_COMPETITION, help=f"(default: {DEFAULT_COMPETITION})")
     p.add_argument("-m", "--message", default="arcforge submission", help="the submission's description")

@@ -15,13 +15,16 @@ from arcforge_kaggle_publish.kernels import (
     current_kernel_version,
     fetch_output,
     kernel_ref,
+    kernel_status,
     push_kernel,
+    resolve_model_source,
     wait_for_kernel,
 )
-from arcforge_kaggle_publish.limits import split_id
+from arcforge_kaggle_publish.limits import check_competition, split_id
 from arcforge_kaggle_publish.notebook import (
     KERNEL_METADATA_FILE,
     NOTEBOOK_FILE,
+    RERUN_SUPPORT,
     build_notebook,
     kernel_metadata,
 )
@@ -30,8 +33,14 @@ from arcforge_kaggle_publish.records import Records
 from arcforge_kaggle_publish.reporter import Reporter
 from arcforge_kaggle_publish.run_events import replay_test_run
 from arcforge_kaggle_publish.session import Session
-from arcforge_kaggle_publish.submission_check import validate_submission
+from arcforge_kaggle_publish.submission_check import (
+    CHALLENGES_COPY,
+    check_structure,
+    read_submission,
+    validate_submission,
+)
 from arcforge_kaggle_publish.submissions import create_code_submission, follow_submission
+from arcforge_kaggle_publish.submittable import choose_version, crash_warning, notebook_run, rerun_summary
 from arcforge_kaggle_publish.wheelhouse import build_wheelhouse
 
 
@@ -63,12 +72,19 @@ def stage_run(reporter: Reporter) -> Iterator[dict[str, Any]]:
 
 def _publish_folder(session: Session, folder: Path, target: str, title: str | None, license_name: str) -> int:
     args = session.args
-    plan = plan_dataset(folder, args.dataset_id, title, license_name)
+    include = tuple(getattr(args, "include", None) or ())
+    plan = plan_dataset(folder, session.full_ref(args.dataset_id, "--id"), title, license_name, include)
     if args.dry_run:
         for line in describe_plan(plan, "would publish"):
             print(session.redact(line))
-        print(f"  and write {folder / 'dataset-metadata.json'}; nothing was uploaded (--dry-run)")
+        print(f"  nothing was uploaded or written into {folder} (--dry-run)")
         return 0
+    if plan.held_back:
+        print(
+            f"held back {len(plan.held_back)} dotfiles or secrets (--include PATTERN uploads one): "
+            + ", ".join(plan.held_back[:10]),
+            file=sys.stderr,
+        )
     if target == "dataset" and (folder / "model").is_dir() and read_manifest(folder) is None:
         print(
             f"warning: {folder} has no manifest.json from arcforge-download; the provenance will lack the model commit",
@@ -95,6 +111,7 @@ def cmd_dataset(session: Session) -> int:
 
 def cmd_wheelhouse(session: Session) -> int:
     args = session.args
+    args.dataset_id = session.full_ref(args.dataset_id, "--id")  # before anything is built
     _owner, slug = split_id(args.dataset_id)
     third_party: list[str] | None = [] if args.skip_third_party else (args.requirement or None)
     out = session.state_dir / "wheelhouse" / slug
@@ -133,18 +150,27 @@ def _pushed_with(session: Session, datasets: list[str]) -> tuple[dict[str, Any],
 
 def cmd_kernel(session: Session) -> int:
     args = session.args
-    split_id(args.kernel_id, "--id")
+    args.kernel_id = session.full_ref(args.kernel_id, "--id")
+    args.datasets = [session.full_ref(ref, "--dataset") for ref in args.datasets]
+    args.competition = check_competition(args.competition)
+    if args.model_sources:
+        args.model_sources = [resolve_model_source(session.api, handle) for handle in args.model_sources]
     _owner, slug = args.kernel_id.split("/")
     pushed, expect_model = _pushed_with(session, args.datasets)
+    solve_args = [*args.solve_args, *args.solver_args]  # passed through untouched
     notebook = build_notebook(
         args.competition,
-        args.test_mode,
-        expect_model,
-        args.time_per_task,
-        pushed,
-        time_budget=args.time_budget,
+        test_mode=args.test_mode,
+        expect_model=expect_model,
+        solve_args=solve_args,
+        pushed_with=pushed,
+        accelerator=args.accelerator,
+        model_sources=args.model_sources,
+        test_mode_budget=args.test_mode_budget,
     )
-    metadata = kernel_metadata(args.kernel_id, args.datasets, args.competition, args.accelerator)
+    metadata = kernel_metadata(
+        args.kernel_id, args.datasets, args.competition, args.accelerator, args.model_sources
+    )
     folder = args.out or session.state_dir / "kernels" / slug
     folder.mkdir(parents=True, exist_ok=True)
     (folder / NOTEBOOK_FILE).write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
@@ -168,6 +194,9 @@ def cmd_kernel(session: Session) -> int:
             test_mode=args.test_mode,
             accelerator=args.accelerator,
             ran=args.run,
+            rerun_support=RERUN_SUPPORT,
+            solve_args=solve_args,
+            model_sources=args.model_sources,
         )
         state = "QUEUED" if args.run else "COMPLETE"
         reporter.emit("item", kernel=args.kernel_id, status=state, version=version, message="pushed")
@@ -181,7 +210,7 @@ def cmd_kernel(session: Session) -> int:
 
 def cmd_status(session: Session) -> int:
     args = session.args
-    split_id(args.kernel_id, "kernel")
+    args.kernel_id = session.full_ref(args.kernel_id, "kernel")
     reporter = session.reporter("upload")
     reporter.emit("start", target="kernel", id=args.kernel_id, files=0, bytes_total=0)
     with stage_run(reporter) as end:
@@ -208,8 +237,14 @@ def cmd_status(session: Session) -> int:
 
 def cmd_output(session: Session) -> int:
     args = session.args
-    split_id(args.kernel_id, "kernel")
+    args.kernel_id = session.full_ref(args.kernel_id, "kernel")
     to: Path = args.to
+    if to.exists() and not to.is_dir():
+        raise PublishError(f"--to {to} is a file; name a folder for the output", code="usage")
+    challenges: Path | None = getattr(args, "challenges", None)
+    if challenges is not None and not challenges.is_file():
+        raise PublishError(f"--challenges {challenges} is not a file", code="usage")
+    to.mkdir(parents=True, exist_ok=True)
     if args.kernel_version is None:
         args.kernel_version = current_kernel_version(session.api, args.kernel_id)
     files = fetch_output(session.api, args.kernel_id, args.kernel_version, to)
@@ -223,21 +258,28 @@ def cmd_output(session: Session) -> int:
             + (f"; see {log[0]}" if log else ""),
             code="no_submission",
         )
-    tasks = to / "arcforge-challenges.json"
-    if not tasks.is_file():
-        raise PublishError(
-            f"the output lacks arcforge-challenges.json, so {submission_path} cannot be checked",
-            code="no_tasks",
+    tasks = challenges or to / CHALLENGES_COPY
+    if tasks.is_file():
+        print(validate_submission(submission_path, tasks) or f"{submission_path} is valid")
+        submission = read_submission(submission_path)
+    else:
+        # An older notebook, or another one: no copy of the challenges it answered. Check the shape.
+        submission = read_submission(submission_path)
+        check_structure(submission, submission_path)
+        print(
+            f"warning: the output has no {CHALLENGES_COPY} (an older or another notebook), so {submission_path} "
+            "was checked by its structure only; --challenges FILE checks it against the tasks. The fetched files "
+            f"are kept in {to}",
+            file=sys.stderr,
         )
-    print(validate_submission(submission_path, tasks) or f"{submission_path} is valid")
-    try:
-        submission = json.loads(submission_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise PublishError(f"{submission_path} is not JSON: {exc}", code="invalid_submission") from None
     scores = replay_test_run(session.reporter("test-run"), to / "test-run.jsonl", submission, args.kernel_id)
+    run = notebook_run(to)
+    crashed = crash_warning(run)
+    if crashed:
+        print(f"warning: {crashed}; `arcforge-publish submit` will refuse this version", file=sys.stderr)
     if args.kernel_version:
         Records(session.state_dir).update_kernel(
-            args.kernel_id, args.kernel_version, output_dir=str(to.resolve())
+            args.kernel_id, args.kernel_version, output_dir=str(to.resolve()), validated=True, notebook=run
         )
     provenance = build_provenance(
         Records(session.state_dir),
@@ -274,11 +316,23 @@ def _remember_submission(session: Session, args: Any, ref: int, submission: Any 
 
 def cmd_submit(session: Session) -> int:
     args = session.args
-    split_id(args.kernel_id, "--kernel")
+    args.kernel_id = session.full_ref(args.kernel_id, "--kernel")
+    args.competition = check_competition(args.competition)
+    args.kernel_version, record = choose_version(
+        Records(session.state_dir), args.kernel_id, args.kernel_version
+    )
     api: Any = session.api
     reporter = session.reporter("upload")
     reporter.emit("start", target="submission", id=args.kernel_id, files=1, bytes_total=0)
     with stage_run(reporter) as end:
+        ran_to, _failure = kernel_status(api, args.kernel_id, args.kernel_version)
+        if ran_to != "COMPLETE":
+            raise PublishError(
+                f"{kernel_ref(args.kernel_id, args.kernel_version)} is {ran_to} on Kaggle; only a version "
+                "that ran to COMPLETE can be submitted",
+                code="not_submittable",
+            )
+        reporter.say(f"{kernel_ref(args.kernel_id, args.kernel_version)}: {rerun_summary(record)}")
         response = create_code_submission(
             api,
             competition=args.competition,
