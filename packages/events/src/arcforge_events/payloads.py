@@ -18,6 +18,10 @@ class LogData(TypedDict, total=False):
     level: str  # info, warning
     message: str
     task_id: str  # test-run: the task the message is about
+    file: str  # download: the file the message is about
+    wait_s: float  # download: seconds before it goes on (retry, rate limit)
+    rate_limit: str  # download: the Hub limit that answered 429
+    workers: int  # download: connections now, when one is added
 
 
 class ErrorData(TypedDict, total=False):
@@ -63,6 +67,7 @@ class DownloadItem(TypedDict, total=False):
     bytes_total: int
     bytes_done: int
     sha256: str
+    via: str  # xet: through huggingface_hub's Xet path
 
 
 class DownloadEnd(TypedDict, total=False):
