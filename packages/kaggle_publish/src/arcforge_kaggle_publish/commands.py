@@ -279,7 +279,11 @@ def cmd_output(session: Session) -> int:
         print(f"warning: {crashed}; `arcforge-publish submit` will refuse this version", file=sys.stderr)
     if args.kernel_version:
         Records(session.state_dir).update_kernel(
-            args.kernel_id, args.kernel_version, output_dir=str(to.resolve()), validated=True, notebook=run
+            args.kernel_id,
+            args.kernel_version,
+            output_dir=str(to.resolve()),
+            validated=tasks.is_file(),
+            notebook=run,
         )
     provenance = build_provenance(
         Records(session.state_dir),
