@@ -344,6 +344,7 @@ class TttEngine:
             "ttt_loss_start": _rounded(report.loss_start),
             "ttt_loss_end": _rounded(report.loss_end),
             "ttt_steps": report.steps,
+            "ttt_stopped": report.stopped,
             "ttt_examples": report.examples,
             "ttt_batch": report.batch_size,
             "ttt_train_seconds": round(report.seconds, 3),
