@@ -11,9 +11,11 @@ crashed (`failed`) are tried again on a rerun.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,9 @@ class JournalRecord:
     program: str | None = None
     error: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    settings: str = ""
+    """A digest of the settings that shape an answer (engine options, seed, time per task): a rerun
+    with other settings solves the task again instead of reusing this line."""
     ts: float = field(default_factory=time.time)
 
     @classmethod
@@ -90,6 +95,8 @@ class Journal:
         self.path = Path(path)
         self.problems: list[JournalProblem] = []
         """The lines the last `load()` skipped, with their line numbers."""
+        self.stale = 0
+        """Tasks the last `finished()` found done only under another engine or other settings."""
 
     def check_usable(self) -> None:
         """Raise JournalError when the path cannot hold a journal: say so before any solving."""
@@ -132,14 +139,24 @@ class Journal:
                 )
         return records
 
-    def finished(self, engine: str, fingerprints: dict[str, str]) -> dict[str, JournalRecord]:
-        """What a rerun may reuse: per task, the latest record of this engine for this very task
-        content, when that record is finished."""
+    def finished(
+        self, engine: str, fingerprints: dict[str, str], settings: str = ""
+    ) -> dict[str, JournalRecord]:
+        """What a rerun may reuse: per task, the latest record of this engine and these settings for
+        this very task content, when that record is finished. `stale` counts the tasks that have a
+        finished record only under other settings."""
         latest: dict[str, JournalRecord] = {}
+        other: set[str] = set()
         for record in self.load():
-            if record.engine == engine and fingerprints.get(record.task_id) == record.fingerprint:
+            if fingerprints.get(record.task_id) != record.fingerprint:
+                continue
+            if record.engine == engine and record.settings == settings:
                 latest[record.task_id] = record
-        return {task_id: record for task_id, record in latest.items() if record.state in FINISHED_STATES}
+            elif record.state in FINISHED_STATES:
+                other.add(record.task_id)
+        reusable = {task_id: record for task_id, record in latest.items() if record.state in FINISHED_STATES}
+        self.stale = len(other - set(reusable))
+        return reusable
 
     def append(self, record: JournalRecord) -> None:
         line = (json.dumps(asdict(record), separators=(",", ":")) + "\n").encode()
@@ -160,3 +177,13 @@ def _ends_torn(fd: int) -> bool:
     """Whether the open file's last byte is something other than a newline."""
     size = os.fstat(fd).st_size
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+
+
+def settings_digest(engine: str, options: Mapping[str, Any], seed: int, time_per_task_s: float | None) -> str:
+    """The resume key's settings part: what, changed, makes an earlier answer no longer this run's."""
+    text = json.dumps(
+        {"engine": engine, "options": options, "seed": seed, "time_per_task_s": time_per_task_s},
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

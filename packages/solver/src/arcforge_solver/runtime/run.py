@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import types
@@ -22,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+from arcforge_events.writer import environment_secrets
 from arcforge_solver.engines.protocol import EngineResult, EngineStartError, RunInfo
 from arcforge_solver.engines.registry import (
     EngineUnavailableError,
@@ -32,7 +34,13 @@ from arcforge_solver.engines.registry import (
 from arcforge_solver.events import EventWriter
 from arcforge_solver.runtime import defaults
 from arcforge_solver.runtime.executors import InProcessExecutor, ProcessExecutor, TaskOutcome
-from arcforge_solver.runtime.journal import Journal, JournalRecord, journal_path_for
+from arcforge_solver.runtime.journal import (
+    Journal,
+    JournalError,
+    JournalRecord,
+    journal_path_for,
+    settings_digest,
+)
 from arcforge_solver.runtime.progress import ProgressLine
 from arcforge_solver.runtime.scheduler import BudgetScheduler
 from arcforge_solver.runtime.scoring import Scores, format_scores, score_submission, task_correctness
@@ -42,6 +50,7 @@ from arcforge_solver.tasks.io import (
     LoadedTasks,
     TaskFormatError,
     TaskSourceError,
+    format_problems,
     load_tasks,
     task_fingerprint,
     without_test_outputs,
@@ -120,6 +129,9 @@ class Run:
         self.events = EventWriter("test-run", config.state_dir)
         self.selected = loaded.tasks[: config.limit] if config.limit else list(loaded.tasks)
         self.fingerprints = {task.task_id: task_fingerprint(task) for task in self.selected}
+        self.settings = settings_digest(
+            config.engine, config.engine_options, config.seed, config.time_per_task_s
+        )
         fallbacks: dict[str, Any] = {task.task_id: task.test_inputs for task in loaded.tasks}
         for problem in loaded.problems:
             if problem.error.task_id and problem.fallback_inputs and problem.error.task_id not in fallbacks:
@@ -222,6 +234,7 @@ class Run:
             task_id=task.task_id,
             fingerprint=self.fingerprints[task.task_id],
             engine=self.config.engine,
+            settings=self.settings,
             state=outcome.state,
             seconds=round(outcome.seconds, 3),
             entries=chosen.entries,
@@ -229,7 +242,7 @@ class Run:
             train_solved=train_solved,
             attempts=chosen.distinct,
             program=best.source if best else None,
-            error=outcome.error,
+            error=redact_secrets(outcome.error),
             stats=_jsonable(stats),
         )
         self.journal.append(record)
@@ -255,7 +268,8 @@ class Run:
         if self.config.fresh:
             self.journal.reset()
             return list(self.selected)
-        finished = self.journal.finished(self.config.engine, self.fingerprints)
+        finished = self.journal.finished(self.config.engine, self.fingerprints, self.settings)
+        self.report_journal_problems()
         todo: list[Task] = []
         for task in self.selected:
             record = finished.get(task.task_id)
@@ -265,6 +279,19 @@ class Run:
             self.submission.set(task.task_id, record.entries)
             self.finished_ids.add(task.task_id)
         return todo
+
+    def report_journal_problems(self, shown: int = 5) -> None:
+        """Name the journal lines a rerun skipped; their tasks are solved again."""
+        problems = self.journal.problems
+        for problem in problems[:shown]:
+            task = f" (task {problem.task_id})" if problem.task_id else ""
+            self.say(
+                f"journal {self.journal.path} line {problem.line}{task} skipped: {problem.problem}", "warning"
+            )
+        if len(problems) > shown:
+            self.say(
+                f"journal {self.journal.path}: {len(problems) - shown} more bad lines skipped", "warning"
+            )
 
     # -- the run -----------------------------------------------------------------------------
     def execute(self) -> RunReport:
@@ -298,7 +325,13 @@ class Run:
                 self.events.emit("item", **self.task_item(task, "done", resumed=True))
         if resumed:
             self.say(
-                f"resuming: {resumed} of {len(self.selected)} tasks already done (journal {self.journal.path})"
+                f"resuming: {resumed} of {len(self.selected)} tasks already done (journal {self.journal.path});"
+                " pass --fresh to solve them again"
+            )
+        if self.journal.stale:
+            self.say(
+                f"{self.journal.stale} tasks were solved before with another engine or other settings; "
+                "they are solved again with these"
             )
         try:
             parallel = engine_is_parallel(config.engine)
@@ -402,7 +435,8 @@ class Run:
     def fail(self, message: str, code: int, problems: list[str]) -> RunReport:
         self.progress.done()
         self.progress.message(f"arcforge-solve: {message}")
-        self.progress.message(f"the fallback submission at {self.config.out} is valid")
+        if self.submission.written:
+            self.progress.message(f"the fallback submission at {self.config.out} is valid")
         self.events.emit("error", message=message)
         self.events.emit(
             "end",
@@ -471,8 +505,16 @@ def run(config: RunConfig, stream: TextIO | None = None) -> RunReport:
     except (TaskSourceError, TaskFormatError) as exc:
         print(f"arcforge-solve: {exc}", file=out_stream)
         return RunReport(EXIT_USAGE, "failed")
-    if not loaded.tasks and not loaded.problems:
-        print("arcforge-solve: no tasks to run", file=out_stream)
+    if not loaded.tasks:
+        source = config.tasks or "the bundled sample"
+        for problem in loaded.problems:
+            print(f"arcforge-solve: bad task: {problem.error}", file=out_stream)
+        reason = f"all {len(loaded.problems)} tasks are bad" if loaded.problems else "it holds no tasks"
+        print(f"arcforge-solve: no valid task to solve in {source}: {reason}", file=out_stream)
+        return RunReport(EXIT_USAGE, "failed", problems=format_problems(loaded.problems))
+    unusable = unusable_output_paths(config)
+    if unusable:
+        print(f"arcforge-solve: {unusable}; nothing was solved or written", file=out_stream)
         return RunReport(EXIT_USAGE, "failed")
     runner = Run(config, loaded, out_stream)
     try:
@@ -483,6 +525,47 @@ def run(config: RunConfig, stream: TextIO | None = None) -> RunReport:
     except Exception as exc:  # a runtime bug: the submission on disk stays valid; say so and fail
         traceback.print_exc(file=out_stream)
         return runner.fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_FAILED, [])
+
+
+def redact_secrets(text: str | None) -> str | None:
+    """The text with the values of $HF_TOKEN, $KAGGLE_KEY and $KAGGLE_API_TOKEN masked, as the event
+    writer masks them: an engine error may quote its environment, and the journal outlives the run."""
+    if text is None:
+        return None
+    for secret in environment_secrets():
+        text = text.replace(secret, "***")
+    return text
+
+
+def unusable_output_paths(config: RunConfig) -> str | None:
+    """Why the submission or journal cannot be written where asked, checked before any solving."""
+    journal = Journal(config.journal or journal_path_for(config.out))
+    for target, what in ((Path(config.out), "submission"), (journal.path, "journal")):
+        if what == "journal":
+            try:
+                journal.check_usable()
+            except JournalError as exc:
+                return str(exc)
+        problem = writable_file_problem(target)
+        if problem:
+            return f"{target}: cannot write the {what} there: {problem}"
+    return None
+
+
+def writable_file_problem(target: Path) -> str | None:
+    """Why a file cannot be created at `target` (its folder made if need be), or None."""
+    if target.is_dir():
+        return "it is a folder"
+    blocker = next((up for up in target.parents if up.exists() and not up.is_dir()), None)
+    if blocker is not None:
+        return f"{blocker} is a file, not a folder"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".arcforge-probe-"):
+            pass
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
 
 
 __all__ = ["RunConfig", "RunReport", "bundled_sample", "fallback_entries", "run"]
