@@ -1,16 +1,22 @@
-"""Guard for every test: nothing may open a socket to anything beyond loopback.
+"""Guards for every test: nothing may open a socket to anything beyond loopback, and nothing may write
+into the user's own state (the clone's `.arcforge/`).
 
 The real services (the Hub, Kaggle) are never reachable from a test; their stand-ins listen on 127.0.0.1.
 A test whose code connects elsewhere fails, even when the code under test catches the error, because a
 swallowed connection error would hide a test that silently depends on the internet. Names under `.invalid`
 (RFC 2606: never resolve) answer "name not known" at once, for tests of an unreachable host. The guard
 covers this process; subprocesses started by a test are outside it.
+
+The state guard looks at the files themselves, so it catches subprocesses too: a test that runs a stage
+without `--state-dir` (or `ARCFORGE_STATE_DIR`) would append its events to the user's TUI history.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,3 +98,36 @@ def _no_network_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[Soc
     yield guard
     if guard.violations:
         pytest.fail("this test reached beyond loopback: " + "; ".join(guard.violations), pytrace=False)
+
+
+USER_STATE_DIRS = {Path(__file__).resolve().parents[1] / ".arcforge", Path.cwd().resolve() / ".arcforge"}
+
+
+def _state_snapshot() -> dict[str, tuple[int, int]]:
+    """Every file under the user's state dirs, with its size and modification time."""
+    found: dict[str, tuple[int, int]] = {}
+    for folder in USER_STATE_DIRS:
+        for root, _dirs, files in os.walk(folder):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    info = os.stat(path)
+                except OSError:
+                    continue
+                found[path] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_writes_into_user_state() -> Iterator[None]:
+    before = _state_snapshot()
+    yield
+    after = _state_snapshot()
+    changed = sorted(path for path in after if before.get(path) != after[path])
+    if changed:
+        pytest.fail(
+            "this test wrote into the user's state ("
+            + ", ".join(changed)
+            + "); give the stage a --state-dir or ARCFORGE_STATE_DIR under tmp_path",
+            pytrace=False,
+        )

@@ -103,6 +103,8 @@ def test_wrong_model_dir_fails_cleanly_with_the_folder_listing(
             str(bad),
             "--out",
             str(out),
+            "--state-dir",
+            str(tmp_path / "state"),
             "--workers",
             "1",
         ]
