@@ -16,8 +16,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
