@@ -69,7 +69,7 @@ def resolve_engine_class(name: str) -> type[Any]:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         extra = (
-            " (the llm and hybrid engines need `pip install arcforge-solver[llm]`)"
+            " (the llm and hybrid engines need the llm extra: `pip install -r requirements-llm.txt` in a clone, else `pip install 'arcforge-solver[llm]'` with a CPU or CUDA torch)"
             if name in ("llm", "hybrid")
             else " (the ttt engines need `pip install arcforge-solver[ttt]`)"
             if name in ("ttt", "ttt+search")
