@@ -46,7 +46,7 @@ SUITE_NEEDS: dict[str, list[str]] = {
     "events": [*editable("events"), "hypothesis"],
     "downloader": [*editable("downloader"), "safetensors", "numpy", "tokenizers"],
     "kaggle_publish": [*editable("kaggle_publish", "solver[llm]"), "tokenizers"],
-    "solver": [*editable("solver[llm]"), "hypothesis"],
+    "solver": [*editable("solver[ttt]"), "hypothesis"],
     "tui": [
         *editable("tui", "downloader", "kaggle_publish", "solver"),
         "pytest-asyncio",
