@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from typing import ClassVar
 
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Label, ProgressBar, RichLog, Static
 
@@ -296,6 +298,12 @@ TASK_COLUMNS = (
 
 class TaskTable(DataTable[object]):
     """The test-run tasks; updates only the rows whose task changed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        # Enter may arrive as a line feed (ctrl+j): `invoke tui` relays the keyboard through a pty from
+        # a terminal in cbreak mode, which keeps ICRNL on, so the terminal turns Enter's \r into \n.
+        Binding("ctrl+j", "select_cursor", "Detail", show=False),
+    ]
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
