@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,7 @@ import pytest
 from tests.downloader.conftest import RANGE, REPO_ID, cli_command, cli_env, last_run, read_events
 from tests.downloader.test_download import SHARD, assert_complete
 from tests.support.http_proxy import running_http_proxy
-from tests.support.hub_server import GeneratedRepo, HubServer
+from tests.support.hub_server import GeneratedRepo, HubServer, running_hub_server
 
 
 def run_cli(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -194,10 +197,7 @@ def test_xet_backed_files_fall_back_to_the_journal_engine(
     ids=["path-as-repo-id", "broken-ipv6-endpoint", "ftp-endpoint", "nan-seconds"],
 )
 def test_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], message: str):
-    command = ["python", "-m", "arcforge_downloader", *args, "--output-dir", str(tmp_path / "out")]
-    import sys
-
-    command[0] = sys.executable
+    command = [sys.executable, "-m", "arcforge_downloader", *args, "--output-dir", str(tmp_path / "out")]
     proc = run_cli(command, cli_env(tmp_path / "state"))
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
@@ -206,9 +206,82 @@ def test_bad_input_is_one_clear_error(tmp_path: Path, args: list[str], message: 
 
 
 def test_a_bad_hf_endpoint_variable_is_named(tmp_path: Path):
-    import sys
-
     command = [sys.executable, "-m", "arcforge_downloader", REPO_ID, "--output-dir", str(tmp_path / "out")]
     proc = run_cli(command, cli_env(tmp_path / "state") | {"HF_ENDPOINT": "http://[::1"})
     assert proc.returncode == 2
     assert "HF_ENDPOINT 'http://[::1' is not a Hub URL" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1: a CA no system store knows, like a corporate one."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            *(
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+            ),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def tls_hub(repo_root: Path, repo: GeneratedRepo, tls_pair: tuple[Path, Path]) -> Iterator[HubServer]:
+    with running_hub_server(repo_root, tls=tls_pair, redirect_to_cdn=True) as hub:
+        yield hub
+
+
+def test_https_bytes_trust_what_the_metadata_trusts(
+    tls_hub: HubServer, repo: GeneratedRepo, tls_pair, tmp_path: Path
+):
+    # SSL_CERT_FILE is how huggingface_hub's client (httpx2) is told of a CA; the byte stream reads it too.
+    env = cli_env(tmp_path / "state") | {"SSL_CERT_FILE": str(tls_pair[0])}
+    proc = run_cli(cli_command(tls_hub, tmp_path / "out"), env)
+    assert proc.returncode == 0, proc.stderr
+    assert_complete(tmp_path / "out", repo)
+
+
+def test_an_unknown_ca_is_one_clear_error(tls_hub: HubServer, tmp_path: Path):
+    proc = run_cli(cli_command(tls_hub, tmp_path / "out"), cli_env(tmp_path / "state"))
+    assert proc.returncode == 3
+    assert "CERTIFICATE_VERIFY_FAILED" in proc.stderr or "certificate verify failed" in proc.stderr
+    assert "SSL_CERT_FILE" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_https_goes_through_the_proxy_as_a_tunnel(
+    tls_hub: HubServer, repo: GeneratedRepo, tls_pair, tmp_path: Path
+):
+    tls_hub.reset_stats()
+    with running_http_proxy() as proxy:
+        env = cli_env(tmp_path / "state") | {
+            "SSL_CERT_FILE": str(tls_pair[0]),
+            "HTTPS_PROXY": proxy.url,
+            "NO_PROXY": "",
+            "no_proxy": "",
+        }
+        proc = run_cli(cli_command(tls_hub, tmp_path / "out"), env)
+        seen = proxy.requests
+    assert proc.returncode == 0, proc.stderr
+    assert_complete(tmp_path / "out", repo)
+    hub_port = tls_hub.url.rsplit(":", 1)[1]
+    methods = {line.split()[0] for line in seen}
+    assert methods == {"CONNECT"}  # the proxy only ever saw tunnels: TLS end to end
+    targets = {line.split()[1] for line in seen}
+    assert f"127.0.0.1:{hub_port}" in targets and len(targets) == 2  # the hub and its CDN
+    assert not proxy.log.body_bytes  # nothing in the clear

@@ -40,6 +40,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -735,18 +736,32 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def serve(root: Path, port: int = 0, cdn_port: int = 0, faults: Faults | None = None) -> tuple[str, str]:
-    """Start both listeners in this process (threads) and return (hub url, cdn url)."""
+def serve(
+    root: Path,
+    port: int = 0,
+    cdn_port: int = 0,
+    faults: Faults | None = None,
+    tls: tuple[Path, Path] | None = None,
+) -> tuple[str, str]:
+    """Start both listeners in this process (threads) and return (hub url, cdn url). With `tls`
+    (certificate, key), both speak HTTPS, as the Hub and its CDN do."""
     state = HubState(root, faults or Faults())
     servers = []
+    context = None
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(tls[0]), str(tls[1]))
     for is_cdn, wanted in ((False, port), (True, cdn_port)):
         handler = type("Handler", (HubHandler,), {"state": state, "is_cdn": is_cdn})
         server = _QuietServer(("127.0.0.1", wanted), handler)
+        if context is not None:
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         servers.append(server)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    hub_url = f"http://127.0.0.1:{servers[0].server_address[1]}"
+    scheme = "https" if tls is not None else "http"
+    hub_url = f"{scheme}://127.0.0.1:{servers[0].server_address[1]}"
     state.hub_url = hub_url
-    state.cdn_url = f"http://127.0.0.1:{servers[1].server_address[1]}"
+    state.cdn_url = f"{scheme}://127.0.0.1:{servers[1].server_address[1]}"
     return hub_url, state.cdn_url
 
 
@@ -756,7 +771,7 @@ def serve(root: Path, port: int = 0, cdn_port: int = 0, faults: Faults | None = 
 
 
 def start_hub_server(
-    repo_root: str | os.PathLike[str], *, port: int = 0, **faults: Any
+    repo_root: str | os.PathLike[str], *, port: int = 0, tls: tuple[Path, Path] | None = None, **faults: Any
 ) -> tuple[str, subprocess.Popen[str]]:
     """Start the server in a child process; returns (endpoint url, process). Stop it with `stop_hub_server`."""
     Faults(**faults)  # fail here, in the caller, on a misspelt switch
@@ -771,6 +786,8 @@ def start_hub_server(
         str(port),
     ]
     command += ["--faults", json.dumps(faults)]
+    if tls is not None:
+        command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env, cwd=str(REPO_ROOT))
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -802,7 +819,9 @@ class HubServer:
     def _call(self, path: str, payload: dict[str, Any] | None = None) -> Any:
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(self.url + path, data=data, method="GET" if data is None else "POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
+        # The control routes are the test's own: no certificate check against the stand-in's TLS.
+        context = ssl._create_unverified_context() if self.url.startswith("https:") else None
+        with urllib.request.urlopen(request, timeout=10, context=context) as response:
             return json.loads(response.read())
 
     def stats(self) -> dict[str, Any]:
@@ -824,8 +843,10 @@ class HubServer:
 
 
 @contextlib.contextmanager
-def running_hub_server(repo_root: str | os.PathLike[str], **faults: Any) -> Iterator[HubServer]:
-    url, proc = start_hub_server(repo_root, **faults)
+def running_hub_server(
+    repo_root: str | os.PathLike[str], *, tls: tuple[Path, Path] | None = None, **faults: Any
+) -> Iterator[HubServer]:
+    url, proc = start_hub_server(repo_root, tls=tls, **faults)
     try:
         yield HubServer(url, proc)
     finally:
@@ -843,10 +864,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cdn-port", type=int, default=0, help="CDN port (0: any free port)")
     parser.add_argument("--faults", default="{}", help="fault switches as a JSON object (see Faults)")
     parser.add_argument("--generate", metavar="REPO_ID", help="generate a small repo with this id first")
+    parser.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM) …")
+    parser.add_argument("--tls-key", type=Path, help="… and this key (PEM)")
     args = parser.parse_args(argv)
     if args.generate:
         generate_repo(args.root, args.generate)
-    hub_url, cdn_url = serve(args.root, args.port, args.cdn_port, Faults(**json.loads(args.faults)))
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
+    hub_url, cdn_url = serve(args.root, args.port, args.cdn_port, Faults(**json.loads(args.faults)), tls)
     print(f"READY {hub_url} {cdn_url}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -133,11 +133,18 @@ def _problem_from(
         return RefusedError(code, message, advice, status)
     if _is_network_error(error):
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        advice = "Check the network connection and the endpoint (--endpoint / HF_ENDPOINT), then rerun."
+        if "CERTIFICATE_VERIFY_FAILED" in str(error):
+            # huggingface_hub's client and the byte stream trust the same CAs (network.tls_context).
+            advice = (
+                f"The certificate of {endpoint} (or of a proxy that inspects TLS) is signed by a CA this "
+                "Python does not trust. Point SSL_CERT_FILE at a bundle that holds it (a corporate CA, "
+                "or certifi's: export SSL_CERT_FILE=$(python -m certifi)) and rerun."
+            )
+        elif "407" in first_line or "Proxy" in type(error).__name__:
+            advice = "The proxy in HTTPS_PROXY / HTTP_PROXY refused: put its credentials in the URL (http://user:password@proxy:port) or set NO_PROXY for the Hub, then rerun."
         return RefusedError(
-            "network",
-            f"cannot talk to {endpoint}: {type(error).__name__}: {first_line}",
-            "Check the network connection and the endpoint (--endpoint / HF_ENDPOINT), then rerun.",
-            status,
+            "network", f"cannot talk to {endpoint}: {type(error).__name__}: {first_line}", advice, status
         )
     return None
 
