@@ -81,19 +81,23 @@ def test_notebook_cells_follow_the_plan(
         (state_dir / "kernels" / "arcforge-arc-prize" / "arcforge-notebook.ipynb").read_text()
     )
     code = [c["source"] for c in notebook["cells"] if c["cell_type"] == "code"]
-    assert len(code) == 5
+    assert len(code) == 8
     assert (
         'os.environ["TOKENIZERS_PARALLELISM"] = "false"' in code[0]
         and 'os.environ["HF_HUB_OFFLINE"] = "1"' in code[0]
     )
     assert "TEST_MODE = True" in code[0] and "EXPECT_MODEL = True" in code[0]
-    assert '"--no-index", "--find-links"' in code[1]
-    assert 'glob.glob(os.path.join(root, "**", "model", "config.json"), recursive=True)' in code[2]
+    assert 'os.environ.get("KAGGLE_IS_COMPETITION_RERUN"' in code[0] and "RERUN_SUPPORT = 1" in code[0]
+    assert "SOLVE_ARGS = []" in code[0]  # nothing defaulted: the solver's own defaults apply
+    assert '"nvidia-smi", "--query-gpu=name"' in code[1] and "'label': '4 x NVIDIA L4'" in code[0]
+    assert '"--no-index", "--find-links"' in code[2]
+    assert 'os.path.join(KAGGLE_INPUT, "competitions", ref)' in code[3]
     assert "/kaggle/input/" not in "".join(code[1:])  # every path is found or derived, never hard-coded
-    assert '"--test-mode"' in code[3] and '"--model-dir"' in code[3]
-    # The solver spreads a whole-run budget that ends before Kaggle's 12 h stop.
-    assert "TIME_BUDGET = '11h'" in code[0] and '"--time-budget", TIME_BUDGET' in code[3]
-    assert '["validate", SUBMISSION, "--tasks", CHALLENGES]' in code[4]
+    assert (
+        "command += SOLVE_ARGS" in code[4] and '["--test-mode", "--time-budget", TEST_MODE_BUDGET]' in code[4]
+    )
+    assert '["validate", path, "--tasks", CHALLENGES]' in code[5] and "fallback_submission()" in code[5]
+    assert "full_run_forecast()" in code[6] and '"rerun_support": RERUN_SUPPORT' in code[7]
 
 
 def test_save_kernel_error_under_http_200_is_an_error(
@@ -207,7 +211,7 @@ def test_output_rejects_an_invalid_submission(kaggle: KaggleStandIn, publish, tm
 
 def test_submit_of_a_missing_version_is_refused(kaggle: KaggleStandIn, publish) -> None:
     result = publish("submit", "--kernel", "alice/arcforge-arc-prize", "--version", "7")
-    assert result.code == 1 and "Notebook version not found" in result.err
+    assert result.code == 1 and "alice/arcforge-arc-prize/7 was not pushed from here" in result.err
 
 
 def test_no_secret_in_any_output(
@@ -267,7 +271,7 @@ def test_a_run_on_the_stand_in_executes_the_pushed_notebook(
         assert publish("dataset", str(wheels), "--id", "alice/arcforge-wheelhouse").code == 0
         pushed = publish(
             "kernel", "--id", "alice/arcforge-arc-prize", "--dataset", "alice/arcforge-wheelhouse",
-            "--test-mode", "--time-per-task", "1", "--run",
+            "--test-mode", "--test-mode-budget", "5s", "--solve-arg=--time-per-task", "--solve-arg=1", "--run",
         )  # fmt: skip
         assert pushed.code == 0, pushed.err
         waited = publish("status", "alice/arcforge-arc-prize", "--wait")

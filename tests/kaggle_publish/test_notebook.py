@@ -28,6 +28,7 @@ from tests.support.kaggle.notebook_runner import (
     competition_mount,
     dataset_mount,
     gpu_path,
+    model_mount,
     run_notebook_cells,
 )
 
@@ -38,6 +39,7 @@ TASKS = SOLVABLE + len(UNSOLVABLE)
 BUDGET_S = 30
 # The competition run's solver arguments, as tasks.py passes them: the whole budget is the only cap.
 # --workers 2: this machine's cores, so the test does not depend on how many the host reports.
+KAGGLE_MODEL = "google/codegemma/transformers/7b-it/1"
 SOLVE_ARGS = ["--time-budget", f"{BUDGET_S}s", "--time-per-task", f"{BUDGET_S}s", "--workers", "2"]
 
 pytestmark = pytest.mark.slow
@@ -151,7 +153,7 @@ def fake_kaggle(
             }
             (folder / "manifest.json").write_text(json.dumps(manifest))
         else:
-            folder = input_dir / "models" / "google" / "codegemma" / "transformers" / "7b-it" / "1"
+            folder = model_mount(input_dir, KAGGLE_MODEL, layout)
             folder.mkdir(parents=True)
             for part in ("model", "tokenizer"):
                 for path in (built / part).iterdir():
@@ -249,7 +251,7 @@ def test_commit_run_in_test_mode_installs_the_wheelhouse_offline_solves_five_and
     assert forecast["seconds_per_task"] == pytest.approx(BUDGET_S * 0.98 * 2 / TASKS, abs=0.1)
     # Two tasks nothing solves search until their time runs out, so the rerun uses the whole budget.
     assert forecast["test_tasks_solved_early"] <= 3
-    assert forecast["expected_hours"] * 3600 == pytest.approx(BUDGET_S * 0.98, abs=0.1)
+    assert forecast["expected_s"] == pytest.approx(BUDGET_S * 0.98, abs=0.1)
     assert f"forecast for the competition rerun: {TASKS} tasks" in out
     assert "GPU hours" in out and f"what fits: all {TASKS} tasks, each with at least" in out
 
@@ -310,13 +312,14 @@ def test_a_solver_that_never_starts_gets_the_fallback_submission(
     assert provenance["submission_source"] == "fallback" and provenance["solver_exit_code"] == 2
 
 
+@pytest.mark.usefixtures("kaggle")  # signed in: --model is checked against Kaggle Models
 @pytest.mark.parametrize(
     ("gpus", "seen"), [(None, "no GPU"), (["Tesla T4", "Tesla T4"], "Tesla T4, Tesla T4")]
 )
 def test_a_notebook_pushed_for_l4x4_with_a_model_fails_fast_on_another_machine(
     publish, tmp_path: Path, state_dir: Path, gpus: list[str] | None, seen: str
 ) -> None:
-    notebook = push_notebook(publish, state_dir, "--model", "google/codegemma/transformers/7b-it/1")
+    notebook = push_notebook(publish, state_dir, "--model", KAGGLE_MODEL)
     input_dir, working = fake_kaggle(tmp_path / "kaggle", "current")
     done = run_notebook_cells(notebook, notebook_env(input_dir, working, gpus), tmp_path, timeout=120)
     assert done.returncode != 0
@@ -329,21 +332,22 @@ def test_a_notebook_pushed_for_l4x4_with_a_model_fails_fast_on_another_machine(
     )  # before anything else
 
 
+@pytest.mark.usefixtures("kaggle")
 def test_a_kaggle_models_plain_hugging_face_folder_is_found_and_used(
     publish, wheelhouse: Path, image_with_torch_python: str, tmp_path: Path, state_dir: Path
 ) -> None:
     notebook = push_notebook(
-        publish, state_dir, "--model", "google/codegemma/transformers/7b-it/1",
+        publish, state_dir, "--model", KAGGLE_MODEL,
         "--dataset", "alice/arcforge-wheelhouse", "--test-mode-budget", "8s",
     )  # fmt: skip
     metadata = json.loads((state_dir / "kernels" / "arcforge-arc-prize" / "kernel-metadata.json").read_text())
-    assert metadata["model_sources"] == ["google/codegemma/transformers/7b-it/1"]
+    assert metadata["model_sources"] == [KAGGLE_MODEL]
     input_dir, working = fake_kaggle(tmp_path / "kaggle", "current", wheelhouse, model="kaggle-models")
     env = notebook_env(input_dir, working, ["NVIDIA L4"] * 4)
     done = run_notebook_cells(notebook, env, tmp_path, python=image_with_torch_python, timeout=500)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
-    folder = input_dir / "models" / "google" / "codegemma" / "transformers" / "7b-it" / "1"
+    folder = model_mount(input_dir, KAGGLE_MODEL, "current")
     assert f"model: {folder}\n" in done.stdout
     provenance = json.loads((working / "arcforge-provenance.json").read_text())
     assert provenance["engine"] == "hybrid" and provenance["model_root"] == str(folder)
@@ -351,8 +355,9 @@ def test_a_kaggle_models_plain_hugging_face_folder_is_found_and_used(
     assert_valid_submission(working)
 
 
+@pytest.mark.usefixtures("kaggle")
 def test_a_missing_model_fails_with_a_listing(publish, tmp_path: Path, state_dir: Path) -> None:
-    notebook = push_notebook(publish, state_dir, "--model", "google/codegemma/transformers/7b-it/1")
+    notebook = push_notebook(publish, state_dir, "--model", KAGGLE_MODEL)
     input_dir, working = fake_kaggle(tmp_path / "kaggle", "current")
     env = notebook_env(input_dir, working, ["NVIDIA L4"] * 4, ARCFORGE_NOTEBOOK_SKIP_INSTALL="1")
     done = run_notebook_cells(notebook, env, tmp_path, timeout=120)

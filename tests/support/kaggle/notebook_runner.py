@@ -37,6 +37,14 @@ def dataset_mount(input_dir: Path, owner: str, slug: str, layout: str) -> Path:
     return input_dir / "datasets" / owner / slug if layout == "current" else input_dir / slug
 
 
+def model_mount(input_dir: Path, source: str, layout: str) -> Path:
+    """A Kaggle Models source OWNER/MODEL/FRAMEWORK/VARIATION/VERSION: today under models/<owner>/...
+    (public notebooks load e.g. /kaggle/input/models/google/gemma/transformers/2b-it/2), on older images
+    without the models/<owner>/ prefix."""
+    owner, *rest = source.split("/")
+    return input_dir / "models" / owner / Path(*rest) if layout == "current" else input_dir / Path(*rest)
+
+
 def identity_runner(
     server: KaggleStandIn, kernel: Kernel, version: KernelVersion
 ) -> tuple[dict[str, bytes], str]:
@@ -72,6 +80,12 @@ def materialize_inputs(
         dataset = server.dataset(ref)
         for path, content in dataset.versions[-1].files.items():
             target = dataset_mount(input_dir, dataset.owner, dataset.slug, layout) / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+    for source in version.request.get("modelDataSources", []):
+        instance = server.model_version(source)
+        for path, content in (instance.files if instance is not None else {}).items():
+            target = model_mount(input_dir, source, layout) / path
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
     for name in version.request.get("competitionDataSources", []):
