@@ -28,10 +28,21 @@ class Result:
     err: str
 
 
+@pytest.fixture(autouse=True)
+def no_credentials_of_this_machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty home and kaggle config folder: only what a test puts there signs anyone in."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(home / ".kaggle"))
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY", "ARCFORGE_KAGGLE_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
 @pytest.fixture
 def kaggle(monkeypatch: pytest.MonkeyPatch) -> Iterator[KaggleStandIn]:
-    # An access token would make the kaggle client sign in with it instead of the stand-in's keys.
-    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    """The loopback Kaggle, alice signed in with an API token (KAGGLE_API_TOKEN), as Kaggle hands them out today."""
     with start_kaggle_server(users={"alice": KEY, "bob": "bob-secret-key-9876543210"}) as server:
         for name, value in server.env("alice").items():
             monkeypatch.setenv(name, value)

@@ -25,7 +25,7 @@ def test_create_then_version_keeps_sub_folders(
     assert first.code == 0, first.err
     dataset = kaggle.dataset("alice/codegemma-arcforge")
     assert (
-        dataset.title == "CodeGemma for ARC" and dataset.license_name == "Apache 2.0" and dataset.is_private
+        dataset.title == "CodeGemma for ARC" and dataset.license_name == "apache-2.0" and dataset.is_private
     )
     files = dataset.versions[-1].files
     assert sorted(files) == [
@@ -35,8 +35,11 @@ def test_create_then_version_keeps_sub_folders(
         "tokenizer/tokenizer.json",
     ]
     assert files["model/model.safetensors"] == (folder / "model" / "model.safetensors").read_bytes()
-    metadata = json.loads((folder / "dataset-metadata.json").read_text())
-    assert metadata["id"] == "alice/codegemma-arcforge" and metadata["licenses"] == [{"name": "Apache 2.0"}]
+    assert not (folder / "dataset-metadata.json").exists()  # nothing is written into the user's folder
+    metadata = json.loads(
+        (state_dir / "datasets" / "codegemma-arcforge" / "dataset-metadata.json").read_text()
+    )
+    assert metadata["id"] == "alice/codegemma-arcforge" and metadata["licenses"] == [{"name": "apache-2.0"}]
     assert "version 1 READY" in first.out
 
     (folder / "model" / "model.safetensors").write_bytes(os.urandom(1000))
@@ -80,10 +83,13 @@ def test_dry_run_shows_exactly_what_would_be_uploaded(kaggle: KaggleStandIn, pub
     [
         (["--id", "alice/short"], "6–50 characters"),
         (["--id", "alice/has_underscore"], "letters, digits and '-'"),
-        (["--id", "no-owner-slug"], "is not OWNER/SLUG"),
+        (["--id", "alice/two/slashes"], "is not OWNER/SLUG"),
+        (["--id", "your-kaggle-username/codegemma-arcforge"], "placeholder owner 'your-kaggle-username'"),
         (["--id", "alice/codegemma-arcforge", "--title", "tiny"], "title 'tiny' must be 6–50"),
         (["--id", "alice/codegemma-arcforge", "--license", "MIT,CC0-1.0"], "exactly one licence"),
-        (["--id", "alice/codegemma-arcforge", "--license", "WTFPL"], "unknown licence"),
+        (["--id", "alice/codegemma-arcforge", "--license", "WTFPL"], "not one of Kaggle's dataset licences"),
+        # MIT is on Kaggle's Models list, not its datasets list (kaggle-api docs/datasets_metadata.md).
+        (["--id", "alice/codegemma-arcforge", "--license", "MIT"], "not one of Kaggle's dataset licences"),
     ],
 )
 def test_limits_are_enforced_before_upload(
@@ -129,7 +135,9 @@ def test_slug_taken_by_someone_else(kaggle: KaggleStandIn, publish, tmp_path: Pa
     folder = make_model_folder(tmp_path / "m", weights=10)
     kaggle.take_dataset("bob", "codegemma-arcforge", private=True)
     hidden = publish("dataset", str(folder), "--id", "bob/codegemma-arcforge")
-    assert hidden.code == 1 and "taken by a dataset you cannot access" in hidden.err
+    # Kaggle's 403 does not say whether it exists; under bob's name alice could not create it either way.
+    assert hidden.code == 1 and "cannot create bob/codegemma-arcforge" in hidden.err
+    assert "--id alice/codegemma-arcforge" in hidden.err
 
     kaggle.take_dataset("bob", "public-weights", private=False)
     public = publish("dataset", str(folder), "--id", "bob/public-weights")
@@ -275,22 +283,28 @@ def test_ctrl_c_mid_upload_ends_the_run_interrupted(
 def test_missing_credentials_are_named_and_the_run_closes(
     kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("KAGGLE_USERNAME")
-    monkeypatch.delenv("KAGGLE_KEY")
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "empty-config"))
+    monkeypatch.delenv("KAGGLE_API_TOKEN")
     result = publish(
         "dataset", str(make_model_folder(tmp_path / "m", weights=10)), "--id", "alice/no-credentials"
     )
-    assert result.code == 1 and "no Kaggle credentials" in result.err and "KAGGLE_USERNAME" in result.err
+    assert result.code == 1 and "no Kaggle credentials" in result.err
+    assert "KAGGLE_API_TOKEN" in result.err and "~/.kaggle/access_token" in result.err
     kinds = [(e["kind"], e["data"].get("code")) for e in read_events(state_dir / "upload.jsonl")]
     assert kinds == [("start", None), ("error", "unauthorized"), ("end", None)]
     assert kaggle.calls == []
 
 
-def test_slug_taken_between_the_check_and_the_create(kaggle: KaggleStandIn, publish, tmp_path: Path) -> None:
-    kaggle.faults.slug_taken = True
+def test_a_dataset_kaggle_does_not_show_yet_is_versioned_on_the_conflict(
+    kaggle: KaggleStandIn, publish, tmp_path: Path
+) -> None:
+    # alice's own dataset, which the slug check does not see yet (403, as Kaggle answers right after a create):
+    # CreateDataset then answers "already in use", and the publish makes a new version (kagglehub's rule).
+    kaggle.take_dataset("alice", "raced-slug")
+    kaggle.dataset("alice/raced-slug").versions[-1].unseen_polls = 1
     result = publish(
         "dataset", str(make_model_folder(tmp_path / "m", weights=10)), "--id", "alice/raced-slug"
     )
-    assert result.code == 1
-    assert 'Kaggle refused alice/raced-slug: The requested slug "raced-slug" is already in use' in result.err
+    assert result.code == 0, result.err
+    assert "exists already: making a new version" in result.out and "version 2 READY" in result.out
+    assert len(kaggle.calls_to("CreateDataset")) == 1 and len(kaggle.calls_to("CreateDatasetVersion")) == 1
+    assert len(kaggle.dataset("alice/raced-slug").versions) == 2

@@ -184,10 +184,10 @@ def test_output_fetch_validate_provenance_then_submit(
         if e["kind"] == "item" and "submission" in e["data"]
     ]
     assert items[-1]["status"] == "COMPLETE" and items[-1]["score"] == "0.0000"
-    from arcforge_kaggle_publish.credentials import load_credentials
     from arcforge_kaggle_publish.kaggle_adapter import build_api
+    from arcforge_kaggle_publish.signin import sign_in
 
-    listed = build_api(load_credentials()).competition_submissions("arc-prize-2026-arc-agi-2")  # ListSubmissions
+    listed = build_api(sign_in()).competition_submissions("arc-prize-2026-arc-agi-2")  # ListSubmissions
     assert [(x.ref, x.status.name, x.public_score, x.description) for x in listed] == [
         (request_ref, "COMPLETE", "0.0000", "first try")
     ]
@@ -224,6 +224,12 @@ def test_no_secret_in_any_output(
         publish("submit", "--kernel", "alice/arcforge-arc-prize", "--version", "9"),
         publish("dataset", str(tmp_path / "m"), "--id", "bob/someone-elses"),
     ]
+    token = kaggle.token_for("alice")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_0123456789abcdef0123456789abcdef")  # one Kaggle never issued
+    outputs.append(publish("status", "alice/arcforge-arc-prize"))
+    assert outputs[-1].code == 1 and "did not accept the API token from KAGGLE_API_TOKEN" in outputs[-1].err
+    monkeypatch.delenv("KAGGLE_API_TOKEN")
+    monkeypatch.setenv("KAGGLE_USERNAME", "alice")
     monkeypatch.setenv("KAGGLE_KEY", "wrong-key-but-still-secret")
     outputs.append(publish("status", "alice/arcforge-arc-prize"))
     assert outputs[-1].code == 1 and "401" in outputs[-1].err
@@ -231,8 +237,10 @@ def test_no_secret_in_any_output(
     for path in [*state_dir.rglob("*"), *tmp_path.rglob("*.json")]:
         if path.is_file():
             text += path.read_text(errors="replace")
-    assert KEY not in text and "wrong-key-but-still-secret" not in text
-    assert kaggle.auth_headers and all(h.startswith("Basic ") for h in kaggle.auth_headers)
+    for secret in (token, "KGAT_0123456789abcdef0123456789abcdef", KEY, "wrong-key-but-still-secret"):
+        assert secret not in text
+    assert kaggle.auth_headers and all(h.startswith(("Bearer ", "Basic ")) for h in kaggle.auth_headers)
+    assert sum(h == f"Bearer {token}" for h in kaggle.auth_headers) > 5  # the pushes went out under the token
 
 
 def test_kaggle_json_readable_by_others_is_warned_about(
@@ -242,10 +250,10 @@ def test_kaggle_json_readable_by_others_is_warned_about(
     config.mkdir()
     (config / "kaggle.json").write_text(json.dumps({"username": "alice", "key": KEY}))
     (config / "kaggle.json").chmod(0o644)
-    monkeypatch.delenv("KAGGLE_USERNAME")
-    monkeypatch.delenv("KAGGLE_KEY")
+    monkeypatch.delenv("KAGGLE_API_TOKEN")  # no token: the legacy kaggle.json signs in
     monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(config))
     result = publish("status", "alice/arcforge-arc-prize")
+    assert f"with the legacy API key from {config / 'kaggle.json'}" in result.err
     assert "readable by other users" in result.err and "chmod 600" in result.err
     assert (
         result.code == 1 and "Notebook not found" in result.err

@@ -11,7 +11,6 @@ at it with `server.env(...)`.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import re
@@ -51,13 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         with self.server.state.lock:
             self.server.state.auth_headers.append(header)
-        if not header.startswith("Basic "):
-            return None
-        try:
-            user, _, key = base64.b64decode(header[6:]).decode().partition(":")
-        except ValueError:
-            return None
-        return user if self.server.state.users.get(user) == key else None
+        return self.server.state.user_for(header)
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -76,7 +69,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(429, {"code": 429, "message": "Too many requests"}, {"Retry-After": "0"})
                 return
         user = self._user()
-        if user is None:
+        service, method = match.group(1), match.group(2)
+        # Token introspection answers whoever asks (kaggle_api_extended.py `_introspect_token` sends it with the
+        # very token it checks); an unknown token is `active: false`, not a 401.
+        if user is None and method != "IntrospectToken":
             self._reply(401, {"code": 401, "message": "Unauthenticated"})
             return
         try:
@@ -84,7 +80,14 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._reply(400, {"code": 400, "message": "request body is not JSON"})
             return
-        code, reply = state.handle_api(user, match.group(1), match.group(2), request)
+        code, reply = state.handle_api(user or "", service, method, request)
+        with state.lock:
+            dropped = state.faults.drop_after.get(method, 0) > 0
+            if dropped:
+                state.faults.drop_after[method] -= 1
+        if dropped:  # Kaggle acted on it; the answer never arrives
+            self._drop_connection()
+            return
         self._reply(code, reply)
 
     def do_GET(self) -> None:
@@ -202,8 +205,8 @@ def start_kaggle_server(
         users or {"alice": "alice-secret-key-0123456789"},
         competitions if competitions is not None else [default_competition()],
         runner,
-        processing_polls,
-        running_polls,
+        processing_polls=processing_polls,
+        running_polls=running_polls,
     )
     server = _Server(state)
     state.url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -33,13 +33,17 @@ class Faults:
     stall_upload_at: int | None = None  # stop reading at N bytes until `release_stall()` (a killed client)
     upload_503: int = 0  # the next N upload PUTs persist half their body, then answer 503
     rate_limit: int = 0  # the next N API calls answer 429 with Retry-After: 0
-    slug_taken: bool = False  # CreateDataset answers "slug already in use" (someone took it since the check)
     dataset_failed: str | None = None  # dataset versions end FAILED with this message
-    save_kernel_error: str | None = None  # SaveKernel answers HTTP 200 with this `error`
+    # SaveKernel answers HTTP 200 with `versionNumber` null, `ref` "" and this `error`, e.g. "Maximum batch GPU
+    # session count of 2 reached" (seen in competitors' public ARC Prize code; /work/shared/notes/real-world.md).
+    save_kernel_error: str | None = None
     kernel_error: str | None = None  # kernel runs end ERROR with this failure message
     # Close the connection without an answer after handling the next N calls to these methods
     # (the request reached Kaggle and took effect; the client never hears back).
     drop_after: dict[str, int] = field(default_factory=dict)
+    # How ListDatasetFiles names files: "full" paths, "basename" only, or "top_level" (files in sub-folders left
+    # out), as Kaggle/kaggle-api issues #370 and #234 report.
+    list_files: str = "full"
 
 
 @dataclass
@@ -62,6 +66,9 @@ class DatasetVersion:
     files: dict[str, bytes]  # path inside the dataset -> content
     notes: str = ""
     status_polls: int = 0
+    # Status calls that still answer as if the dataset did not exist, right after CreateDataset (403 first,
+    # then 404): eventual consistency seen in competitors' ARC Prize 2026 notebooks (real-world.md).
+    unseen_polls: int = 0
 
 
 @dataclass
@@ -108,6 +115,9 @@ class Submission:
     description: str
     submitted_by: str
     polls: int = 0
+    # GetSubmission answers 404 this many times right after CreateCodeSubmission (kaggle_api_extended.py
+    # `_poll_submission` treats that 404 as PENDING).
+    unseen_polls: int = 1
     status: str = "PENDING"
     public_score: str = ""
     error: str = ""
@@ -118,6 +128,24 @@ class Competition:
     name: str
     files: dict[str, bytes]  # e.g. arc-agi_test_challenges.json
     solutions: dict[str, list[Grid]] | None = None  # task id -> expected test outputs
+
+
+@dataclass
+class ModelInstance:
+    """A Kaggle Models instance, OWNER/MODEL/FRAMEWORK/VARIATION, with its version numbers."""
+
+    owner: str
+    model: str
+    framework: str  # as the kaggle CLI writes it: transformers, pyTorch, jax, ...
+    variation: str
+    versions: list[int] = field(default_factory=lambda: [1])
+    files: dict[str, bytes] = field(
+        default_factory=dict
+    )  # mounted under /kaggle/input/<model>/<fw>/<var>/<N>/
+
+    @property
+    def handle(self) -> str:
+        return f"{self.owner}/{self.model}/{self.framework}/{self.variation}"
 
 
 # Makes a kernel version's output: (files written to /kaggle/working, the log).

@@ -7,6 +7,7 @@ named `api_<Method>` after kagglesdk's RPC names (`POST /api/v1/<service>/<Metho
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -22,6 +23,7 @@ from tests.support.kaggle.model import (
     Kernel,
     KernelFailedError,
     KernelVersion,
+    ModelInstance,
     Runner,
     Submission,
     Upload,
@@ -30,6 +32,21 @@ from tests.support.kaggle.model import (
 from tests.support.kaggle.notebook_runner import identity_runner
 
 Reply = tuple[int, dict[str, Any]]
+
+# Kaggle's licence names for datasets (Kaggle/kaggle-api docs/datasets_metadata.md); the Models list
+# (docs/models_metadata.md: "Apache 2.0", ...) is a different one.
+DATASET_LICENSES = frozenset(
+    {
+        "CC0-1.0", "CC-BY-SA-3.0", "CC-BY-SA-4.0", "CC-BY-NC-SA-4.0", "GPL-2.0", "ODbL-1.0", "DbCL-1.0",
+        "copyright-authors", "other", "unknown", "CC-BY-4.0", "CC-BY-NC-4.0", "PDDL", "CC-BY-3.0",
+        "CC-BY-3.0-IGO", "US-Government-Works", "CC-BY-NC-SA-3.0-IGO", "CDLA-Permissive-1.0",
+        "CDLA-Sharing-1.0", "CC-BY-ND-4.0", "CC-BY-NC-ND-4.0", "ODC-BY-1.0", "LGPL-3.0", "AGPL-3.0",
+        "FDL-1.3", "EU-ODP-Legal-Notice", "apache-2.0", "GPL-3.0",
+    }
+)  # fmt: skip
+# What Kaggle answers for a dataset the caller cannot see, a missing one included (real-world.md; the kaggle
+# CLI's `dataset_create_new` treats any error on this check as "free").
+DATASET_DENIED = {"code": 403, "message": "Permission 'datasets.get' was denied"}
 
 
 class KaggleStandIn:
@@ -40,10 +57,16 @@ class KaggleStandIn:
         users: dict[str, str],
         competitions: list[Competition] | None = None,
         runner: Runner | None = None,
+        *,
         processing_polls: int = 1,
         running_polls: int = 1,
+        tokens: dict[str, str] | None = None,
+        new_dataset_unseen_polls: int = 2,
     ) -> None:
-        self.users = dict(users)
+        self.users = dict(users)  # username -> legacy API key (kaggle.json)
+        self.tokens = dict(tokens or {})  # KGAT_ API token -> username
+        self.new_dataset_unseen_polls = new_dataset_unseen_polls
+        self.models: dict[str, ModelInstance] = {}
         self.competitions = {c.name: c for c in competitions or []}
         self.runner = runner or identity_runner
         self.processing_polls = processing_polls
@@ -63,10 +86,54 @@ class KaggleStandIn:
 
     # ---- helpers for tests ----------------------------------------------------------------------
 
-    def env(self, username: str | None = None) -> dict[str, str]:
-        """Environment for a client of this stand-in, signed in as `username` (default: the first user)."""
+    def env(self, username: str | None = None, *, auth: str = "token") -> dict[str, str]:
+        """Environment for a client of this stand-in, signed in as `username` (default: the first user).
+
+        `auth="token"`: KAGGLE_API_TOKEN, the way Kaggle's settings page signs users in today;
+        `auth="legacy"`: KAGGLE_USERNAME + KAGGLE_KEY.
+        """
         user = username or next(iter(self.users))
+        if auth == "token":
+            return {"ARCFORGE_KAGGLE_ENDPOINT": self.url, "KAGGLE_API_TOKEN": self.token_for(user)}
         return {"ARCFORGE_KAGGLE_ENDPOINT": self.url, "KAGGLE_USERNAME": user, "KAGGLE_KEY": self.users[user]}
+
+    def token_for(self, username: str) -> str:
+        """The user's API token (made on first use), shaped like Kaggle's: KGAT_ and 32 hex digits."""
+        with self.lock:
+            for token, user in self.tokens.items():
+                if user == username:
+                    return token
+            token = "KGAT_" + f"{abs(hash(('stand-in', username))):032x}"[:32]
+            self.tokens[token] = username
+            return token
+
+    def revoke_token(self, token: str) -> None:
+        with self.lock:
+            self.tokens.pop(token, None)
+
+    def user_for(self, authorization: str) -> str | None:
+        """The signed-in user for an Authorization header: Bearer <token> or Basic user:key."""
+        scheme, _, value = authorization.partition(" ")
+        with self.lock:
+            if scheme == "Bearer":  # kagglesdk kaggle_http_client.py BearerAuth
+                return self.tokens.get(value)
+            if scheme == "Basic":
+                try:
+                    user, _, key = base64.b64decode(value).decode().partition(":")
+                except ValueError:
+                    return None
+                return user if self.users.get(user) == key else None
+        return None
+
+    def add_model(
+        self, handle: str, versions: list[int] | None = None, files: dict[str, bytes] | None = None
+    ) -> ModelInstance:
+        """Host a Kaggle Models instance OWNER/MODEL/FRAMEWORK/VARIATION (e.g. google/codegemma/transformers/7b-it)."""
+        owner, model, framework, variation = handle.split("/")
+        instance = ModelInstance(owner, model, framework, variation, versions or [1], dict(files or {}))
+        with self.lock:
+            self.models[handle.lower()] = instance
+        return instance
 
     def take_dataset(self, owner: str, slug: str, *, private: bool = True) -> None:
         """Register a dataset that belongs to `owner`: a slug taken by someone other than the test's user."""
@@ -110,16 +177,33 @@ class KaggleStandIn:
 
     def _find_dataset(self, user: str, owner: str, slug: str) -> tuple[int, Dataset | None, dict[str, Any]]:
         found = self.datasets.get((owner.lower(), slug.lower()))
-        if found is None:
+        if found is None or (found.is_private and found.owner.lower() != user.lower()):
+            return 403, None, dict(DATASET_DENIED)
+        latest = found.versions[-1] if found.versions else None
+        if latest is not None and latest.unseen_polls > 0:
+            # Just created: the read side has not caught up. 403 first, then 404 (real-world.md).
+            latest.unseen_polls -= 1
+            if latest.unseen_polls % 2:
+                return 403, None, dict(DATASET_DENIED)
             return 404, None, {"code": 404, "message": f"Dataset {owner}/{slug} not found"}
-        if found.is_private and found.owner.lower() != user.lower():
-            return 403, None, {"code": 403, "message": "Permission 'datasets.get' was denied"}
         return 200, found, {}
 
     def _dataset_status(self, version: DatasetVersion) -> str:
         if version.status_polls >= self.processing_polls:
             return "FAILED" if self.faults.dataset_failed else "READY"
         return "BLOBS_RECEIVED"
+
+    def api_IntrospectToken(self, user: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        # kagglesdk security.OAuthService/IntrospectToken: the kaggle client learns the username from it.
+        username = self.tokens.get(body.get("token", ""))
+        if username is None:
+            return 200, {"active": False}
+        return 200, {
+            "active": True,
+            "username": username,
+            "clientId": "kaggle-cli",
+            "scope": "resources.admin:*",
+        }
 
     def api_GetDatasetStatus(self, user: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         code, found, error = self._find_dataset(user, body.get("ownerSlug", ""), body.get("datasetSlug", ""))
@@ -168,7 +252,7 @@ class KaggleStandIn:
         owner, slug = body.get("ownerSlug", ""), body.get("slug", "")
         if owner.lower() != user.lower():
             return 403, {"code": 403, "message": f"You cannot create datasets for {owner}"}
-        if (owner.lower(), slug.lower()) in self.datasets or self.faults.slug_taken:
+        if (owner.lower(), slug.lower()) in self.datasets:
             return 200, {
                 "status": "error",
                 "error": f'The requested slug "{slug}" is already in use by a dataset.',
@@ -176,12 +260,14 @@ class KaggleStandIn:
         title = body.get("title", "")
         if not 6 <= len(title) <= 50:
             return 200, {"status": "error", "error": "Title must be between 6 and 50 characters"}
+        if body.get("licenseName", "") not in DATASET_LICENSES:
+            return 200, {"status": "error", "error": f"Invalid license name: {body.get('licenseName', '')!r}"}
         try:
             files = self._collect_files(body.get("files", []), body.get("directories", []))
         except ValueError as exc:
             return 200, {"status": "error", "error": str(exc)}
         dataset = Dataset(owner, slug, title, body.get("licenseName", ""), body.get("isPrivate", False))
-        dataset.versions.append(DatasetVersion(1, files))
+        dataset.versions.append(DatasetVersion(1, files, unseen_polls=self.new_dataset_unseen_polls))
         self.datasets[(owner.lower(), slug.lower())] = dataset
         return 200, {"ref": f"{owner}/{slug}", "url": f"{self.url}/datasets/{owner}/{slug}", "status": "ok"}
 
@@ -213,16 +299,19 @@ class KaggleStandIn:
         number = body.get("datasetVersionNumber") or found.versions[-1].number
         version = found.versions[number - 1]
         names = sorted(version.files)
+        if self.faults.list_files == "top_level":
+            names = [n for n in names if "/" not in n]
+        listed = {n: n.rpartition("/")[2] if self.faults.list_files == "basename" else n for n in names}
         start = int(body.get("pageToken") or 0)
         size = int(body.get("pageSize") or 20)
         page = names[start : start + size]
         ref = f"{found.owner}/{found.slug}"
         files = [
             {
-                "ref": f"{ref}/{name}",
+                "ref": f"{ref}/{listed[name]}",
                 "datasetRef": ref,
                 "ownerRef": found.owner,
-                "name": name,
+                "name": listed[name],
                 "totalBytes": len(version.files[name]),
                 "creationDate": "2026-11-25T18:00:00.000Z",
                 "fileType": Path(name).suffix,
@@ -243,7 +332,7 @@ class KaggleStandIn:
 
     def api_SaveKernel(self, user: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if self.faults.save_kernel_error:
-            return 200, {"error": self.faults.save_kernel_error}
+            return 200, {"ref": "", "url": "", "versionNumber": None, "error": self.faults.save_kernel_error}
         owner, _, slug = body.get("slug", "").partition("/")
         if owner.lower() != user.lower():
             return 403, {"code": 403, "message": f"You cannot save kernels for {owner}"}
@@ -253,11 +342,15 @@ class KaggleStandIn:
             if self._find_dataset(user, *[*ref.split("/"), "", ""][:2])[1] is None
         ]
         bad_competitions = [c for c in body.get("competitionDataSources", []) if c not in self.competitions]
-        if bad_datasets or bad_competitions:
+        bad_models = [m for m in body.get("modelDataSources", []) if self.model_version(m) is None]
+        if bad_datasets or bad_competitions or bad_models:
             return 200, {
+                "ref": "",
+                "versionNumber": None,
                 "error": "Notebook not saved: invalid data sources",
                 "invalidDatasetSources": bad_datasets,
                 "invalidCompetitionSources": bad_competitions,
+                "invalidModelSources": bad_models,
             }
         kernel = self.kernels.setdefault((owner.lower(), slug.lower()), Kernel(owner, slug, next(self._ids)))
         run = body.get("kernelExecutionType", "") != "QUICK_SAVE"
@@ -419,6 +512,9 @@ class KaggleStandIn:
     def api_GetSubmission(self, user: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         for submission in self.submissions:
             if submission.ref == int(body.get("ref", 0)):
+                if submission.unseen_polls > 0:  # not readable yet right after CreateCodeSubmission
+                    submission.unseen_polls -= 1
+                    return 404, {"code": 404, "message": "Submission not found"}
                 self._advance_submission(submission)
                 return 200, self._submission_json(submission)
         return 404, {"code": 404, "message": "Submission not found"}
@@ -432,3 +528,32 @@ class KaggleStandIn:
         for submission in mine:
             self._advance_submission(submission)
         return 200, {"submissions": [self._submission_json(s) for s in reversed(mine)]}
+
+    # ---- models ---------------------------------------------------------------------------------
+
+    def model_version(self, source: str) -> ModelInstance | None:
+        """The hosted instance for OWNER/MODEL/FRAMEWORK/VARIATION/VERSION when that version exists."""
+        handle, _, number = source.rpartition("/")
+        found = self.models.get(handle.lower())
+        return found if found is not None and number.isdigit() and int(number) in found.versions else None
+
+    def api_GetModelInstance(self, user: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        def plain(framework: str) -> str:  # MODEL_FRAMEWORK_PY_TORCH and pyTorch name the same framework
+            return framework.upper().removeprefix("MODEL_FRAMEWORK_").replace("_", "")
+
+        for instance in self.models.values():
+            if (
+                instance.owner.lower() == body.get("ownerSlug", "").lower()
+                and instance.model.lower() == body.get("modelSlug", "").lower()
+                and plain(instance.framework) == plain(body.get("framework", ""))
+                and instance.variation.lower() == body.get("instanceSlug", "").lower()
+            ):
+                return 200, {
+                    "id": 7000 + len(instance.handle),
+                    "slug": instance.variation,
+                    "framework": "MODEL_FRAMEWORK_" + plain(instance.framework),
+                    "versionNumber": max(instance.versions),
+                    "url": f"{self.url}/models/{instance.owner}/{instance.model}/{instance.framework}/"
+                    f"{instance.variation}/{max(instance.versions)}",
+                }
+        return 404, {"code": 404, "message": "Model instance not found"}

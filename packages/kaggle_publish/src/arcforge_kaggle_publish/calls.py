@@ -182,5 +182,5 @@ def _http_error(what: str, status: int, exc: BaseException) -> PublishError:
         "rate_limited": "Kaggle is rate-limiting this account; wait a minute and run again",
     }.get(code, "")
     return PublishError(
-        f"Kaggle answered {status} to {what}: {kaggle_message(exc)}", code=code, advice=advice
+        f"Kaggle answered {status} to {what}: {kaggle_message(exc)}", code=code, advice=advice, status=status
     )

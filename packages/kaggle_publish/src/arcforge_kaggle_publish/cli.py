@@ -44,7 +44,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("dataset", help="publish a folder (model/ + tokenizer/ + manifest.json) as a dataset")
     p.add_argument("folder", type=Path, help="the folder to publish; sub-folders are kept")
-    p.add_argument("--id", required=True, dest="dataset_id", help="[OWNER/]SLUG of the dataset (default owner: the signed-in user)")
+    p.add_argument(
+        "--id",
+        required=True,
+        dest="dataset_id",
+        help="[OWNER/]SLUG of the dataset (default owner: the signed-in user)",
+    )
     p.add_argument("--title", help="6–50 characters (default: the slug with spaces)")
     p.add_argument(
         "--license",

@@ -7,8 +7,10 @@ dataset and `/kaggle/input/<slug>/model/config.json` in a notebook. Nothing is z
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from arcforge_kaggle_publish.reporter import Reporter
 from arcforge_kaggle_publish.uploads import ByteProgress, make_upload_context
 
 METADATA_FILE = "dataset-metadata.json"
+UNSEEN = "UNSEEN"  # our name for Kaggle's 403/404 on a dataset it has not caught up with
 # Names the kaggle client never uploads from a folder (see KaggleApi.upload_files).
 CLIENT_SKIPPED_NAMES = frozenset(
     {
@@ -56,6 +59,7 @@ class DatasetPlan:
     license_name: str
     files: list[PlannedFile] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)  # dotfiles and secrets, unless --include names them
 
     @property
     def ref(self) -> str:
@@ -77,6 +81,30 @@ class DatasetPlan:
 
 # The downloader's in-progress files (partials and their journals): never part of a dataset.
 DOWNLOADER_PARTIALS = ".partial"
+# Files that hold credentials: never uploaded unless --include names them.
+SECRET_NAMES = frozenset(
+    {
+        "kaggle.json",
+        "access_token",
+        "access_token.txt",
+        "credentials.json",
+        "id_rsa",
+        "id_ed25519",
+        "token",
+    }
+)
+SECRET_SUFFIXES = (".pem", ".key", ".p12", ".pfx")
+
+
+def holds_secrets_or_hidden(name: str) -> bool:
+    """A dotfile or dot-folder (.env, .kaggle/, .netrc, ...) or a file named like a credential."""
+    return name.startswith(".") or name in SECRET_NAMES or name.endswith(SECRET_SUFFIXES)
+
+
+def _included(rel: str, name: str, include: tuple[str, ...]) -> bool:
+    return any(
+        fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) or rel == p.rstrip("/") for p in include
+    )
 
 
 def _ignored(name: str, is_dir: bool) -> bool:
@@ -85,8 +113,14 @@ def _ignored(name: str, is_dir: bool) -> bool:
     return bool(extended.should_ignore(name, is_dir, extended.DEFAULT_IGNORE_PATTERNS))
 
 
-def plan_dataset(folder: Path, dataset_id: str, title: str | None, license_name: str) -> DatasetPlan:
-    """List what would be uploaded, enforcing Kaggle's limits before anything leaves the machine."""
+def plan_dataset(
+    folder: Path, dataset_id: str, title: str | None, license_name: str, include: tuple[str, ...] = ()
+) -> DatasetPlan:
+    """List what would be uploaded, enforcing Kaggle's limits before anything leaves the machine.
+
+    Dotfiles, dot-folders and credential files are held back unless a pattern in `include` (matched against
+    the path inside the folder or the name) asks for them.
+    """
     owner, slug = split_id(dataset_id)
     if not folder.is_dir():
         raise PublishError(f"{folder} is not a folder", code="usage")
@@ -105,15 +139,20 @@ def plan_dataset(folder: Path, dataset_id: str, title: str | None, license_name:
     def walk(current: Path, prefix: str) -> None:
         for entry in sorted(os.scandir(current), key=lambda e: e.name):
             rel = prefix + entry.name
+            hidden = holds_secrets_or_hidden(entry.name) and not _included(rel, entry.name, include)
             if entry.is_dir():
                 if _ignored(entry.name, True) or (not prefix and entry.name == DOWNLOADER_PARTIALS):
                     plan.skipped.append(rel + "/")
+                elif hidden:
+                    plan.held_back.append(rel + "/")
                 else:
                     walk(Path(entry.path), rel + "/")
             elif entry.is_file():
                 if entry.name in CLIENT_SKIPPED_NAMES or _ignored(entry.name, False):
                     if entry.name != METADATA_FILE or prefix:
                         plan.skipped.append(rel)
+                elif hidden:
+                    plan.held_back.append(rel)
                 else:
                     plan.files.append(PlannedFile(rel, Path(entry.path), entry.stat().st_size))
             else:
@@ -140,6 +179,10 @@ def describe_plan(plan: DatasetPlan, action: str) -> list[str]:
     lines += [f"  {f.rel}  {f.size} bytes" for f in plan.files]
     lines.append(f"  {len(plan.files)} files, {plan.bytes_total} bytes")
     lines += [f"  skipped: {s}" for s in plan.skipped]
+    lines += [
+        f"  held back (a dotfile or secret; --include '{s.rstrip('/')}' uploads it): {s}"
+        for s in plan.held_back
+    ]
     return lines
 
 
@@ -151,6 +194,16 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def _unplanned_names(plan: DatasetPlan, rel_folder: str) -> list[str]:
+    """The files of one folder that the plan leaves out, as fnmatch patterns for the client's `upload_files`."""
+    planned = {f.rel for f in plan.files}
+    prefix = f"{rel_folder}/" if rel_folder else ""
+    names = [
+        e.name for e in os.scandir(plan.folder / rel_folder) if e.is_file() and prefix + e.name not in planned
+    ]
+    return [re.sub(r"([\[\]*?])", r"[\1]", name) for name in sorted(names)]
 
 
 class DatasetPublisher:
@@ -168,9 +221,17 @@ class DatasetPublisher:
     # -- the slug check -----------------------------------------------------------------------------
 
     def slug_state(self, plan: DatasetPlan) -> str:
-        """'free', 'ours' (exists and belongs to the signed-in user); raises when someone else has it."""
+        """'ours' (Kaggle shows it: a new version) or 'unseen' (create it, and version it on a conflict).
+
+        Kaggle answers 403 "Permission 'datasets.get' was denied" for a dataset the caller cannot see,
+        a missing one included, and may answer 403 or 404 for one just created (real-world.md); so neither
+        means "taken". The kaggle CLI's `dataset_create_new` reads any error here as "free"; kagglehub's
+        `create_dataset_or_version` creates, then versions on a conflict. A slug lives under its owner, so
+        under your own name nobody else can hold it.
+        """
         from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetStatusRequest
 
+        ours = plan.owner.lower() == self.username.lower()
         request = ApiGetDatasetStatusRequest()
         request.owner_slug, request.dataset_slug = plan.owner, plan.slug
         try:
@@ -182,23 +243,17 @@ class DatasetPublisher:
                 idempotent=True,
             )
         except PublishError as exc:
-            if exc.code == "not_found":
-                if plan.owner.lower() != self.username.lower():
-                    raise PublishError(
-                        f"cannot create {plan.ref}: you are signed in as {self.username}, and Kaggle creates "
-                        "datasets under your own account",
-                        code="forbidden",
-                        advice=f"use --id {self.username}/{plan.slug}",
-                    ) from None
-                return "free"
-            if exc.code == "forbidden":
+            if exc.status not in (403, 404):
+                raise
+            if not ours:
                 raise PublishError(
-                    f"the slug {plan.ref} is taken by a dataset you cannot access",
+                    f"cannot create {plan.ref}: you are signed in as {self.username}, and Kaggle creates "
+                    f"datasets under your own account (Kaggle shows you no dataset {plan.ref})",
                     code="slug_taken",
-                    advice="choose another slug with --id",
+                    advice=f"use --id {self.username}/{plan.slug}",
                 ) from None
-            raise
-        if plan.owner.lower() != self.username.lower():
+            return "unseen"
+        if not ours:
             raise PublishError(
                 f"{plan.ref} belongs to {plan.owner}, not to {self.username}; only its owner can version it",
                 code="slug_taken",
@@ -234,6 +289,7 @@ class DatasetPublisher:
                 context,
                 quiet=True,
                 dir_mode="skip",
+                ignore_patterns=_unplanned_names(plan, rel_folder),
             )
             return node
 
@@ -353,24 +409,32 @@ class DatasetPublisher:
     # -- after the upload ------------------------------------------------------------------------------
 
     def dataset_status(self, plan: DatasetPlan) -> str:
+        """Kaggle's processing status; UNSEEN while Kaggle still answers 403/404 for a dataset just sent."""
         from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetStatusRequest
 
         request = ApiGetDatasetStatusRequest()
         request.owner_slug, request.dataset_slug = plan.owner, plan.slug
-        response = sdk_call(
-            self.api,
-            "GetDatasetStatus",
-            lambda k: k.datasets.dataset_api_client.get_dataset_status,
-            request,
-            idempotent=True,
-        )
+        try:
+            response = sdk_call(
+                self.api,
+                "GetDatasetStatus",
+                lambda k: k.datasets.dataset_api_client.get_dataset_status,
+                request,
+                idempotent=True,
+            )
+        except PublishError as exc:
+            # Right after CreateDataset the read side may not know the dataset yet (real-world.md): pending.
+            if exc.status in (403, 404):
+                return UNSEEN
+            raise
         return str(response.status.name)
 
     def wait_ready(self, plan: DatasetPlan, timeout_s: float) -> str:
         def show(status: str) -> None:
             shown = status if status in ("READY", "FAILED") else "processing"
-            self.reporter.emit("item", dataset=plan.ref, status=shown, message=f"Kaggle status {status}")
-            self.reporter.say(f"  {plan.ref}: {status}")
+            words = "not visible yet (Kaggle answers 403/404 at first)" if status == UNSEEN else status
+            self.reporter.emit("item", dataset=plan.ref, status=shown, message=f"Kaggle status {words}")
+            self.reporter.say(f"  {plan.ref}: {words}")
 
         status = poll_until(
             lambda: self.dataset_status(plan),
@@ -434,34 +498,81 @@ class DatasetPublisher:
             if not token:
                 return found
 
-    def verify(self, plan: DatasetPlan, version: int | None) -> None:
-        remote = self.remote_files(plan, version)
+    def verify(self, plan: DatasetPlan, version: int | None) -> dict[str, Any]:
+        """Compare Kaggle's file listing with what was sent; warn where they differ, never fail.
+
+        Kaggle accepted and processed the version by now. ListDatasetFiles may name files by their base name
+        only and may leave out files in sub-folders (Kaggle/kaggle-api issues #370, #234), so a file it does
+        not list is "not listed", not "missing". The result is recorded in published.json.
+        """
+        try:
+            remote = self.remote_files(plan, version)
+        except PublishError as exc:
+            self.reporter.warn(f"could not list the files of {plan.ref} to check them: {exc}")
+            return {"checked": False, "reason": str(exc)}
         local = {f.rel: f.size for f in plan.files}
-        missing = sorted(set(local) - set(remote))
-        extra = sorted(set(remote) - set(local))
-        wrong = sorted(n for n in set(local) & set(remote) if local[n] != remote[n])
-        if missing or extra or wrong:
-            parts = []
-            if missing:
-                parts.append("missing on Kaggle: " + ", ".join(missing[:10]))
-            if extra:
-                parts.append("not in the folder: " + ", ".join(extra[:10]))
-            if wrong:
-                parts.append(
-                    "size differs: "
-                    + ", ".join(f"{n} ({local[n]} here, {remote[n]} there)" for n in wrong[:10])
-                )
-            raise PublishError(f"{plan.ref} does not match {plan.folder}: " + "; ".join(parts), code="verify")
-        self.reporter.say(f"  verified {len(local)} files and their sizes against {plan.folder}")
+        base_counts: dict[str, int] = {}
+        for rel in local:
+            base = rel.rpartition("/")[2]
+            base_counts[base] = base_counts.get(base, 0) + 1
+        matched: list[str] = []
+        by_base_name: list[str] = []
+        not_listed: list[str] = []
+        size_differs: list[str] = []
+        claimed: set[str] = set()
+        for rel, size in local.items():
+            base = rel.rpartition("/")[2]
+            name = rel if rel in remote else base if base_counts[base] == 1 and base in remote else None
+            if name is None:
+                not_listed.append(rel)
+                continue
+            claimed.add(name)
+            (matched if name == rel else by_base_name).append(rel)
+            if remote[name] != size:
+                size_differs.append(f"{rel} ({size} here, {remote[name]} on Kaggle)")
+        extra = sorted(set(remote) - claimed)
+        if by_base_name:
+            self.reporter.warn(
+                f"Kaggle lists {len(by_base_name)} files of {plan.ref} by base name only; matched them by name and "
+                "size: " + ", ".join(by_base_name[:5])
+            )
+        if not_listed:
+            self.reporter.warn(
+                f"Kaggle's listing of {plan.ref} leaves out {len(not_listed)} of the files sent (its listing can omit "
+                "files in sub-folders): "
+                + ", ".join(not_listed[:5])
+                + "; check the dataset page on kaggle.com"
+            )
+        if size_differs:
+            self.reporter.warn(f"sizes differ on Kaggle for {plan.ref}: " + ", ".join(size_differs[:5]))
+        if extra:
+            self.reporter.warn(
+                f"Kaggle lists files of {plan.ref} that were not sent: " + ", ".join(extra[:5])
+            )
+        if not (by_base_name or not_listed or size_differs or extra):
+            self.reporter.say(f"  verified {len(local)} files and their sizes against {plan.folder}")
+        return {
+            "checked": True,
+            "matched": len(matched),
+            "by_base_name": by_base_name,
+            "not_listed": not_listed,
+            "size_differs": size_differs,
+            "extra": extra,
+        }
 
     # -- the whole run ---------------------------------------------------------------------------------
 
     def publish(self, plan: DatasetPlan, version_notes: str, target: str, timeout_s: float) -> int | None:
-        """Slug check, upload, create or version, poll, verify, record. The caller emits `start`."""
+        """Slug check, upload, create or version, poll, verify, record. The caller emits `start`.
+
+        Nothing is written into the folder being published: dataset-metadata.json goes to the state dir.
+        """
         reporter = self.reporter
         state = self.slug_state(plan)
-        reporter.say(f"{plan.ref}: {'new dataset' if state == 'free' else 'new version of your dataset'}")
-        (plan.folder / METADATA_FILE).write_text(
+        reporter.say(f"{plan.ref}: {'new dataset' if state == 'unseen' else 'new version of your dataset'}")
+        metadata_dir = self.state_dir / "datasets" / plan.slug
+        metadata_dir.mkdir(parents=True, exist_ok=True)
+        (metadata_dir / METADATA_FILE).write_text(
             json.dumps(dataset_metadata(plan), indent=2) + "\n", encoding="utf-8"
         )
         for f in plan.files:
@@ -471,19 +582,24 @@ class DatasetPublisher:
         context = make_upload_context(self.state_dir, self._on_file(plan, done, progress))
         with progress, context:  # on an exception the client keeps its upload state for the next run
             files, dirs = self._upload(plan, context)
-            response = (
-                self._create(plan, files, dirs)
-                if state == "free"
-                else self._version(plan, files, dirs, version_notes)
-            )
-            error = response.error or (
-                "" if (response.status or "ok").lower() == "ok" else f"status {response.status}"
-            )
+            if state == "unseen":
+                try:
+                    error = _refusal(self._create(plan, files, dirs))
+                except PublishError as exc:
+                    if exc.status != 409:  # kagglehub reads HTTP 409 on CreateDataset as "exists: version it"
+                        raise
+                    error = "already exists (HTTP 409)"
+                if error and _is_conflict(error):
+                    # Ours already (Kaggle had not shown it yet): a new version, as kagglehub does on a conflict.
+                    reporter.say(f"  {plan.ref} exists already: making a new version of it")
+                    error = _refusal(self._version(plan, files, dirs, version_notes))
+            else:
+                error = _refusal(self._version(plan, files, dirs, version_notes))
             if error:
                 raise PublishError(f"Kaggle refused {plan.ref}: {error}", code="rejected")
         self.wait_ready(plan, timeout_s)
         version = self.current_version(plan)
-        self.verify(plan, version)
+        verification = self.verify(plan, version)
         reporter.emit("item", dataset=plan.ref, status="READY", version=version)
         Records(self.state_dir).record_dataset(
             plan.ref,
@@ -491,5 +607,17 @@ class DatasetPublisher:
             version=version,
             files={f.rel: f.size for f in plan.files},
             manifest=read_manifest(plan.folder),
+            verification=verification,
         )
         return version
+
+
+def _refusal(response: Any) -> str:
+    """Kaggle's refusal in a 200 answer to CreateDataset / CreateDatasetVersion ('' when it accepted)."""
+    return str(
+        response.error or ("" if (response.status or "ok").lower() == "ok" else f"status {response.status}")
+    )
+
+
+def _is_conflict(error: str) -> bool:
+    return "already in use" in error.lower() or "already exists" in error.lower()

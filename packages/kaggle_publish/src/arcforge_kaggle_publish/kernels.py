@@ -8,6 +8,7 @@ from typing import Any
 from arcforge_kaggle_publish.calls import kaggle_call
 from arcforge_kaggle_publish.errors import PublishError
 from arcforge_kaggle_publish.kaggle_adapter import kaggle_host, sdk_call
+from arcforge_kaggle_publish.limits import split_model_handle
 from arcforge_kaggle_publish.polling import poll_until
 from arcforge_kaggle_publish.reporter import Reporter
 
@@ -33,8 +34,6 @@ def push_kernel(api: Any, folder: Path, run: bool, kernel_id: str) -> Any:
     except ValueError as exc:  # the client's own checks of kernel-metadata.json
         raise PublishError(f"the kaggle client rejected {folder}: {exc}", code="usage") from None
     problems = []
-    if response.error:
-        problems.append(str(response.error))
     for label, bad in (
         ("invalid dataset sources", response.invalid_dataset_sources),
         ("invalid competition sources", response.invalid_competition_sources),
@@ -43,9 +42,50 @@ def push_kernel(api: Any, folder: Path, run: bool, kernel_id: str) -> Any:
     ):
         if bad:
             problems.append(f"{label}: {', '.join(bad)}")
-    if problems:
-        raise PublishError("Kaggle did not save the notebook: " + "; ".join(problems), code="rejected")
+    if response.error or problems or not response.version_number:
+        # SaveKernel answers HTTP 200 with versionNumber null, ref "" and Kaggle's words when it saved nothing,
+        # e.g. "Maximum batch GPU session count of 2 reached" (competitors' public code; real-world.md).
+        words = "; ".join([str(response.error or "no version number in Kaggle's answer"), *problems])
+        raise PublishError(
+            f"Kaggle did not save {kernel_id}: {words}", code="rejected", advice=_save_kernel_advice(words)
+        )
     return response
+
+
+def _save_kernel_advice(words: str) -> str:
+    lowered = words.lower()
+    if "session count" in lowered or "concurrent" in lowered:
+        return (
+            "Kaggle runs at most two GPU sessions at once per account: wait for one to finish (arcforge-publish "
+            "status OWNER/SLUG, or stop one at kaggle.com/code), then push again"
+        )
+    if "invalid" in lowered and "source" in lowered:
+        return "publish the dataset or model first (or fix its name), then push again"
+    if "quota" in lowered:
+        return "the weekly GPU quota is spent; see kaggle.com → Settings → quotas"
+    return "fix what Kaggle names, then push again"
+
+
+def resolve_model_source(api: Any, handle: str) -> str:
+    """OWNER/MODEL/FRAMEWORK/VARIATION[/VERSION] → the full handle with a version, as the kaggle client needs.
+
+    kaggle 2.2.5 `kernels_push` accepts only OWNER/MODEL/FRAMEWORK/VARIATION/VERSION in model_sources
+    (`validate_model_instance_version_string`), so a handle without one gets the instance's latest version.
+    """
+    owner, model, framework, variation, version = split_model_handle(handle)
+    if version is not None:
+        return f"{owner}/{model}/{framework}/{variation}/{version}"
+    instance = kaggle_call(
+        f"GetModelInstance for {handle}",
+        api.model_instance_get,
+        f"{owner}/{model}/{framework}/{variation}",
+        idempotent=True,
+        host=kaggle_host(),
+    )
+    latest = int(getattr(instance, "version_number", 0) or 0)
+    if latest < 1:
+        raise PublishError(f"Kaggle Models has no version of {handle}", code="not_found")
+    return f"{owner}/{model}/{framework}/{variation}/{latest}"
 
 
 def kernel_status(api: Any, kernel_id: str, version: int | None) -> tuple[str, str]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
-from arcforge_kaggle_publish.credentials import Credentials, Redactor, load_credentials
+from arcforge_kaggle_publish.credentials import Credentials, Redactor
 from arcforge_kaggle_publish.events import resolve_state_dir
+from arcforge_kaggle_publish.limits import split_ref
 from arcforge_kaggle_publish.reporter import Reporter
 
 
@@ -23,8 +25,11 @@ class Session:
     @property
     def credentials(self) -> Credentials:
         if self._credentials is None:
-            self._credentials = load_credentials()
-            self.redact.add(self._credentials.key)
+            from arcforge_kaggle_publish.signin import sign_in
+
+            self._credentials = sign_in()
+            self.redact.add(self._credentials.secret)
+            print(self._credentials.describe(), file=sys.stderr)
         return self._credentials
 
     @property
@@ -34,6 +39,11 @@ class Session:
 
             self._api = build_api(self.credentials)
         return self._api
+
+    def full_ref(self, value: str, what: str) -> str:
+        """OWNER/SLUG as given, or a bare SLUG under the signed-in user; the placeholder owner is refused."""
+        owner, slug = split_ref(value, what)
+        return f"{owner or self.credentials.username}/{slug}"
 
     def reporter(self, stage: str = "upload") -> Reporter:
         return Reporter(stage, self.state_dir, self.redact)

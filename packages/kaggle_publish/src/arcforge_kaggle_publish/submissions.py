@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from arcforge_kaggle_publish.calls import kaggle_call
+from arcforge_kaggle_publish.errors import PublishError
 from arcforge_kaggle_publish.kaggle_adapter import kaggle_host, sdk_call
 from arcforge_kaggle_publish.polling import poll_until
 
@@ -29,18 +31,39 @@ def create_code_submission(
     )
 
 
+@dataclass(frozen=True)
+class _Status:
+    name: str
+
+
+@dataclass(frozen=True)
+class UnseenSubmission:
+    """What a submission Kaggle does not show yet (404 right after CreateCodeSubmission) reads as: PENDING."""
+
+    ref: int
+    status: _Status = _Status("PENDING")
+    public_score: str = ""
+    error_description: str = ""
+
+
 def get_submission(api: Any, ref: int) -> Any:
+    """The submission; a 404 reads as PENDING, as the kaggle CLI's `_poll_submission` does right after creating."""
     from kagglesdk.competitions.types.competition_api_service import ApiGetSubmissionRequest
 
     request = ApiGetSubmissionRequest()
     request.ref = ref
-    return sdk_call(
-        api,
-        "GetSubmission",
-        lambda k: k.competitions.competition_api_client.get_submission,
-        request,
-        idempotent=True,
-    )
+    try:
+        return sdk_call(
+            api,
+            "GetSubmission",
+            lambda k: k.competitions.competition_api_client.get_submission,
+            request,
+            idempotent=True,
+        )
+    except PublishError as exc:
+        if exc.status == 404:
+            return UnseenSubmission(ref)
+        raise
 
 
 def follow_submission(
