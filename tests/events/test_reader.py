@@ -8,7 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from arcforge_events import EventTailer, EventWriter, parse_line, resolve_state_dir
+from arcforge_events import (
+    Event,
+    EventTailer,
+    EventWriter,
+    Junk,
+    latest_run,
+    parse_event,
+    parse_line,
+    read_events,
+    resolve_state_dir,
+)
 
 
 def line(kind: str, seq: int, run_id: str = "20251125T190000-0a0b", **data: object) -> bytes:
@@ -177,3 +187,109 @@ def test_a_line_longer_than_one_poll_is_assembled(tmp_path: Path) -> None:
             break
     assert [e.kind for e in events] == ["start", "item"]
     assert events[1].data["program"] == "x" * 10_000
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (
+            b'{"stage":"test-run","kind":"progress","run_id":"r","data":{"done":Infinity}}',
+            "a number out of range",
+        ),
+        (
+            b'{"stage":"test-run","kind":"progress","run_id":"r","data":{"done":-Infinity}}',
+            "a number out of range",
+        ),
+        (b'{"stage":"test-run","kind":"progress","run_id":"r","data":{"done":NaN}}', "a number out of range"),
+        (
+            b'{"stage":"test-run","kind":"progress","run_id":"r","data":{"done":1e400}}',
+            "a number out of range",
+        ),
+        (b'{"stage":"test-run","kind":"progress","run_id":"r","ts":1e999}', "a number out of range"),
+        (
+            b'{"stage":"test-run","kind":"item","run_id":"r","data":{"n":' + b"9" * 400 + b"}}",
+            "a number out of range",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 32 levels"),
+        (
+            b'{"stage":"s","kind":"k","run_id":"r","data":{"a":' + b"[" * 40 + b"]" * 40 + b"}}",
+            "nested deeper",
+        ),
+        (b'{"v":2,"stage":"test-run","kind":"log","run_id":"r"}', "another contract version"),
+        (b'{"v":true,"stage":"test-run","kind":"log","run_id":"r"}', "another contract version"),
+        (
+            b'{"stage":"test-run","kind":"log","run_id":"r","data":{"message":"' + b"x" * (1 << 20) + b'"}}',
+            "longer than",
+        ),
+    ],
+)
+def test_hostile_lines_are_junk_with_a_reason(raw: bytes, reason: str) -> None:
+    parsed = parse_event(raw)
+    assert isinstance(parsed, Junk) and parsed.reason.startswith(reason)
+
+
+def test_an_ordinary_payload_at_the_depth_of_arc_grids_is_read() -> None:
+    grids = [[[[1, 2], [3, 4]], [[5, 6], [7, 8]]]]  # predictions: tests x attempts x rows x cells
+    raw = json.dumps(
+        {"v": 1, "stage": "test-run", "kind": "item", "run_id": "r", "data": {"predictions": grids}}
+    )
+    event = parse_event(raw)
+    assert isinstance(event, Event) and event.data["predictions"] == grids
+    assert isinstance(
+        parse_event(b'{"stage":"s","kind":"k","run_id":"r","data":{"big":9223372036854775807}}'), Event
+    )
+
+
+def test_a_line_longer_than_the_cap_is_dropped_as_it_streams_past(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    path.write_bytes(line("start", 0))
+    tailer = EventTailer(path, max_bytes=4096, max_line_bytes=10_000)
+    assert [e.kind for e in tailer.poll().events] == ["start"]
+    append(path, b'{"v":1,"stage":"test-run","kind":"log","run_id":"r","data":{"message":"' + b"x" * 200_000)
+    held: list[int] = []
+    while True:
+        batch = tailer.poll()
+        held.append(len(tailer.fragment))
+        assert not batch.events and batch.junk == 0  # not finished yet: nothing to count
+        if not batch.more:
+            break
+    assert max(held) <= 10_000 and tailer.discarding  # never more than the cap in memory
+    append(path, b'"}}\n' + line("log", 2, message="after"))
+    rest = tailer.poll()
+    assert [e.data.get("message") for e in rest.events] == ["after"]
+    assert rest.skipped == {"longer than 1 MiB": 1}
+
+
+def test_an_unfinished_over_long_last_line_counts_once_on_replay(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    path.write_bytes(line("start", 0) + b"y" * 50_000)
+    tailer = EventTailer(path, max_line_bytes=10_000)
+    assert [e.kind for e in tailer.poll().events] == ["start"]
+    last = tailer.flush_fragment()
+    assert last.junk == 1 and last.skipped == {"longer than 1 MiB": 1}
+
+
+def test_read_events_reads_a_whole_file_and_its_unterminated_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "test-run.jsonl"
+    path.write_bytes(line("start", 0) + b"junk\n" + line("end", 1, status="ok").rstrip(b"\n"))
+    batch = read_events(path)
+    assert [e.kind for e in batch.events] == ["start", "end"] and batch.junk == 1
+    missing = read_events(tmp_path / "nothing.jsonl")
+    assert not missing.exists and not missing.events
+
+
+def test_latest_run_keeps_the_events_after_the_last_start() -> None:
+    def event(kind: str, run_id: str) -> Event:
+        return Event("test-run", run_id, kind, 0.0, 0, {})
+
+    events = [
+        event("start", "a"),
+        event("item", "a"),
+        event("start", "b"),
+        event("item", "a"),
+        event("end", "b"),
+    ]
+    assert [(e.kind, e.run_id) for e in latest_run(events)] == [("start", "b"), ("end", "b")]
+    no_start = [event("item", "a"), event("item", "b"), event("end", "b")]
+    assert [e.run_id for e in latest_run(no_start)] == ["b", "b"]
+    assert latest_run([]) == []

@@ -5,32 +5,24 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from arcforge_downloader import __version__
 from arcforge_downloader.progress import human_size
+from arcforge_events.manifest import MANIFEST_NAME, ManifestEntry, ManifestError, load_manifest
 
-MANIFEST_NAME = "manifest.json"
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    path: str  # under the output dir: model/... or tokenizer/...
-    repo_path: str
-    size: int
-    sha256: str
-    git_blob_id: str
-    lfs: bool
+# The format is the contract's (docs/manifest.md): its entry type and reader live in arcforge-events.
+__all__ = ["MANIFEST_NAME", "ManifestEntry", "read_manifest", "size_report", "write_manifest"]
 
 
 def read_manifest(output_dir: Path) -> dict[str, ManifestEntry]:
-    """The entries of an earlier run's manifest, by path; empty when absent or unreadable."""
+    """The entries of an earlier run's manifest, by path; empty when absent or unusable (the files are
+    then verified afresh, never trusted)."""
     try:
-        data = json.loads((output_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
-        return {e["path"]: ManifestEntry(**e) for e in data["files"]}
-    except (OSError, ValueError, KeyError, TypeError):
+        return load_manifest(output_dir).files
+    except (OSError, ManifestError):
         return {}
 
 

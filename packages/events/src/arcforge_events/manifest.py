@@ -84,7 +84,7 @@ def _entry(path: Path, index: int, raw: Any) -> ManifestEntry:
         value = raw.get(name)
         wrong_int = kind is int and isinstance(value, bool)
         if not isinstance(value, kind) or wrong_int:
-            raise ManifestError(f"{path}: files[{index}].{name} is missing or not a {_type_name(kind)}")
+            raise ManifestError(f"{path}: files[{index}].{name} is missing or not {_type_name(kind)}")
         values[name] = value
     if values["size"] < 0:
         raise ManifestError(f"{path}: files[{index}].size is negative")
@@ -92,7 +92,7 @@ def _entry(path: Path, index: int, raw: Any) -> ManifestEntry:
 
 
 def _type_name(kind: type) -> str:
-    return {str: "string", int: "integer", bool: "boolean"}.get(kind, kind.__name__)
+    return {str: "a string", int: "an integer", bool: "a boolean"}.get(kind, kind.__name__)
 
 
 def _text(path: Path, document: dict[str, Any], name: str, required: bool) -> str | None:

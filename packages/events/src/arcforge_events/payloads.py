@@ -14,10 +14,33 @@ from typing import Any, TypedDict
 # -- every stage -------------------------------------------------------------------------------------
 
 
+class ForecastWork(TypedDict, total=False):
+    llm_samples: float
+    llm_programs: float
+    llm_tokens: float
+    search_evaluations: float
+
+
+class FullRunForecast(TypedDict, total=False):
+    tasks: int
+    budget_s: float | None
+    time_per_task_s: float
+    lanes: int
+    gpus: int
+    planned_hours: float
+    expected_hours: float
+    gpu_hours: float
+    budget_share: float | None
+    per_task: ForecastWork
+    rates: str
+
+
 class LogData(TypedDict, total=False):
     level: str  # info, warning
     message: str
     task_id: str  # test-run: the task the message is about
+    lane: int  # test-run: the GPU lane the message is about (its engine is ready)
+    forecast: FullRunForecast  # test-run: the full run's forecast after a partial (TEST_MODE) run
     file: str  # download: the file the message is about
     wait_s: float  # download: seconds before it goes on (retry, rate limit)
     rate_limit: str  # download: the Hub limit that answered 429
@@ -149,8 +172,10 @@ class TestRunStart(TypedDict, total=False):
     tasks: int
     engine: str
     time_budget_s: float
-    time_per_task_s: float
+    time_per_task_s: float | None
     workers: int
+    lanes: int
+    gpus: int
     has_solutions: bool
     resumed: int
     out: str
@@ -186,6 +211,7 @@ class TestRunItem(TypedDict, total=False):
     ttt: TttProgress
     resumed: bool
     error: str
+    lane: int
 
 
 class TestRunEnd(TypedDict, total=False):
