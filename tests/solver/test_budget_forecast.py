@@ -4,9 +4,11 @@ assumed rates (before a run) and from the rates a short run measured."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from arcforge_solver.cli import main
 from arcforge_solver.runtime.forecast import FullRunForecast, Rates, assumed_forecast, measured_rates
 from arcforge_solver.runtime.lanes import GIB, Gpu
 from arcforge_solver.runtime.scheduler import RESERVE_FRACTION
@@ -86,22 +88,34 @@ def test_measured_rates_from_a_test_mode_run() -> None:
         (
             2.0,
             True,
-            {"search": {"evals_per_s": 9000.0}, "llm": {"tokens": 400, "programs": 4}, "llm_seconds": 1.0},
+            {
+                "search": {"evals_per_s": 9000.0},
+                "search_seconds": 1.0,
+                "llm": {"tokens": 400, "programs": 4},
+                "llm_seconds": 1.0,
+            },
         ),
         (
             10.0,
             False,
-            {"search": {"evals_per_s": 11000.0}, "llm": {"tokens": 2000, "programs": 16}, "llm_seconds": 9.0},
+            {
+                "search": {"evals_per_s": 11000.0},
+                "search_seconds": 5.0,
+                "llm": {"tokens": 2000, "programs": 16},
+                "llm_seconds": 9.0,
+            },
         ),
     ]
-    rates = measured_rates(results, search_share=0.5, lanes_label="1 lane on the CPU")
+    rates = measured_rates(results, lanes_label="1 lane on the CPU")
     assert rates is not None
     assert rates.llm_tokens_per_s == pytest.approx(2400 / 10.0)
     assert rates.llm_programs_per_s == pytest.approx(20 / 12.0)
     assert rates.search_evaluations_per_s == pytest.approx(10_000.0)
+    assert rates.search_share == pytest.approx(0.5)
+    assert rates.search_share == pytest.approx(0.5)
     assert rates.solved_share == 0.5 and rates.solved_seconds == 2.0
     assert "measured on this run's 2 tasks" in rates.source
-    assert measured_rates([], search_share=1.0, lanes_label="") is None
+    assert measured_rates([], lanes_label="") is None
     # With a budget and no cap, unsolved tasks take what solved ones leave: the run uses its planned hours.
     full = FullRunForecast(240, 11 * 3600, None, 4, 4, "4 lanes", rates)
     assert full.expected_s == pytest.approx(full.planned_s)
@@ -119,8 +133,6 @@ def test_search_only_forecast_spreads_over_every_core() -> None:
 
 
 def test_the_forecast_command(capsys: pytest.CaptureFixture[str]) -> None:
-    from arcforge_solver.cli import main
-
     argv = ["forecast", "--tasks", "240", "--time-budget", "11h", "--gpus", "4", "--cpus", "48"]
     assert main([*argv, "--engine", "hybrid", "--replica-gib", "20.4"]) == 0
     out = capsys.readouterr().out
@@ -131,3 +143,20 @@ def test_the_forecast_command(capsys: pytest.CaptureFixture[str]) -> None:
     event = json.loads(capsys.readouterr().out)
     assert (event["lanes"], event["gpus"], event["engine"]) == (48, 0, "search")
     assert event["time_per_task_s"] == pytest.approx(11 * 3600 * 0.98 * 48 / 240, abs=0.01)
+
+
+def test_a_test_mode_run_forecasts_the_full_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out, state = tmp_path / "submission.json", tmp_path / "state"
+    argv = ["run", "--test-mode", "--out", str(out), "--state-dir", str(state), "--workers", "2"]
+    argv += ["--time-per-task", "2", "--forecast-tasks", "240", "--forecast-budget", "11h"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().err  # the run's report goes to stderr with its progress
+    assert "full run: 240 tasks, budget 11.0 h, on 2 CPU workers" in printed
+    assert "each task gets 5.4 min (2 lanes over 240 tasks)" in printed  # 11 h × 0.98 × 2 / 240
+    assert "hours planned: 10.8 h" in printed and "GPU hours: 0.0" in printed
+    assert "M search evaluations" in printed and "measured on this run's 5 tasks" in printed
+    events = [json.loads(line) for line in (state / "test-run.jsonl").read_text().splitlines()]
+    forecast = next(e["data"]["forecast"] for e in events if e["kind"] == "log" and "forecast" in e["data"])
+    assert forecast["tasks"] == 240 and forecast["lanes"] == 2 and forecast["gpus"] == 0
+    assert forecast["planned_hours"] == pytest.approx(11 * 0.98, abs=0.01)
+    assert forecast["per_task"]["search_evaluations"] > 0

@@ -283,16 +283,20 @@ def test_engine_flags_and_default_engine() -> None:
 
 def test_the_cli_and_run_config_take_their_defaults_from_one_place() -> None:
     args = build_parser().parse_args(["run"])
-    assert args.time_per_task == defaults.TIME_PER_TASK_S == 20.0
+    # No --time-per-task: the cap comes from defaults.time_per_task_cap (20 s without a budget, none
+    # with one); no --workers: auto, decided at run time from the cores and the GPU lanes.
+    assert args.time_per_task is None and args.workers is None
+    assert (
+        defaults.time_per_task_cap(args.time_budget, args.time_per_task) == defaults.TIME_PER_TASK_S == 20.0
+    )
     assert args.time_budget is defaults.TIME_BUDGET_S is None
-    assert args.workers == defaults.workers()
     assert args.seed == defaults.SEED
     assert choose_engine(args) == defaults.ENGINE
     config = RunConfig(out=Path("submission.json"))
     assert (config.time_per_task_s, config.time_budget_s, config.workers, config.seed, config.engine) == (
-        defaults.TIME_PER_TASK_S,
+        None,
         defaults.TIME_BUDGET_S,
-        defaults.workers(),
+        None,
         defaults.SEED,
         defaults.ENGINE,
     )

@@ -38,6 +38,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int | None:
+    """`auto` (None: decided at run time from the cores and GPU lanes) or a positive count."""
+    return None if text.strip().lower() == "auto" else _positive_int(text)
+
+
 def _add_run(sub: Any) -> None:
     run_parser = sub.add_parser(
         "run",
@@ -80,14 +85,31 @@ def _add_run(sub: Any) -> None:
     run_parser.add_argument(
         "--time-per-task",
         type=_duration,
-        default=defaults.TIME_PER_TASK_S,
-        help="most seconds one task may take, e.g. 20, 90s, 2m (default: %(default)s)",
+        default=None,
+        help="most seconds one task may take, e.g. 20, 90s, 2m (default: with --time-budget, no cap: the "
+        f"budget is spread over the tasks; without, {defaults.TIME_PER_TASK_S:g} s)",
     )
     run_parser.add_argument(
         "--workers",
+        type=_workers,
+        default=None,
+        help="CPU worker processes, or auto: every core less one per GPU lane (default: auto)",
+    )
+    run_parser.add_argument(
+        "--gpu-lanes",
         type=_positive_int,
-        default=defaults.workers(),
-        help="parallel worker processes (default: CPU count)",
+        help="most GPU lanes for an engine that holds a model (default: one per GPU a replica fits on)",
+    )
+    run_parser.add_argument(
+        "--forecast-tasks",
+        type=_positive_int,
+        help="after a partial run (--test-mode, --limit): forecast a full run of N tasks "
+        "(default: every task in TASKS)",
+    )
+    run_parser.add_argument(
+        "--forecast-budget",
+        type=_duration,
+        help="the full run's budget for that forecast, e.g. 11h (default: --time-budget)",
     )
     run_parser.add_argument(
         "--seed",
@@ -185,6 +207,9 @@ def command_run(args: argparse.Namespace) -> int:
         time_budget_s=args.time_budget,
         time_per_task_s=args.time_per_task,
         workers=args.workers,
+        gpu_lanes=args.gpu_lanes,
+        forecast_tasks=args.forecast_tasks,
+        forecast_budget_s=args.forecast_budget,
         seed=args.seed,
         state_dir=args.state_dir,
         journal=args.journal,

@@ -151,30 +151,37 @@ class FullRunForecast:
 
 
 def measured_rates(
-    results: Iterable[tuple[float, bool, Mapping[str, Any]]], *, search_share: float, lanes_label: str
+    results: Iterable[tuple[float, bool, Mapping[str, Any]]], *, lanes_label: str
 ) -> Rates | None:
-    """Rates from finished tasks: (seconds, train_solved, engine stats) each. None when none finished."""
+    """Rates from finished tasks: (seconds, train_solved, engine stats) each; None when none finished.
+    Reads the stats the engines write: `evals_per_s` (search; under `search` for the hybrid, with its
+    `search_seconds`), `llm` {tokens, programs} and `llm_seconds` (LLM engines)."""
     rows = list(results)
     if not rows:
         return None
     seconds = sum(s for s, _, _ in rows)
     solved = [s for s, ok, _ in rows if ok]
     llm_seconds = sum(float(stats.get("llm_seconds") or 0.0) for _, _, stats in rows)
-    llm = [stats.get("llm") for _, _, stats in rows if isinstance(stats.get("llm"), Mapping)]
-    tokens = sum(int(entry.get("tokens", 0)) for entry in llm if isinstance(entry, Mapping))
-    programs = sum(int(entry.get("programs", 0)) for entry in llm if isinstance(entry, Mapping))
+    llm = [stats["llm"] for _, _, stats in rows if isinstance(stats.get("llm"), Mapping)]
+    tokens = sum(int(entry.get("tokens", 0)) for entry in llm)
+    programs = sum(int(entry.get("programs", 0)) for entry in llm)
     evals: list[float] = []
-    for _, _, stats in rows:
-        search = stats.get("search") if isinstance(stats.get("search"), Mapping) else stats
-        if isinstance(search, Mapping) and isinstance(search.get("evals_per_s"), int | float):
-            evals.append(float(search["evals_per_s"]))
-    busy = seconds if seconds > 0 else 1.0
+    shares: list[float] = []
+    for task_seconds, _, stats in rows:
+        nested = stats.get("search")
+        search = nested if isinstance(nested, Mapping) else stats
+        rate = search.get("evals_per_s")
+        if isinstance(rate, int | float):
+            evals.append(float(rate))
+            ran = stats.get("search_seconds")
+            share = float(ran) / task_seconds if isinstance(ran, int | float) and task_seconds > 0 else 1.0
+            shares.append(min(1.0, share))
     return Rates(
         source=f"measured on this run's {len(rows)} task{'s' if len(rows) != 1 else ''} ({lanes_label})",
         llm_tokens_per_s=tokens / llm_seconds if llm_seconds > 0 else None,
-        llm_programs_per_s=programs / busy if llm else None,
+        llm_programs_per_s=programs / seconds if llm and seconds > 0 else None,
         search_evaluations_per_s=sum(evals) / len(evals) if evals else None,
-        search_share=search_share,
+        search_share=sum(shares) / len(shares) if shares else 1.0,
         solved_share=len(solved) / len(rows),
         solved_seconds=sum(solved) / len(solved) if solved else 0.0,
     )

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 GIB = 1024**3
@@ -229,3 +229,15 @@ def auto_workers(lanes_reserved: int, cores: int | None = None) -> int:
     """`--workers auto`: every core, less the ones the model lanes keep."""
     total = cpu_cores() if cores is None else cores
     return max(1, total - lanes_reserved * CORES_PER_LANE)
+
+
+def engine_lane_plan(
+    engine_class: type[object], options: Mapping[str, object], *, max_lanes: int | None = None
+) -> LanePlan | None:
+    """The lanes of an engine that holds a model (class attribute `holds_model = True`), sized by its
+    optional `replica_bytes(options)`; None for an engine that holds none (the search)."""
+    if not getattr(engine_class, "holds_model", False):
+        return None
+    sizer = getattr(engine_class, "replica_bytes", None)
+    replica = sizer(dict(options)) if callable(sizer) else None
+    return plan_lanes(detect_gpus(), replica if isinstance(replica, int) else None, max_lanes=max_lanes)

@@ -28,12 +28,13 @@ from arcforge_solver.engines.protocol import EngineResult, EngineStartError, Run
 from arcforge_solver.engines.registry import (
     EngineUnavailableError,
     UnknownEngineError,
-    engine_is_parallel,
     load_engine,
+    resolve_engine_class,
 )
 from arcforge_solver.events import EventWriter
 from arcforge_solver.runtime import defaults
 from arcforge_solver.runtime.executors import InProcessExecutor, ProcessExecutor, TaskOutcome
+from arcforge_solver.runtime.forecast import FullRunForecast, measured_rates
 from arcforge_solver.runtime.journal import (
     Journal,
     JournalError,
@@ -41,6 +42,7 @@ from arcforge_solver.runtime.journal import (
     journal_path_for,
     settings_digest,
 )
+from arcforge_solver.runtime.lanes import GpuDetectionError, LanePlan, auto_workers, engine_lane_plan
 from arcforge_solver.runtime.progress import ProgressLine
 from arcforge_solver.runtime.scheduler import BudgetScheduler
 from arcforge_solver.runtime.scoring import Scores, format_scores, score_submission, task_correctness
@@ -75,8 +77,17 @@ class RunConfig:
     engine: str = defaults.ENGINE
     engine_options: dict[str, Any] = field(default_factory=dict)
     time_budget_s: float | None = defaults.TIME_BUDGET_S
-    time_per_task_s: float = defaults.TIME_PER_TASK_S
-    workers: int = field(default_factory=defaults.workers)
+    time_per_task_s: float | None = None
+    """None: no per-task cap under a `time_budget_s` (the budget is spread over the tasks), else the
+    local defaults.TIME_PER_TASK_S."""
+    workers: int | None = None
+    """CPU worker processes; None: every core, less one per GPU lane (`--workers auto`)."""
+    gpu_lanes: int | None = None
+    """The most GPU lanes an engine that holds a model may use; None: one per GPU that fits a replica."""
+    forecast_tasks: int | None = None
+    """Tasks of the full run a partial (TEST_MODE) run forecasts; None: every task in the input."""
+    forecast_budget_s: float | None = None
+    """The full run's budget for that forecast; None: this run's `time_budget_s`."""
     seed: int = defaults.SEED
     state_dir: Path | None = None
     journal: Path | None = None
@@ -146,6 +157,10 @@ class Run:
         self._last_verdict: bool | None = None
         self._last_forecast_at = 0
         self._last_progress_event = 0.0
+        self.cap_s = defaults.time_per_task_cap(config.time_budget_s, config.time_per_task_s)
+        self.lane_plan: LanePlan | None = None
+        self.measured: list[tuple[float, bool, dict[str, Any]]] = []
+        """(seconds, train_solved, stats) of each task this run finished, for the full run's forecast."""
 
     # -- events and printing -------------------------------------------------------------------
     def say(self, message: str, level: str = "info") -> None:
@@ -247,6 +262,7 @@ class Run:
         )
         self.journal.append(record)
         self.finished_ids.add(task.task_id)
+        self.measured.append((outcome.seconds, train_solved, stats))
         assert self.scheduler is not None
         self.scheduler.finished(outcome.seconds)
         extra: dict[str, Any] = {
@@ -261,6 +277,8 @@ class Run:
             self.events.emit("error", message=outcome.error, task_id=task.task_id)
         if isinstance(stats.get("llm"), Mapping):
             extra["llm"] = stats["llm"]
+        if outcome.lane is not None:
+            extra["lane"] = outcome.lane
         self.events.emit("item", **self.task_item(task, outcome.state, **extra))
 
     def resume_from_journal(self) -> list[Task]:
@@ -302,14 +320,25 @@ class Run:
         todo = self.resume_from_journal()
         self.submission.write()  # valid from here on, whatever happens next
         resumed = len(self.selected) - len(todo)
-        workers = max(1, config.workers)
+        engine_class: type[Any] | None = None
+        cannot_start: str | None = None
+        try:
+            engine_class = resolve_engine_class(config.engine)
+            self.lane_plan = engine_lane_plan(engine_class, config.engine_options, max_lanes=config.gpu_lanes)
+        except (EngineUnavailableError, UnknownEngineError, GpuDetectionError) as exc:
+            cannot_start = str(exc)  # said after the start event, so the run's events are whole
+        plan = self.lane_plan
+        reserved = plan.lanes if plan is not None and plan.gpus else 0
+        workers = config.workers or auto_workers(reserved)
         self.events.emit(
             "start",
             tasks=len(self.selected),
             engine=config.engine,
             time_budget_s=config.time_budget_s,
-            time_per_task_s=config.time_per_task_s,
+            time_per_task_s=self.cap_s,
             workers=workers,
+            lanes=plan.lanes if plan is not None else workers,
+            gpus=plan.gpus_used if plan is not None else 0,
             has_solutions=bool(self.scored_ids),
             resumed=resumed,
             out=str(config.out),
@@ -333,15 +362,21 @@ class Run:
                 f"{self.journal.stale} tasks were solved before with another engine or other settings; "
                 "they are solved again with these"
             )
-        try:
-            parallel = engine_is_parallel(config.engine)
-        except (EngineUnavailableError, UnknownEngineError) as exc:
-            return self.fail(str(exc), EXIT_USAGE, problems)
-        lanes = min(workers, max(1, len(todo))) if parallel else 1
+        if cannot_start is not None or engine_class is None:
+            return self.fail(
+                cannot_start or f"engine {config.engine!r} is not available", EXIT_USAGE, problems
+            )
+        if plan is not None:
+            self.say(f"GPU lanes: {plan.reason}")
+        parallel = bool(getattr(engine_class, "parallel", True))
+        if parallel:
+            lanes = min(workers, max(1, len(todo)))
+        else:
+            lanes = min(plan.lanes, max(1, len(todo))) if plan is not None else 1
         self.scheduler = BudgetScheduler(
             tasks_total=len(self.selected),
             budget_s=config.time_budget_s,
-            cap_s=config.time_per_task_s,
+            cap_s=self.cap_s,
             lanes=lanes,
             done=resumed,
         )
@@ -349,7 +384,7 @@ class Run:
         try:
             with _sigterm_interrupts():
                 if todo:
-                    self.solve_all(todo, parallel, lanes)
+                    self.solve_all(todo, parallel, lanes, workers)
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through RunInterrupted
             status = "interrupted"
         except EngineStartError as exc:
@@ -357,7 +392,7 @@ class Run:
         self.progress.done()
         return self.conclude(status, problems)
 
-    def solve_all(self, todo: list[Task], parallel: bool, lanes: int) -> None:
+    def solve_all(self, todo: list[Task], parallel: bool, lanes: int, workers: int) -> None:
         config = self.config
         assert self.scheduler is not None
 
@@ -375,6 +410,21 @@ class Run:
                 sink=sink,
                 sandbox_memory_mb=config.sandbox_memory_mb,
             )
+        elif lanes > 1 and self.lane_plan is not None:
+            # One worker per GPU lane, each with its own card and its own model replica; the CPU cores
+            # the lanes leave are shared out as their sandbox (and the hybrid's search) workers.
+            plan = self.lane_plan
+            executor = ProcessExecutor(
+                config.engine,
+                options=config.engine_options,
+                seed=config.seed,
+                workers=lanes,
+                sink=sink,
+                sandbox_memory_mb=config.sandbox_memory_mb,
+                lane_env=[plan.env(lane) for lane in range(lanes)],
+                sandbox_workers=max(1, workers // lanes),
+                on_ready=self.lane_ready,
+            )
         else:
             try:
                 engine = load_engine(config.engine, config.engine_options)
@@ -389,7 +439,7 @@ class Run:
                 seed=config.seed,
                 options=config.engine_options,
                 sink=sink,
-                sandbox_workers=max(1, config.workers),
+                sandbox_workers=workers,
                 sandbox_memory_mb=config.sandbox_memory_mb,
             )
         waiting = list(todo)
@@ -417,11 +467,50 @@ class Run:
                 for outcome in executor.wait(timeout=0.5):
                     full = next(t for t in self.selected if t.task_id == outcome.task.task_id)
                     self.finish(
-                        TaskOutcome(full, outcome.state, outcome.seconds, outcome.result, outcome.error)
+                        TaskOutcome(
+                            full, outcome.state, outcome.seconds, outcome.result, outcome.error, outcome.lane
+                        )
                     )
                     self.emit_progress(self.maybe_forecast())
         finally:
             executor.close()
+
+    def lane_ready(self, lane: int, seconds: float) -> None:
+        """A lane's worker has built its engine (loaded its model replica)."""
+        plan = self.lane_plan
+        card = f" on GPU {plan.devices[lane]}" if plan is not None and lane < len(plan.devices) else ""
+        message = f"lane {lane}{card}: engine ready in {format_duration(seconds)}"
+        self.progress.message(message)
+        self.events.emit("log", level="info", message=message, lane=lane)
+
+    def full_run_forecast(self) -> FullRunForecast | None:
+        """After a partial run (TEST_MODE, --limit), the forecast of the full run at the measured pace."""
+        config = self.config
+        if not (config.limit or config.forecast_tasks) or not self.measured:
+            return None
+        plan = self.lane_plan
+        if plan is not None:
+            lanes, gpus, where = plan.lanes, plan.gpus_used, plan.layout
+        elif bool(getattr(resolve_engine_class(config.engine), "parallel", True)):
+            lanes = config.workers or auto_workers(0)
+            gpus, where = 0, f"{lanes} CPU workers"
+        else:
+            lanes, gpus, where = 1, 0, "1 lane in the runtime's process"
+        rates = measured_rates(self.measured, lanes_label=where)
+        if rates is None:
+            return None
+        budget = config.forecast_budget_s or config.time_budget_s
+        # A full budget named for the forecast is the competition rerun's: no per-task cap there.
+        cap = None if config.forecast_budget_s else self.cap_s
+        return FullRunForecast(
+            tasks=config.forecast_tasks or len(self.loaded.tasks),
+            budget_s=budget,
+            cap_s=cap,
+            lanes=lanes,
+            gpus=gpus,
+            where=where,
+            rates=rates,
+        )
 
     def skip_rest(self, waiting: list[Task]) -> None:
         assert self.scheduler is not None
@@ -463,6 +552,13 @@ class Run:
         }
         if scores is not None:
             end["scores"] = scores.as_event()
+        forecast = self.full_run_forecast()
+        if forecast is not None:
+            for line in forecast.lines():
+                print(line, file=self.stream)
+            self.events.emit(
+                "log", level="info", message="; ".join(forecast.lines()), forecast=forecast.as_event()
+            )
         self.events.emit("end", **end)
         self.events.close()
         print(f"submission: {self.config.out} ({len(self.submission.entries)} tasks)", file=self.stream)
