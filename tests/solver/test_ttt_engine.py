@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from arcforge_solver.cli import main
-from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext
+from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineStartError
 from arcforge_solver.engines.ttt.budget import (
     TttPace,
     TttPlan,
@@ -104,9 +104,17 @@ def test_run_engine_ttt_writes_a_valid_submission_and_journals_the_ttt_loss(
     assert any(e["kind"] == "item" and e["data"].get("state") == "done" for e in events)
 
 
-def test_a_wrong_model_folder_fails_at_start_with_one_clear_message(tmp_path: Path) -> None:
-    from arcforge_solver.runtime.executors import EngineStartError
+def test_a_lane_holds_the_weights_and_one_training_example(model_dir: Path) -> None:
+    from arcforge_solver.engines.llm.loading import replica_bytes
 
+    inference = replica_bytes(str(model_dir))
+    assert inference is not None
+    lane = TttSearchEngine.replica_bytes({"model_dir": str(model_dir)})
+    assert isinstance(lane, int) and lane > inference
+    assert TttEngine.holds_model and TttEngine.replica_bytes({}) is None
+
+
+def test_a_wrong_model_folder_fails_at_start_with_one_clear_message(tmp_path: Path) -> None:
     with pytest.raises(EngineStartError, match="model folder not found"):
         TttEngine(str(tmp_path / "nowhere"))
     with pytest.raises(EngineStartError, match="pass --model-dir"):
@@ -224,8 +232,6 @@ def test_the_merge_policy_orders_search_and_model_answers(merge: str, first_thre
 
 
 def test_an_unknown_merge_policy_is_refused() -> None:
-    from arcforge_solver.runtime.executors import EngineStartError
-
     with pytest.raises(EngineStartError, match="merge policy must be one of score, search-first, ttt-first"):
         _stub_engine("vote")
 

@@ -131,16 +131,28 @@ def fit_plan(ceiling: TttPlan, pace: TttPace, seconds: float, test_inputs: int =
     return replace(ceiling, steps=0, views=1)
 
 
+LANE_TRAIN_TOKENS = 1024
+"""Training tokens a GPU lane must hold beside the weights when the runtime plans lanes: one example of
+a typical task; the batch then grows to what the card has free (`batch_for_memory`)."""
+
+
+def training_bytes(config: Any, tokens: int) -> int:
+    """Activation memory of training on `tokens` tokens: every layer's activations plus float32 logits
+    and their gradient; 0 when the config does not say the model's size."""
+    config = getattr(config, "text_config", None) or config
+    hidden = int(getattr(config, "hidden_size", 0) or 0)
+    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+    vocab = int(getattr(config, "vocab_size", 0) or 0)
+    return tokens * (layers * hidden * ACTIVATION_BYTES_PER_HIDDEN + vocab * 4 * 2)
+
+
 def batch_for_memory(free_bytes: int | None, tokens: int, config: Any, ceiling: int) -> int:
     """The training batch that the lane's free memory holds for examples of `tokens` tokens: the
     activations of every layer plus float32 logits and their gradient. `ceiling` where memory is
     unknown (CPU), at least 1."""
     if not free_bytes or tokens <= 0:
         return max(1, ceiling)
-    hidden = int(getattr(config, "hidden_size", 0) or 0)
-    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
-    vocab = int(getattr(config, "vocab_size", 0) or 0)
-    per_example = tokens * (layers * hidden * ACTIVATION_BYTES_PER_HIDDEN + vocab * 4 * 2)
+    per_example = training_bytes(config, tokens)
     if per_example <= 0:
         return max(1, ceiling)
     return max(1, min(ceiling, int(free_bytes * MEMORY_SHARE // per_example)))

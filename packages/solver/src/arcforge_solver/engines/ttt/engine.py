@@ -17,7 +17,9 @@ model or CUDA failure ends this engine's part of the task only: what was decoded
 candidates and the runtime's fallback still count. The engine measures its pace on the first tasks,
 logs a forecast, and shrinks steps and views to fit each task's seconds (see `budget`).
 
-Settings come from the engine's keyword options or `ARCFORGE_TTT_*` environment variables (README).
+Both engines are `parallel = False` and `holds_model = True`: the runtime runs one process per GPU lane,
+each holding one model, and `replica_bytes` tells it what a lane needs (weights, KV cache and one training
+example's activations). Settings come from the engine's keyword options or `ARCFORGE_TTT_*` environment variables (README).
 """
 
 from __future__ import annotations
@@ -30,15 +32,23 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineResult
+from arcforge_solver.engines.protocol import (
+    Candidate,
+    Deadline,
+    EngineContext,
+    EngineResult,
+    EngineStartError,
+)
 from arcforge_solver.engines.ttt.augment import Augmentation, sample_augmentations
 from arcforge_solver.engines.ttt.budget import (
+    LANE_TRAIN_TOKENS,
     TttPace,
     TttPlan,
     batch_for_memory,
     fit_plan,
     forecast_lines,
     pace_line,
+    training_bytes,
 )
 from arcforge_solver.engines.ttt.data import leave_one_out
 from arcforge_solver.engines.ttt.decode import CachedStepper, dfs_sample, greedy
@@ -66,8 +76,6 @@ TTT_SOURCE = "# ttt: test-time-trained transduction; the answer is the model's, 
 
 
 def _setup_error(message: str) -> Exception:
-    from arcforge_solver.runtime.executors import EngineStartError  # noqa: PLC0415  (no import cycle)
-
     return EngineStartError(message)
 
 
@@ -88,6 +96,28 @@ class TttEngine:
 
     name = "ttt"
     parallel = False
+    holds_model = True
+
+    @staticmethod
+    def replica_bytes(options: dict[str, Any]) -> int | None:
+        """GPU memory one lane needs: the LLM engine's replica estimate (weights, KV cache, overhead) plus
+        the activations of one training example (`LANE_TRAIN_TOKENS`); None when the folder is unreadable."""
+        from arcforge_solver.engines.llm.loading import (  # noqa: PLC0415
+            ModelFolderError,
+            read_config,
+            replica_bytes,
+            resolve_model_paths,
+        )
+
+        model_dir = options.get("model_dir")
+        base = replica_bytes(str(model_dir)) if model_dir else None
+        if base is None:
+            return None
+        try:
+            config = read_config(resolve_model_paths(str(model_dir)).model)
+        except ModelFolderError:
+            return base
+        return base + training_bytes(config, LANE_TRAIN_TOKENS)
 
     def __init__(
         self,
