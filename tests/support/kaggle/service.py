@@ -79,6 +79,7 @@ class KaggleStandIn:
         self.kernels: dict[tuple[str, str], Kernel] = {}
         self.submissions: list[Submission] = []
         self.calls: list[tuple[str, str, dict[str, Any]]] = []  # (service, method, request body)
+        self.answers: list[tuple[str, int]] = []  # (method, HTTP status) of each answered call
         self.auth_headers: list[str] = []
         self.upload_stalled = threading.Event()
         self._release = threading.Event()
@@ -151,6 +152,10 @@ class KaggleStandIn:
     def release_stall(self) -> None:
         self._release.set()
 
+    def statuses_of(self, method: str) -> list[int]:
+        with self.lock:
+            return [code for name, code in self.answers if name == method]
+
     def calls_to(self, method: str) -> list[dict[str, Any]]:
         with self.lock:
             return [body for _service, name, body in self.calls if name == method]
@@ -171,6 +176,7 @@ class KaggleStandIn:
             return 404, {"code": 404, "message": f"{service}/{method} is not implemented by the stand-in"}
         with self.lock:
             result: tuple[int, dict[str, Any]] = handler(user, body)
+            self.answers.append((method, result[0]))
             return result
 
     # ---- datasets -------------------------------------------------------------------------------
@@ -253,6 +259,8 @@ class KaggleStandIn:
         if owner.lower() != user.lower():
             return 403, {"code": 403, "message": f"You cannot create datasets for {owner}"}
         if (owner.lower(), slug.lower()) in self.datasets:
+            # The wording of the kaggle CLI's own refusal (`dataset_create_new`); kagglehub's
+            # `create_dataset_or_version` reads a refused create as "exists: make a version".
             return 200, {
                 "status": "error",
                 "error": f'The requested slug "{slug}" is already in use by a dataset.',
