@@ -118,3 +118,34 @@ def test_submit_takes_the_checked_version_and_refuses_one_that_did_not_complete(
     assert f"{KERNEL}/1: the rerun solves all tasks of the hidden set on 4 x NVIDIA L4" in submitted.out
     (request,) = kaggle.calls_to("CreateCodeSubmission")
     assert request["kernelVersion"] == 1
+
+
+@needs_solver
+def test_a_commit_run_whose_solver_crashed_completes_but_is_never_submitted(
+    tmp_path: Path, state_dir: Path, publish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real notebook on the stand-in: the solver cannot start, the notebook still writes a valid
+    submission and ends COMPLETE, `output` warns, and `submit` refuses that version."""
+    from tests.support.kaggle import notebook_runner, start_kaggle_server
+
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    runner = notebook_runner(extra_env={"ARCFORGE_NOTEBOOK_SKIP_INSTALL": "1"}, timeout=300, layout="legacy")
+    with start_kaggle_server(users={"alice": "alice-secret-key-0123456789"}, runner=runner) as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        pushed = publish("kernel", "--id", KERNEL, "--test-mode", "--run", "--solve-arg=--no-such-solver-flag")
+        assert pushed.code == 0, pushed.err
+        assert publish("status", KERNEL, "--wait").code == 0  # COMPLETE: the notebook exited cleanly
+        fetched = publish("output", KERNEL, "--to", str(tmp_path / "out"))
+        assert fetched.code == 0, fetched.err
+        assert (
+            "the solver exited with 2" in fetched.err
+            and "`arcforge-publish submit` will refuse" in fetched.err
+        )
+        refused = publish("submit", "--kernel", KERNEL)
+        assert server.calls_to("CreateCodeSubmission") == []
+    assert refused.code == 1
+    assert (
+        "/1: the solver exited with 2; the submission is the last valid one it left in its commit run"
+        in refused.err
+    )
