@@ -1,23 +1,40 @@
-"""Pooled sandbox evaluations per second against a fresh process per evaluation.
+"""Sandbox evaluations per second: a fresh confined process per program, against a reused worker
+process (the pool's design before per-program forking) and a fresh interpreter per evaluation.
 
-    python benchmarks/sandbox_throughput.py [--evaluations 300] [--baseline 20] [--workers 1]
+    python benchmarks/sandbox_throughput.py [--evaluations 600] [--baseline 10] [--workers 2]
 
-One evaluation runs a small ARC program (`solve` on each of three train-sized grids) with the
-sandbox's limits. The pool reuses long-lived workers; the baseline starts a new sandbox worker for
-every evaluation (the cost a pool avoids: interpreter start, numpy import, limits, tear-down). Prints
-both rates and their ratio; the target is a ratio of at least 10x.
+One evaluation runs a small ARC program (`solve` on each of three train-sized grids). Three modes,
+run side by side on the same machine:
+- `SandboxPool`: each worker is a zygote that forks one confined process per program (seccomp,
+  Landlock where the kernel has them, rlimits, audit hook), so no program sees another's state;
+- reused worker: the same program runner and audit hook in a long-lived process that serves every
+  program in turn (no fork, no kernel layers: what a program changes stays for the next one);
+- fresh process: a new pool (interpreter start, numpy import, confinement) for each evaluation.
+
+Wall-clock rates depend on what else the machine runs, so the script also prints the CPU time one
+evaluation costs (pool owner, zygotes and program processes together, from getrusage) and the
+rate that implies for two otherwise idle cores: `2 / cpu_per_evaluation`. The target is at least
+500 isolated evaluations/s on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import resource
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from arcforge_solver.sandbox.pool import SandboxPool
+from arcforge_solver.sandbox.pool import SandboxPool, worker_environment
+from arcforge_solver.sandbox.worker import read_frame, write_frame
 
 PROGRAM = """
 def solve(grid):
@@ -26,6 +43,29 @@ def solve(grid):
     background = colours[np.argmax(counts)]
     return np.where(flipped == background, 0, flipped)
 """
+TARGET_PER_S = 500.0
+
+# The reused-worker baseline: the pool's old design (one process serves every program), with the
+# same runner and audit hook, spoken to over the same frames.
+_REUSED_WORKER = """
+import os, sys
+from arcforge_solver.sandbox import worker
+from arcforge_solver.sandbox.policy import Policy
+import numpy as np
+import arcforge_solver.dsl as dsl
+names = {n: getattr(dsl, n) for n in dsl.__all__}
+scratch = sys.argv[1]
+os.chdir(scratch)
+import signal
+signal.signal(signal.SIGALRM, worker.on_timer)
+signal.signal(signal.SIGPROF, worker.on_timer)
+sys.addaudithook(Policy(scratch, {0, 1}))
+while (request := worker.read_frame(0)) is not None:
+    answer = worker.run_request(request, np, names, 1 << 20)
+    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+    answer["id"] = request["id"]
+    worker.write_frame(1, answer)
+"""
 
 
 def grids() -> list[np.ndarray]:
@@ -33,29 +73,98 @@ def grids() -> list[np.ndarray]:
     return [rng.integers(0, 10, size=(n, n), dtype=np.int8) for n in (5, 10, 15)]
 
 
-def pooled_rate(evaluations: int, workers: int) -> float:
+def _cpu_now(pids: list[int]) -> float:
+    """CPU seconds so far of this process and of `pids` with the children they reaped (a zygote's
+    program processes), from /proc/PID/stat: utime, stime, cutime, cstime."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    total = own.ru_utime + own.ru_stime
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        total += sum(int(v) for v in fields[11:15]) / ticks
+    return total
+
+
+def _threads(workers: int, per_thread: int, call: Callable[[int], None]) -> float:
+    threads = [
+        threading.Thread(target=lambda k=k: [call(k) for _ in range(per_thread)]) for k in range(workers)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
+
+
+def pooled(evaluations: int, workers: int) -> tuple[float, float, str]:
+    """(evaluations/s, CPU seconds per evaluation, layer line) for SandboxPool."""
     inputs = grids()
-    with SandboxPool(workers=workers) as pool:
+    per_thread = max(1, evaluations // workers)
+    with SandboxPool(workers=workers, timeout_s=2.0) as pool:
         for _ in range(workers * 3):  # warm up: every worker started and ready
             assert pool.run_program(PROGRAM, inputs).ok
-        per_thread = max(1, evaluations // workers)
 
-        def loop() -> None:
-            for _ in range(per_thread):
-                run = pool.run_program(PROGRAM, inputs)
-                assert run.ok, run.error
+        def call(_: int) -> None:
+            run = pool.run_program(PROGRAM, inputs)
+            assert run.ok, run.error
 
-        threads = [threading.Thread(target=loop) for _ in range(workers)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
-    return per_thread * workers / seconds
+        cpu_before = _cpu_now(pool.pids)
+        seconds = _threads(workers, per_thread, call)
+        cpu = _cpu_now(pool.pids) - cpu_before
+        layers = ", ".join(
+            f"{k} {v.split(':')[0]}" for k, v in pool.layers.items() if k in ("seccomp", "landlock")
+        )
+    return per_thread * workers / seconds, cpu / (per_thread * workers), layers
 
 
-def fresh_process_rate(evaluations: int) -> float:
+def reused(evaluations: int, workers: int, scratch_parent: str) -> tuple[float, float]:
+    """(evaluations/s, CPU seconds per evaluation) for long-lived worker processes, no fork."""
+    inputs = [g.tolist() for g in grids()]
+    root = Path(__file__).resolve().parents[1] / "packages" / "solver" / "src"
+    processes = []
+    for k in range(workers):
+        scratch = os.path.join(scratch_parent, f"reused-{k}")
+        os.makedirs(scratch, exist_ok=True)
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    "-B",
+                    "-c",
+                    f"import sys; sys.path.insert(0, {str(root)!r})\n" + _REUSED_WORKER,
+                    scratch,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=worker_environment(scratch),
+            )
+        )
+    per_thread = max(1, evaluations // workers)
+
+    def call(k: int) -> None:
+        process = processes[k]
+        assert process.stdin is not None and process.stdout is not None
+        write_frame(process.stdin.fileno(), {"id": 1, "source": PROGRAM, "grids": inputs, "timeout": 2.0})
+        answer = read_frame(process.stdout.fileno())
+        assert answer and all("output" in r for r in answer["results"]), answer
+
+    for k in range(workers):
+        call(k)  # warm up (numpy imported, first program compiled)
+    pids = [p.pid for p in processes]
+    cpu_before = _cpu_now(pids)
+    seconds = _threads(workers, per_thread, call)
+    cpu = _cpu_now(pids) - cpu_before
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.close()
+        process.wait()
+    return per_thread * workers / seconds, cpu / (per_thread * workers)
+
+
+def fresh(evaluations: int) -> float:
     inputs = grids()
     started = time.perf_counter()
     for _ in range(evaluations):
@@ -66,25 +175,44 @@ def fresh_process_rate(evaluations: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
-        "--evaluations", type=int, default=300, help="pooled evaluations to time (default: 300)"
+        "--evaluations", type=int, default=600, help="evaluations to time per mode (default: 600)"
     )
     parser.add_argument(
-        "--baseline", type=int, default=20, help="fresh-process evaluations to time (default: 20)"
+        "--baseline", type=int, default=10, help="fresh-process evaluations to time (default: 10)"
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="pool workers, one calling thread each (default: 1)"
+        "--workers", type=int, default=2, help="workers, one calling thread each (default: 2)"
     )
     args = parser.parse_args()
-    pooled = pooled_rate(args.evaluations, args.workers)
-    fresh = fresh_process_rate(args.baseline)
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
-    print(f"{'mode':<34}{'evaluations/s':>14}")
-    print(f"{f'pooled sandbox ({args.workers} worker(s))':<34}{pooled:>14.1f}")
-    print(f"{'fresh process per evaluation':<34}{fresh:>14.1f}")
-    ratio = pooled / fresh
-    print(f"ratio: {ratio:.1f}x ({'meets' if ratio >= 10 else 'misses'} the 10x target)")
+    with tempfile.TemporaryDirectory(prefix="arcforge-bench-") as scratch_parent:
+        reused_rate, reused_cpu = reused(args.evaluations, args.workers, scratch_parent)
+    pooled_rate, pooled_cpu, layers = pooled(args.evaluations, args.workers)
+    fresh_rate = fresh(args.baseline)
+    cores = os.cpu_count() or 1
+    print(
+        f"machine: {platform.machine()}, {cores} cores, {platform.python_implementation()} {platform.python_version()}, load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"sandbox layers: {layers}")
+    print(f"{'mode':<44}{'evaluations/s':>14}{'CPU ms/eval':>13}{'2 idle cores':>14}")
+    rows = [
+        (f"SandboxPool, fork per program ({args.workers} workers)", pooled_rate, pooled_cpu),
+        (f"reused worker process, no fork ({args.workers} workers)", reused_rate, reused_cpu),
+        ("fresh process per evaluation", fresh_rate, None),
+    ]
+    for name, rate, cpu in rows:
+        cpu_text = f"{cpu * 1000:>13.2f}{2 / cpu:>14.0f}" if cpu else f"{'-':>13}{'-':>14}"
+        print(f"{name:<44}{rate:>14.1f}{cpu_text}")
+    print(
+        f"ratio fork-per-program / reused worker: {pooled_rate / reused_rate:.2f}x wall, {reused_cpu / pooled_cpu:.2f}x CPU"
+    )
+    print(f"ratio fork-per-program / fresh process: {pooled_rate / fresh_rate:.1f}x")
+    capacity = 2 / pooled_cpu
+    verdict = "meets" if capacity >= TARGET_PER_S else "misses"
+    print(
+        f"isolated evaluations/s on 2 idle cores: {capacity:.0f} ({verdict} the {TARGET_PER_S:.0f}/s target)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
-"""A pool of long-lived worker processes that run untrusted ARC programs with limits.
+"""A pool of sandbox workers that run untrusted ARC programs, each in a fresh, confined process.
 
     with SandboxPool(workers=2, timeout_s=2.0, memory_mb=1024) as pool:
         run = pool.run_program("def solve(grid):\\n    return grid[::-1]", [grid_a, grid_b])
         run.outputs   # (Grid | None, ...) one per input grid
         run.errors    # (ProgramError | None, ...) with .kind in syntax/timeout/memory/runtime/invalid_output
+        pool.layers   # which sandbox layers are active on this kernel (also logged once)
 
 A program is Python source defining `def solve(grid)`; it gets numpy as `np` and every name of
-`arcforge_solver.dsl`. How a worker confines a program is described in `sandbox.worker`. Here, the
-parent side: workers are started once and reused (that is what makes the pool fast); a call that
-overruns its timeout plus a grace period gets its worker's process group killed, reaped and replaced,
-and the pool goes on. `run_program` is thread-safe: each call takes an idle worker.
+`arcforge_solver.dsl`. Each worker is a zygote (`sandbox.zygote`): started once, in a scrubbed
+environment and a process group of its own, it forks one confined process per program, so nothing a
+program changes survives it (that, and not re-importing numpy, is what keeps the pool fast). Here,
+the parent side: start workers, hand each call to an idle one, and, should a zygote itself stop
+answering (it kills an overrunning program on its own), kill its process group, reap it and
+replace it. `run_program` is thread-safe: each call takes an idle worker. Scratch folders live
+under one owner-locked root that a later pool reaps if this one is SIGKILLed (`sandbox.scratch`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import select
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import weakref
@@ -35,7 +38,9 @@ from typing import Any
 import numpy as np
 
 from arcforge_solver.runtime.workers import GRACE_S, close_and_wait, kill_group
-from arcforge_solver.sandbox.worker import FRAME_HEADER
+from arcforge_solver.sandbox import layers as sandbox_layers
+from arcforge_solver.sandbox.scratch import ScratchRoot
+from arcforge_solver.sandbox.worker import CHILD_GRACE_S, FRAME_HEADER
 from arcforge_solver.tasks.model import Grid
 
 ERROR_KINDS = frozenset({"syntax", "timeout", "memory", "runtime", "invalid_output"})
@@ -86,24 +91,35 @@ def _package_root() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-class _Worker:
-    """One worker process and its pipes, scratch folder and CPU account."""
+# Run in isolated mode (-I: no PYTHON* variables, no user site, no current folder on the path).
+_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from arcforge_solver.sandbox.zygote import main; main(sys.argv[2])"
+_PASSED_THROUGH = ("LD_LIBRARY_PATH",)
+"""The only variables of the owner's environment a worker gets (where a numpy build needs them)."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.scratch = tempfile.mkdtemp(prefix="arcforge-sandbox-")
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_package_root(), env.get("PYTHONPATH", "")) if p)
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
-            env[name] = "1"  # one thread: keeps the address space small and the CPU accounting honest
+
+def worker_environment(scratch: str) -> dict[str, str]:
+    """A scrubbed environment: no tokens, keys, home or proxy settings reach a worker."""
+    env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        env[name] = "1"  # one thread: keeps the address space small and the CPU accounting honest
+    env["LC_CTYPE"] = "C.UTF-8"
+    env["TMPDIR"] = scratch
+    return env
+
+
+class _Worker:
+    """One zygote process, its pipes and its scratch folder."""
+
+    def __init__(self, config: dict[str, Any], scratch: str) -> None:
+        self.scratch = scratch
         worker_config = json.dumps({**config, "scratch": self.scratch})
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "arcforge_solver.sandbox.worker", worker_config],
+            [sys.executable, "-I", "-B", "-c", _BOOT, _package_root(), worker_config],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             cwd=self.scratch,
-            env=env,
+            env=worker_environment(self.scratch),
             start_new_session=True,  # its own process group: killing it kills anything it started
             close_fds=True,
         )
@@ -112,8 +128,7 @@ class _Worker:
         self.from_worker = self.process.stdout.fileno()
         self.ready = False
         self.eof = False
-        self.cpu_s = 0.0
-        self.own_threads = 0
+        self.layers: dict[str, str] = {}
 
     def _read_exact(self, size: int, deadline: float) -> bytes | None:
         chunks: list[bytes] = []
@@ -157,7 +172,9 @@ class _Worker:
             self.kill()
             raise SandboxError(f"a sandbox worker did not start (exit code {code})")
         self.ready = True
-        self.own_threads = int(hello.get("threads", 0) or 0)
+        layers = hello.get("layers")
+        self.layers = {str(k): str(v) for k, v in layers.items()} if isinstance(layers, dict) else {}
+        sandbox_layers.say_once(self.layers)
 
     def send(self, request: dict[str, Any]) -> None:
         body = json.dumps(request, separators=(",", ":")).encode()
@@ -184,9 +201,10 @@ class _Worker:
         self.kill()
 
 
-def _kill_all(workers: list[_Worker]) -> None:
+def _kill_all(workers: list[_Worker], scratch: ScratchRoot) -> None:
     for worker in workers:
         worker.kill()
+    scratch.close()
 
 
 class SandboxPool:
@@ -200,24 +218,24 @@ class SandboxPool:
         memory_mb: int = 1024,
         output_limit_chars: int = 1 << 20,
         file_limit_bytes: int = 16 << 20,
-        cpu_lifetime_s: int = 600,
         lazy: bool = False,
+        kernel_layers: bool = True,
     ) -> None:
         """workers: processes (default: CPU count); timeout_s: default wall and CPU limit of a call;
         memory_mb: address space a program may add on top of the worker's own; output_limit_chars:
         the most a program may print; file_limit_bytes: the largest file it may write in its scratch
-        folder; cpu_lifetime_s: CPU seconds after which a worker is recycled; lazy: start workers on
-        first use instead of now."""
+        folder; lazy: start workers on first use instead of now; kernel_layers: install seccomp and
+        Landlock where the kernel has them (False leaves the user-space layers only, for diagnosis)."""
         self.size = max(1, workers or os.cpu_count() or 1)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
-        self.cpu_lifetime_s = cpu_lifetime_s
         self._config = {
             "memory_mb": memory_mb,
             "output_limit": output_limit_chars,
             "file_limit_bytes": file_limit_bytes,
-            "cpu_lifetime_s": cpu_lifetime_s,
+            "kernel_layers": kernel_layers,
         }
+        self.scratch = ScratchRoot()
         self._idle: queue.LifoQueue[_Worker | None] = queue.LifoQueue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
@@ -225,12 +243,15 @@ class SandboxPool:
         self._closed = False
         self.calls = 0
         self.replacements = 0
-        self._finalizer = weakref.finalize(self, _kill_all, self._all)  # no orphans if close() is forgotten
+        self.layers: dict[str, str] = {}
+        """Which sandbox layers the workers run with (set when the first worker is ready)."""
+        # No orphans or scratch folders if close() is forgotten.
+        self._finalizer = weakref.finalize(self, _kill_all, self._all, self.scratch)
         for _ in range(self.size):
             self._idle.put(None if lazy else self._start())
 
     def _start(self) -> _Worker:
-        worker = _Worker(self._config)
+        worker = _Worker(self._config, self.scratch.folder())
         with self._lock:
             self._all.append(worker)
         return worker
@@ -254,6 +275,7 @@ class SandboxPool:
             self._all.clear()
         for worker in workers:
             worker.stop()
+        self.scratch.close()
 
     @property
     def pids(self) -> list[int]:
@@ -283,10 +305,12 @@ class SandboxPool:
                     self._retire(worker)
                 worker = self._start()
             worker.wait_ready()
+            self.layers = worker.layers
             started = time.monotonic()
             try:
                 worker.send(payload)
-                response = worker.read_frame(started + timeout + GRACE_S)
+                # The zygote kills an overrunning program itself; this deadline is for the zygote.
+                response = worker.read_frame(started + timeout + CHILD_GRACE_S + GRACE_S)
             except OSError:
                 response = None
             seconds = time.monotonic() - started
@@ -307,14 +331,6 @@ class SandboxPool:
                 return _all_failed(
                     count, "timeout", f"timed out after {timeout:g} s; worker killed", seconds, True
                 )
-            worker.cpu_s = float(response.get("cpu_s", 0.0))
-            threads = int(response.get("threads", 0) or 0)
-            # Recycle before RLIMIT_CPU would kill it mid-call, or when a program left a thread running.
-            if worker.cpu_s > 0.8 * self.cpu_lifetime_s or (
-                worker.own_threads and threads > worker.own_threads
-            ):
-                self._retire(worker)
-                worker = None
             return self._decode(response, count, seconds, replaced)
         finally:
             self._idle.put(worker)
