@@ -113,6 +113,7 @@ def test_submit_takes_the_checked_version_and_refuses_one_that_did_not_complete(
     assert running.code == 1 and "/3 is RUNNING on Kaggle; only a version that ran to COMPLETE" in running.err
     assert kaggle.calls_to("CreateCodeSubmission") == []
 
+    Records(state_dir).update_kernel(KERNEL, 3, validated=False)  # as it really is: never fetched
     submitted = publish("submit", "--kernel", KERNEL)  # no --version: 3 and 2 do not qualify, 1 does
     assert submitted.code == 0, submitted.err
     assert f"{KERNEL}/1: the rerun solves all tasks of the hidden set on 4 x NVIDIA L4" in submitted.out
