@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from arcforge_solver.dsl.primitive import primitive
+
 Grid = npt.NDArray[np.int8]
 Mask = npt.NDArray[np.bool_]
 
@@ -15,11 +17,13 @@ class DSLError(ValueError):
     """A primitive does not apply to its input (wrong shape, nothing to select…)."""
 
 
+@primitive
 def as_grid(values: object) -> Grid:
     """A fresh int8 grid from nested lists or an array."""
     return np.array(values, dtype=np.int8)
 
 
+@primitive
 def check_grid(grid: Grid) -> Grid:
     """The grid itself when it is a valid ARC grid (2-D, 1-30 a side, colours 0-9)."""
     if grid.ndim != 2 or not (1 <= grid.shape[0] <= MAX_SIDE and 1 <= grid.shape[1] <= MAX_SIDE):
@@ -27,16 +31,19 @@ def check_grid(grid: Grid) -> Grid:
     return grid
 
 
+@primitive
 def colour_counts(grid: Grid) -> npt.NDArray[np.int64]:
     """How many cells of each colour 0-9."""
     return np.bincount(grid.ravel().astype(np.int64) & 15, minlength=10)[:10]
 
 
+@primitive
 def background(grid: Grid) -> int:
     """The most common colour (lowest on ties)."""
     return int(np.argmax(colour_counts(grid)))
 
 
+@primitive
 def most_common_colour(grid: Grid, bg: int = 0) -> int:
     """The most common colour other than `bg`; DSLError on an empty grid."""
     counts = colour_counts(grid)
@@ -46,6 +53,7 @@ def most_common_colour(grid: Grid, bg: int = 0) -> int:
     return int(np.argmax(counts))
 
 
+@primitive
 def least_common_colour(grid: Grid, bg: int = 0) -> int:
     """The rarest colour present other than `bg`."""
     counts = colour_counts(grid).astype(np.float64)
@@ -56,11 +64,13 @@ def least_common_colour(grid: Grid, bg: int = 0) -> int:
     return int(np.argmin(counts))
 
 
+@primitive
 def palette(grid: Grid) -> tuple[int, ...]:
     """The colours present, ascending."""
     return tuple(int(c) for c in np.flatnonzero(colour_counts(grid)))
 
 
+@primitive
 def count_colours(grid: Grid, bg: int = 0) -> int:
     """How many distinct colours other than `bg`."""
     counts = colour_counts(grid)

@@ -8,6 +8,7 @@ from typing import cast
 import numpy as np
 
 from arcforge_solver.dsl.core import DSLError, Grid, Mask
+from arcforge_solver.dsl.primitive import DIRECTIONS, grid_op, primitive
 
 
 def _reach_from_border(passable: Mask, diagonal: bool = False) -> Mask:
@@ -28,12 +29,14 @@ def _reach_from_border(passable: Mask, diagonal: bool = False) -> Mask:
         reached = grown
 
 
+@primitive
 def enclosed(grid: Grid, bg: int = 0) -> Mask:
     """Background cells that cannot reach the edge (4-way) without crossing another colour."""
     free = grid == bg
     return cast("Mask", free & ~_reach_from_border(free))
 
 
+@primitive(grid_op("out_colour", bg=True, order=610))
 def fill_enclosed(grid: Grid, colour: int, bg: int = 0) -> Grid:
     """Flood-fill every enclosed background area with `colour`."""
     inside = enclosed(grid, bg)
@@ -44,6 +47,7 @@ def fill_enclosed(grid: Grid, colour: int, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op("out_colour", bg=True, order=620))
 def fill_enclosed_diag(grid: Grid, colour: int, bg: int = 0) -> Grid:
     """Like fill_enclosed, but the background may leak out through diagonal gaps too."""
     free = grid == bg
@@ -55,6 +59,7 @@ def fill_enclosed_diag(grid: Grid, colour: int, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(DIRECTIONS, bg=True, order=550))
 def gravity(grid: Grid, direction: str, bg: int = 0) -> Grid:
     """Every non-`bg` cell falls as far as it can towards `direction` (down, up, left, right),
     keeping its order in its column or row."""
@@ -70,6 +75,7 @@ def gravity(grid: Grid, direction: str, bg: int = 0) -> Grid:
     return np.ascontiguousarray(np.rot90(out, -turns))
 
 
+@primitive(grid_op((-1, 0, 1), (-1, 0, 1), bg=True, max_arg_cost=1, order=570))
 def move(grid: Grid, dy: int, dx: int, bg: int = 0) -> Grid:
     """Shift the whole picture by (dy, dx); what leaves the grid is lost."""
     h, w = grid.shape
@@ -79,6 +85,7 @@ def move(grid: Grid, dy: int, dx: int, bg: int = 0) -> Grid:
     return out
 
 
+@primitive(grid_op(DIRECTIONS, bg=True, order=580))
 def extend_rays(grid: Grid, direction: str, bg: int = 0) -> Grid:
     """Every coloured cell casts its colour towards `direction` over background, to the edge or
     the next coloured cell."""
@@ -90,6 +97,7 @@ def extend_rays(grid: Grid, direction: str, bg: int = 0) -> Grid:
     return np.ascontiguousarray(np.rot90(g, -turns))
 
 
+@primitive(grid_op(bg=True, order=350))
 def extend_rays_hv(grid: Grid, bg: int = 0) -> Grid:
     """Rays in all four directions from every coloured cell (crossings keep the first drawn)."""
     out = grid.copy()
@@ -100,6 +108,7 @@ def extend_rays_hv(grid: Grid, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(bg=True, order=360))
 def connect_pairs(grid: Grid, bg: int = 0) -> Grid:
     """Join two cells of the same colour in the same row or column with a line of that colour,
     over background only."""
@@ -117,6 +126,7 @@ def connect_pairs(grid: Grid, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(bg=True, order=370))
 def fill_rows_with_colour(grid: Grid, bg: int = 0) -> Grid:
     """A row holding exactly one colour besides `bg` is painted that colour end to end."""
     out = grid.copy()
@@ -127,11 +137,13 @@ def fill_rows_with_colour(grid: Grid, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(bg=True, order=380))
 def fill_cols_with_colour(grid: Grid, bg: int = 0) -> Grid:
     """A column holding exactly one colour besides `bg` is painted that colour end to end."""
     return np.ascontiguousarray(fill_rows_with_colour(np.ascontiguousarray(grid.T), bg).T)
 
 
+@primitive(grid_op("out_colour", order=730))
 def draw_border(grid: Grid, colour: int) -> Grid:
     """Paint the outermost ring of cells `colour`."""
     out = grid.copy()
@@ -142,6 +154,7 @@ def draw_border(grid: Grid, colour: int) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(bg=True, order=450))
 def connect_diagonal_pairs(grid: Grid, bg: int = 0) -> Grid:
     """Join two cells of the same colour on the same diagonal with a diagonal line over background."""
     out = grid.copy()
@@ -165,6 +178,7 @@ def connect_diagonal_pairs(grid: Grid, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(bg=True, order=460))
 def diagonal_rays(grid: Grid, bg: int = 0) -> Grid:
     """Every single coloured cell casts rays along both diagonals, over background, to the edges."""
     out = grid.copy()

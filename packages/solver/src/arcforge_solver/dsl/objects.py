@@ -9,6 +9,7 @@ from typing import cast
 import numpy as np
 
 from arcforge_solver.dsl.core import DSLError, Grid, Mask, colour_counts
+from arcforge_solver.dsl.primitive import DIRECTIONS, Search, grid_op, primitive
 
 _N4 = ((1, 0), (-1, 0), (0, 1), (0, -1))
 _N8 = (*_N4, (1, 1), (1, -1), (-1, 1), (-1, -1))
@@ -104,6 +105,7 @@ _CACHE: dict[tuple[bytes, tuple[int, ...], int, bool, bool], Objects] = {}
 _CACHE_SIZE = 2048
 
 
+@primitive(Search(("grid",), "objs", bg=True, order=10))
 def objects(grid: Grid, bg: int = 0, diagonal: bool = False, by_colour: bool = True) -> Objects:
     """Connected components of non-`bg` cells: one colour each when `by_colour`, else any mix;
     `diagonal` joins cells that touch at corners. In reading order of their first cell."""
@@ -121,11 +123,13 @@ def objects(grid: Grid, bg: int = 0, diagonal: bool = False, by_colour: bool = T
     return found
 
 
+@primitive(Search(("grid",), "objs", bg=True, order=20))
 def objects_multi(grid: Grid, bg: int = 0) -> Objects:
     """Components of any non-background colours, joined diagonally too."""
     return objects(grid, bg, diagonal=True, by_colour=False)
 
 
+@primitive
 def bg_regions(grid: Grid, bg: int = 0) -> Objects:
     """Connected regions of background cells."""
     labels, count = _label(grid == bg, None, False)
@@ -134,11 +138,13 @@ def bg_regions(grid: Grid, bg: int = 0) -> Objects:
     return _objects_from_labels(grid, labels, count)
 
 
+@primitive(Search(("obj",), "grid", cost=0, bg=True, order=150))
 def object_grid(obj: Obj, bg: int = 0) -> Grid:
     """The object's bounding box as a grid, `bg` outside the object."""
     return np.where(obj.patch >= 0, obj.patch, np.int8(bg)).astype(np.int8)
 
 
+@primitive
 def object_mask(obj: Obj) -> Mask:
     return obj.mask
 
@@ -171,16 +177,19 @@ def _select(objs: Objects, prop: str, largest: bool) -> Obj:
     return winners[0]
 
 
+@primitive(Search(("objs",), "obj", (("size", "area", "height", "width", "colours", "density"),), order=30))
 def largest(objs: Objects, prop: str = "size") -> Obj:
     """The one object with the largest `prop` (size, area, height, width, colours, density…)."""
     return _select(objs, prop, True)
 
 
+@primitive(Search(("objs",), "obj", (("size", "area", "height", "width", "colours", "density"),), order=40))
 def smallest(objs: Objects, prop: str = "size") -> Obj:
     """The one object with the smallest `prop`."""
     return _select(objs, prop, False)
 
 
+@primitive(Search(("objs",), "obj", ("in_colour",), order=50))
 def by_colour(objs: Objects, colour: int) -> Obj:
     """The one object of colour `colour`."""
     found = [o for o in objs if o.colour == colour]
@@ -189,6 +198,7 @@ def by_colour(objs: Objects, colour: int) -> Obj:
     return found[0]
 
 
+@primitive(Search(("objs",), "obj", order=60))
 def unique_shape(objs: Objects) -> Obj:
     """The one object whose shape no other object has."""
     keys = [o.shape_key() for o in objs]
@@ -198,6 +208,7 @@ def unique_shape(objs: Objects) -> Obj:
     return found[0]
 
 
+@primitive(Search(("objs",), "obj", order=70))
 def unique_colour(objs: Objects) -> Obj:
     """The one object whose colour no other object has."""
     colours = [o.colour for o in objs]
@@ -207,6 +218,7 @@ def unique_colour(objs: Objects) -> Obj:
     return found[0]
 
 
+@primitive(Search(("objs",), "obj", order=80))
 def most_common_shape(objs: Objects) -> Obj:
     """An object of the shape most objects share (first in reading order)."""
     keys = [o.shape_key() for o in objs]
@@ -217,6 +229,7 @@ def most_common_shape(objs: Objects) -> Obj:
     return objs[counts.index(best)]
 
 
+@primitive(Search(("objs",), "obj", order=90))
 def symmetric_object(objs: Objects) -> Obj:
     """The one object whose cells are left-right symmetric."""
     found = [o for o in objs if np.array_equal(o.patch, o.patch[:, ::-1])]
@@ -225,6 +238,7 @@ def symmetric_object(objs: Objects) -> Obj:
     return found[0]
 
 
+@primitive(Search(("objs",), "obj", order=100))
 def asymmetric_object(objs: Objects) -> Obj:
     """The one object whose cells are not left-right symmetric."""
     found = [o for o in objs if not np.array_equal(o.patch, o.patch[:, ::-1])]
@@ -233,10 +247,12 @@ def asymmetric_object(objs: Objects) -> Obj:
     return found[0]
 
 
+@primitive
 def count_objects(objs: Objects) -> int:
     return len(objs)
 
 
+@primitive
 def filter_objects(objs: Objects, prop: str, keep_largest: bool) -> Objects:
     """All objects whose `prop` equals the largest (or smallest) value."""
     key = PROPERTIES[prop]
@@ -245,6 +261,7 @@ def filter_objects(objs: Objects, prop: str, keep_largest: bool) -> Objects:
     return tuple(o for o, v in zip(objs, values, strict=False) if v == best)
 
 
+@primitive
 def paint_objects(grid: Grid, objs: Objects) -> Grid:
     """Draw objects onto a copy of `grid` at their places."""
     out = grid.copy()
@@ -257,11 +274,13 @@ def paint_objects(grid: Grid, objs: Objects) -> Grid:
     return cast("Grid", out)
 
 
+@primitive
 def keep_objects(grid: Grid, objs: Objects, bg: int = 0) -> Grid:
     """A blank grid with only these objects."""
     return paint_objects(np.full_like(grid, bg), objs)
 
 
+@primitive
 def erase_objects(grid: Grid, objs: Objects, bg: int = 0) -> Grid:
     """The grid with these objects' cells set to `bg`."""
     out = grid.copy()
@@ -271,11 +290,13 @@ def erase_objects(grid: Grid, objs: Objects, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(bg=True, order=260))
 def keep_largest_object(grid: Grid, bg: int = 0) -> Grid:
     """Only the largest component (any colours, diagonal) stays in place."""
     return keep_objects(grid, (largest(objects_multi(grid, bg)),), bg)
 
 
+@primitive(grid_op((1, 2, 3), bg=True, order=600))
 def remove_small_objects(grid: Grid, max_size: int, bg: int = 0) -> Grid:
     """Erase single-colour components of at most `max_size` cells (noise removal)."""
     objs = objects(grid, bg, diagonal=True)
@@ -285,6 +306,7 @@ def remove_small_objects(grid: Grid, max_size: int, bg: int = 0) -> Grid:
     return erase_objects(grid, small, bg)
 
 
+@primitive(grid_op("out_colour", bg=True, order=720))
 def bounding_boxes(grid: Grid, colour: int, bg: int = 0) -> Grid:
     """Fill each multicolour object's bounding box's background cells with `colour`."""
     out = grid.copy()
@@ -294,6 +316,7 @@ def bounding_boxes(grid: Grid, colour: int, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op("out_colour", bg=True, order=710))
 def outline_objects(grid: Grid, colour: int, bg: int = 0) -> Grid:
     """Background cells next to (8 ways) any object become `colour`: a halo."""
     fg = grid != bg
@@ -308,6 +331,7 @@ def outline_objects(grid: Grid, colour: int, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(bg=True, order=340))
 def hollow_objects(grid: Grid, bg: int = 0) -> Grid:
     """Interior cells of objects (all 4 neighbours foreground) become `bg`."""
     fg = grid != bg
@@ -318,6 +342,7 @@ def hollow_objects(grid: Grid, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive
 def holes(obj: Obj) -> int:
     """How many enclosed background regions the object has."""
     m = np.pad(obj.mask, 1)
@@ -325,16 +350,19 @@ def holes(obj: Obj) -> int:
     return count - 1
 
 
+@primitive(grid_op(bg=True, order=240))
 def crop_largest(grid: Grid, bg: int = 0) -> Grid:
     """The largest multicolour object's bounding box."""
     return object_grid(largest(objects_multi(grid, bg)), bg)
 
 
+@primitive(grid_op(bg=True, order=250))
 def crop_smallest(grid: Grid, bg: int = 0) -> Grid:
     """The smallest multicolour object's bounding box."""
     return object_grid(smallest(objects_multi(grid, bg)), bg)
 
 
+@primitive(Search(("objs",), "parts", bg=True, order=160))
 def object_grids(objs: Objects, bg: int = 0) -> tuple[Grid, ...]:
     """Each object's bounding box as a grid, in order: objects as parts."""
     if len(objs) < 2:
@@ -342,6 +370,7 @@ def object_grids(objs: Objects, bg: int = 0) -> tuple[Grid, ...]:
     return tuple(object_grid(o, bg) for o in objs)
 
 
+@primitive(Search(("objs",), "obj", ("in_colour",), order=110))
 def with_colour(objs: Objects, colour: int) -> Obj:
     """The one object that has some `colour` cells (multicolour objects: the marked one)."""
     found = [o for o in objs if bool((o.patch == colour).any())]
@@ -350,6 +379,7 @@ def with_colour(objs: Objects, colour: int) -> Obj:
     return found[0]
 
 
+@primitive(Search(("objs",), "obj", order=120))
 def touching_border(objs: Objects) -> Obj:
     """The one object that touches the grid's edge."""
     found = [o for o in objs if o.touches_border()]
@@ -358,6 +388,7 @@ def touching_border(objs: Objects) -> Obj:
     return found[0]
 
 
+@primitive(Search(("objs",), "obj", order=130))
 def not_touching_border(objs: Objects) -> Obj:
     """The one object clear of the grid's edge."""
     found = [o for o in objs if not o.touches_border()]
@@ -366,6 +397,7 @@ def not_touching_border(objs: Objects) -> Obj:
     return found[0]
 
 
+@primitive(Search(("objs",), "obj", order=140))
 def with_holes(objs: Objects) -> Obj:
     """The one object that encloses background."""
     found = [o for o in objs if holes(o) > 0]
@@ -374,6 +406,7 @@ def with_holes(objs: Objects) -> Obj:
     return found[0]
 
 
+@primitive(grid_op("hole", bg=True, order=490))
 def move_until_touch(grid: Grid, colour: int, bg: int = 0) -> Grid:
     """Slide every `colour` cell together, in a straight line towards the rest of the picture, until
     it touches it (4-way)."""
@@ -407,6 +440,7 @@ def move_until_touch(grid: Grid, colour: int, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(DIRECTIONS, bg=True, order=560))
 def gravity_objects(grid: Grid, direction: str, bg: int = 0) -> Grid:
     """Objects (any colours, joined diagonally) fall as rigid wholes towards `direction` (down, up,
     left, right) until they rest on the edge or on another object; the nearest fall first."""

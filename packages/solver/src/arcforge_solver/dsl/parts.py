@@ -8,10 +8,12 @@ from typing import cast
 import numpy as np
 
 from arcforge_solver.dsl.core import DSLError, Grid, colour_counts
+from arcforge_solver.dsl.primitive import Search, grid_op, primitive
 
 Grids = tuple[Grid, ...]
 
 
+@primitive
 def separator_lines(grid: Grid) -> tuple[int, list[int], list[int]]:
     """(colour, rows, columns) of the interior full-length one-colour lines that split the grid.
     Lines of a colour other than the background win over background lines, then more lines win.
@@ -46,6 +48,7 @@ def _spans(cuts: list[int], size: int) -> list[tuple[int, int]]:
     return spans
 
 
+@primitive(Search(("grid",), "parts", order=10))
 def split_by_lines(grid: Grid) -> Grids:
     """The parts between separator lines, in reading order."""
     _, rows, cols = separator_lines(grid)
@@ -59,6 +62,7 @@ def split_by_lines(grid: Grid) -> Grids:
     return parts
 
 
+@primitive(Search(("grid",), "parts", ((2, 3),), order=20))
 def split_rows(grid: Grid, n: int) -> Grids:
     """n equal horizontal bands, top to bottom (separator rows between them are dropped)."""
     h = grid.shape[0]
@@ -71,6 +75,7 @@ def split_rows(grid: Grid, n: int) -> Grids:
     raise DSLError("rows do not split evenly")
 
 
+@primitive(Search(("grid",), "parts", ((2, 3),), order=30))
 def split_cols(grid: Grid, n: int) -> Grids:
     """n equal vertical bands, left to right."""
     return tuple(np.ascontiguousarray(p.T) for p in split_rows(np.ascontiguousarray(grid.T), n))
@@ -81,6 +86,7 @@ def _same_shapes(parts: Sequence[Grid]) -> None:
         raise DSLError("parts differ in shape")
 
 
+@primitive(Search(("parts",), "grid", ("out_colour",), bg=True, order=40))
 def combine_and(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where every part is foreground."""
     _same_shapes(parts)
@@ -88,6 +94,7 @@ def combine_and(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
+@primitive(Search(("parts",), "grid", ("out_colour",), bg=True, order=50))
 def combine_or(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where any part is foreground."""
     _same_shapes(parts)
@@ -95,6 +102,7 @@ def combine_or(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
+@primitive(Search(("parts",), "grid", ("out_colour",), bg=True, order=60))
 def combine_xor(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where exactly one part is foreground."""
     _same_shapes(parts)
@@ -102,6 +110,7 @@ def combine_xor(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
+@primitive(Search(("parts",), "grid", ("out_colour",), bg=True, order=70))
 def combine_nor(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where no part is foreground."""
     _same_shapes(parts)
@@ -109,6 +118,7 @@ def combine_nor(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
+@primitive(Search(("parts",), "grid", ("out_colour",), bg=True, order=80))
 def combine_diff(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     """`colour` where the first part is foreground and no other part is."""
     _same_shapes(parts)
@@ -116,6 +126,7 @@ def combine_diff(parts: Sequence[Grid], colour: int, bg: int = 0) -> Grid:
     return cast("Grid", np.where(mask, np.int8(colour), np.int8(bg)).astype(np.int8))
 
 
+@primitive(Search(("parts",), "grid", bg=True, order=90))
 def overlay_parts(parts: Sequence[Grid], bg: int = 0) -> Grid:
     """Stack the parts, first at the bottom: later parts' foreground wins."""
     _same_shapes(parts)
@@ -125,11 +136,13 @@ def overlay_parts(parts: Sequence[Grid], bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(Search(("parts",), "grid", bg=True, order=100))
 def overlay_parts_reversed(parts: Sequence[Grid], bg: int = 0) -> Grid:
     """Stack the parts, last at the bottom: earlier parts' foreground wins."""
     return overlay_parts(list(parts)[::-1], bg)
 
 
+@primitive(Search(("parts",), "grid", order=110))
 def majority_part(parts: Sequence[Grid]) -> Grid:
     """Cell-wise the most common colour across the parts."""
     _same_shapes(parts)
@@ -148,26 +161,31 @@ def _pick(parts: Sequence[Grid], key: list[float], largest: bool) -> Grid:
     return cast("Grid", winners[0].copy())
 
 
+@primitive(Search(("parts",), "grid", bg=True, order=120))
 def part_most_cells(parts: Sequence[Grid], bg: int = 0) -> Grid:
     """The part with the most foreground cells."""
     return _pick(parts, [float(np.count_nonzero(p != bg)) for p in parts], True)
 
 
+@primitive(Search(("parts",), "grid", bg=True, order=130))
 def part_fewest_cells(parts: Sequence[Grid], bg: int = 0) -> Grid:
     """The part with the fewest foreground cells."""
     return _pick(parts, [float(np.count_nonzero(p != bg)) for p in parts], False)
 
 
+@primitive(Search(("parts",), "grid", bg=True, order=140))
 def part_most_colours(parts: Sequence[Grid], bg: int = 0) -> Grid:
     """The part with the most distinct colours."""
     return _pick(parts, [float(np.count_nonzero(np.delete(colour_counts(p), bg))) for p in parts], True)
 
 
+@primitive(Search(("parts",), "grid", bg=True, order=150))
 def part_fewest_colours(parts: Sequence[Grid], bg: int = 0) -> Grid:
     """The part with the fewest distinct colours."""
     return _pick(parts, [float(np.count_nonzero(np.delete(colour_counts(p), bg))) for p in parts], False)
 
 
+@primitive(Search(("parts",), "grid", order=160))
 def part_unique(parts: Sequence[Grid]) -> Grid:
     """The one part unlike all the others (the others may repeat)."""
     keys = [(p.shape, p.tobytes()) for p in parts]
@@ -177,6 +195,7 @@ def part_unique(parts: Sequence[Grid]) -> Grid:
     return cast("Grid", found[0].copy())
 
 
+@primitive(Search(("parts",), "grid", order=170))
 def part_most_common(parts: Sequence[Grid]) -> Grid:
     """The part that appears most often."""
     keys = [(p.shape, p.tobytes()) for p in parts]
@@ -186,6 +205,7 @@ def part_most_common(parts: Sequence[Grid]) -> Grid:
     return cast("Grid", parts[counts.index(max(counts))].copy())
 
 
+@primitive(Search(("parts",), "grid", order=180))
 def part_symmetric(parts: Sequence[Grid]) -> Grid:
     """The one part that is left-right symmetric."""
     found = [p for p in parts if np.array_equal(p, p[:, ::-1])]
@@ -194,6 +214,7 @@ def part_symmetric(parts: Sequence[Grid]) -> Grid:
     return cast("Grid", found[0].copy())
 
 
+@primitive(Search(("parts",), "grid", ((0, 1, -1),), order=190))
 def part_at(parts: Sequence[Grid], index: int) -> Grid:
     """The part at `index` (negative counts from the end)."""
     if not -len(parts) <= index < len(parts):
@@ -201,6 +222,7 @@ def part_at(parts: Sequence[Grid], index: int) -> Grid:
     return cast("Grid", parts[index].copy())
 
 
+@primitive(Search(("parts",), "grid", bg=True, order=200))
 def parts_summary(parts: Sequence[Grid], bg: int = 0) -> Grid:
     """A grid with one cell per part (laid out like the parts when they form a square
     number): each cell the part's most common foreground colour, `bg` when empty."""
@@ -216,6 +238,7 @@ def parts_summary(parts: Sequence[Grid], bg: int = 0) -> Grid:
     return np.array(cells, dtype=np.int8).reshape(1, n)
 
 
+@primitive
 def split_grid_cells(grid: Grid) -> tuple[Grids, int, int]:
     """The parts between separator lines with the (rows, cols) of the layout."""
     _, rows, cols = separator_lines(grid)
@@ -224,6 +247,7 @@ def split_grid_cells(grid: Grid) -> tuple[Grids, int, int]:
     return tuple(grid[r0:r1, c0:c1].copy() for r0, r1 in rs for c0, c1 in cs), len(rs), len(cs)
 
 
+@primitive(grid_op(bg=True, order=390))
 def layout_summary(grid: Grid, bg: int = 0) -> Grid:
     """One cell per separated part, laid out like the parts: the part's main foreground colour."""
     parts, nr, nc = split_grid_cells(grid)

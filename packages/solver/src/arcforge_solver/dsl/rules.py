@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from arcforge_solver.dsl.core import Grid
 from arcforge_solver.dsl.objects import Obj, holes, objects
+from arcforge_solver.dsl.primitive import primitive
 
 Codes = npt.NDArray[np.int64]
 
@@ -69,6 +70,7 @@ def _bits(colours: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return cast("npt.NDArray[np.int64]", np.left_shift(np.int64(1), colours))
 
 
+@primitive
 def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
     """An integer code per cell describing the cell and its surroundings by `kind`."""
     own = grid.astype(np.int64)
@@ -124,6 +126,7 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
     raise ValueError(f"unknown feature kind {kind!r}")
 
 
+@primitive
 def apply_cell_rule(grid: Grid, kind: str, table: Mapping[int, int], bg: int = 0) -> Grid:
     """Each cell whose feature code is in `table` takes the colour the table gives; the rest stay."""
     codes = cell_features(grid, kind, bg)
@@ -147,6 +150,7 @@ OBJECT_PROPERTIES = (
 """Properties an object recolouring rule may key on, most general first."""
 
 
+@primitive
 def object_property(obj: Obj, everyone: tuple[Obj, ...], prop: str) -> object:
     """The value of `prop` for `obj` among `everyone`: an int, bool or bytes."""
     if prop == "size":
@@ -173,6 +177,7 @@ def object_property(obj: Obj, everyone: tuple[Obj, ...], prop: str) -> object:
     raise ValueError(f"unknown object property {prop!r}")
 
 
+@primitive
 def recolour_objects(
     grid: Grid, prop: str, table: Mapping[object, int], bg: int = 0, diagonal: bool = False
 ) -> Grid:

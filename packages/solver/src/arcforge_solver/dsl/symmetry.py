@@ -7,6 +7,7 @@ from typing import cast
 import numpy as np
 
 from arcforge_solver.dsl.core import DSLError, Grid
+from arcforge_solver.dsl.primitive import SYMMETRIES, grid_op, primitive
 
 _IMAGES = {
     "lr": lambda g: g[:, ::-1],
@@ -32,6 +33,7 @@ def _complete(grid: Grid, kinds: tuple[str, ...], hole: int) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(SYMMETRIES, "hole", max_arg_cost=1, order=630))
 def complete_symmetry(grid: Grid, kinds: str, hole: int = 0) -> Grid:
     """Fill `hole`-coloured cells from their mirror images under the symmetries in `kinds`
     ('lr', 'ud', 'rot180', 'transpose', 'rot90', joined with '+'), until stable."""
@@ -41,6 +43,7 @@ def complete_symmetry(grid: Grid, kinds: str, hole: int = 0) -> Grid:
     return out
 
 
+@primitive(grid_op(SYMMETRIES, bg=True, max_arg_cost=2, order=590))
 def symmetrise(grid: Grid, kinds: str, bg: int = 0) -> Grid:
     """Overlay the grid with its images under `kinds`: foreground wins over `bg`."""
     out = grid.copy()
@@ -53,6 +56,7 @@ def symmetrise(grid: Grid, kinds: str, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive
 def is_symmetric(grid: Grid, kind: str) -> bool:
     image = _IMAGES[kind](grid)
     return image.shape == grid.shape and bool(np.array_equal(image, grid))
@@ -72,6 +76,7 @@ def _motif(grid: Grid, known: np.ndarray, ph: int, pw: int) -> Grid | None:
     return cast("Grid | None", high.astype(np.int8))
 
 
+@primitive(grid_op("hole", max_arg_cost=1, order=650))
 def complete_tiling(grid: Grid, hole: int = 0) -> Grid:
     """Fill `hole` cells of a grid that repeats with some period (rows and columns) from the
     cells that share their place in the period; the smallest period that fits wins."""
@@ -93,6 +98,7 @@ def complete_tiling(grid: Grid, hole: int = 0) -> Grid:
     raise DSLError("no period fits")
 
 
+@primitive(grid_op(SYMMETRIES, "hole", max_arg_cost=1, order=640))
 def extract_hole_fill(grid: Grid, kinds: str, hole: int) -> Grid:
     """The content that symmetry puts into the `hole`-coloured rectangle, cropped to it."""
     rows = np.flatnonzero((grid == hole).any(axis=1))
@@ -106,6 +112,7 @@ def extract_hole_fill(grid: Grid, kinds: str, hole: int) -> Grid:
     return cast("Grid", part.copy())
 
 
+@primitive(grid_op("hole", max_arg_cost=1, order=660))
 def extract_tiling_fill(grid: Grid, hole: int) -> Grid:
     """The content that a periodic tiling puts into the `hole`-coloured rectangle."""
     rows = np.flatnonzero((grid == hole).any(axis=1))
@@ -135,6 +142,7 @@ def _mirror_fill(grid: Grid, hole: int, axis: int, centre2: int) -> Grid | None:
     return out if axis == 0 else np.ascontiguousarray(out.T)
 
 
+@primitive(grid_op("hole", max_arg_cost=1, order=500))
 def restore_symmetry(grid: Grid, hole: int) -> Grid:
     """Fill `hole` cells from mirror images about the rows' and columns' axes of symmetry, wherever
     those axes lie (not only the grid's middle). Each axis must agree with every known cell."""
@@ -168,6 +176,7 @@ def restore_symmetry(grid: Grid, hole: int) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op("hole", max_arg_cost=1, order=510))
 def complete_diagonal_tiling(grid: Grid, hole: int = 0) -> Grid:
     """Fill `hole` cells of a grid whose colour depends only on (row + col) mod k, or on
     (row - col) mod k, for the smallest k that fits."""

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from arcforge_solver import dsl
+from arcforge_solver.dsl.geometry import transformed
+from arcforge_solver.dsl.objects import objects
 from arcforge_solver.dsl.rules import FEATURES, OBJECT_PROPERTIES, cell_features, object_property
 from arcforge_solver.engines.search.program import Node
 from arcforge_solver.tasks.model import Grid
@@ -91,7 +93,7 @@ def fit_object_recolour(
         ok = True
         for v, t in zip(values, targets, strict=False):
             try:
-                objs = dsl.objects(v, bg, diagonal=diagonal)
+                objs = objects(v, bg, diagonal=diagonal)
             except dsl.DSLError:
                 ok = False
                 break
@@ -114,7 +116,7 @@ def fit_object_recolour(
             if test is None:
                 continue
             with contextlib.suppress(dsl.DSLError):
-                test_objs.append(dsl.objects(test, bg, diagonal=diagonal))
+                test_objs.append(objects(test, bg, diagonal=diagonal))
         for prop in OBJECT_PROPERTIES:
             table: dict[Any, int] = {}
             consistent = True
@@ -157,7 +159,7 @@ def fit_tile_layout(
                 for v, t in zip(values, targets, strict=True):
                     h, w = v.shape
                     block = t[i * h : (i + 1) * h, j * w : (j + 1) * w]
-                    image = dsl.transformed(v, name, bg)
+                    image = transformed(v, name, bg)
                     if image.shape != block.shape or not np.array_equal(image, block):
                         fits = False
                         break
