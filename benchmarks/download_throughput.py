@@ -5,11 +5,17 @@ it from the loopback hub (tests/support/hub_server.py, its own process) behind a
 per-connection bandwidth cap and added latency, the way a real CDN throttles single streams. Then,
 in the same run:
 
-1. `hf download` (huggingface_hub's CLI) fetches the repo: one connection per file;
+1. `hf download` (huggingface_hub's CLI, as users run it) fetches the repo;
 2. `arcforge-download` fetches it: ranged requests over --workers connections, sha256-verified;
 3. `arcforge-download` is killed with SIGKILL at 50 % and rerun: the bytes fetched twice are printed.
 
-Prints MB/s for both, their ratio (target ≥ 1.5×), and the re-fetched bytes.
+Prints MB/s for both, their ratio (target ≥ 1.5×), and the re-fetched bytes. The baseline is `hf download`
+over HTTP: the stand-in hub serves plain LFS files, so hf_xet (which `hf download` uses for Xet-backed
+files on the real Hub) is not in play, even when installed; no Xet CAS can be reached from here, and
+this ratio says nothing about hf_xet's speed.
+
+`--compare-clients` adds one uncapped connection read by http.client (the engine's client) and by the
+HTTP library huggingface_hub uses (httpx2 or httpx): the per-byte cost of each client, same server.
 
     python benchmarks/download_throughput.py --size-gb 1 --bandwidth-mbs 20 --latency-ms 20
 """
@@ -46,12 +52,73 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--latency-ms", type=float, default=20.0, help="added per request (default: 20)")
     parser.add_argument("--workers", type=int, default=8, help="arcforge-download connections (default: 8)")
+    parser.add_argument(
+        "--max-workers", type=int, help="arcforge-download --max-workers (default: its own, twice --workers)"
+    )
     parser.add_argument("--range-size", default="64M", help="arcforge-download range size (default: 64M)")
     parser.add_argument(
         "--work-dir", type=Path, help="where to put the repo and downloads (default: a temp dir)"
     )
     parser.add_argument("--skip-hf", action="store_true", help="do not run `hf download`")
+    parser.add_argument(
+        "--compare-clients",
+        action="store_true",
+        help="also read one shard over one uncapped connection with http.client and with httpx2/httpx",
+    )
     return parser.parse_args()
+
+
+def baseline_label() -> str:
+    """What `hf download` is in this run: its version, and whether hf_xet could have taken part."""
+    import importlib.util
+
+    import huggingface_hub
+
+    xet = "installed" if importlib.util.find_spec("hf_xet") else "not installed"
+    return (
+        f"huggingface_hub {huggingface_hub.__version__}, hf_xet {xet}; the stand-in serves no Xet, "
+        "so this is hf download's HTTP path (one connection per file)"
+    )
+
+
+def client_rates(hub: HubServer, repo: GeneratedRepo) -> dict[str, float]:
+    """MB/s of one uncapped connection reading the largest shard: http.client (read1 into a buffer,
+    as the engine reads) against huggingface_hub's HTTP library (iter_raw). Same server, same bytes."""
+    import http.client
+    import importlib
+    from urllib.parse import quote, urlsplit
+
+    name = max((f for f in repo.files.values() if f.lfs), key=lambda f: f.size).path
+    path = f"/{REPO_ID}/resolve/{repo.commit}/{quote(name)}"
+    rates: dict[str, float] = {}
+    hub.set_faults()  # no cap, no latency, no redirect: only the client differs
+    started = time.monotonic()
+    conn = http.client.HTTPConnection(urlsplit(hub.url).netloc)
+    conn.request("GET", path, headers={"Range": "bytes=0-", "Accept-Encoding": "identity"})
+    response = conn.getresponse()
+    got = 0
+    while block := response.read1(256 << 10):
+        got += len(block)
+    conn.close()
+    rates["http.client"] = got / MB / (time.monotonic() - started)
+    for module_name in ("httpx2", "httpx"):
+        try:
+            library = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        started = time.monotonic()
+        got = 0
+        with (
+            library.Client(timeout=None) as client,
+            client.stream(
+                "GET", hub.url + path, headers={"Range": "bytes=0-", "Accept-Encoding": "identity"}
+            ) as streamed,
+        ):
+            for block in streamed.iter_raw(256 << 10):
+                got += len(block)
+        rates[module_name] = got / MB / (time.monotonic() - started)
+        break
+    return rates
 
 
 def hf_cli() -> list[str]:
@@ -86,7 +153,22 @@ def arcforge_command(hub: HubServer, out: Path, args: argparse.Namespace) -> lis
         args.range_size,
         "--progress",
         "plain",
+        *(["--max-workers", str(args.max_workers)] if args.max_workers else []),
     ]
+
+
+def workers_reached(work: Path, started_with: int) -> int:
+    """The most connections the last arcforge-download run used (its `log` events name each addition)."""
+    import json
+
+    path = work / "state" / "download.jsonl"
+    events = (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    )
+    starts = [i for i, e in enumerate(events) if e["kind"] == "start"]
+    last = events[starts[-1] :] if starts else []
+    grown = [e["data"]["workers"] for e in last if e["kind"] == "log" and "workers" in e["data"]]
+    return max([started_with, *grown])
 
 
 def timed(command: list[str], env: dict[str, str], label: str) -> float:
@@ -180,6 +262,7 @@ def main() -> int:
                 flush=True,
             )
             results: dict[str, float] = {}
+            print(f"baseline:          hf download ({baseline_label()})", flush=True)
             if not args.skip_hf:
                 hub.reset_stats()
                 hf_env = env_for(work) | {"HF_ENDPOINT": hub.url}
@@ -193,8 +276,10 @@ def main() -> int:
                 arcforge_command(hub, work / "arcforge", args), env_for(work), "arcforge-download"
             )
             results["arcforge"] = hub.stats()["body_bytes_total"] / MB / seconds
+            reached = workers_reached(work, args.workers)
             print(
-                f"arcforge-download: {results['arcforge']:7.1f} MB/s  ({seconds:.1f} s, {args.workers} workers, "
+                f"arcforge-download: {results['arcforge']:7.1f} MB/s  ({seconds:.1f} s, {args.workers}"
+                f"{f'→{reached}' if reached > args.workers else ''} workers, "
                 f"ranges of {args.range_size}, sha256 verified)",
                 flush=True,
             )
@@ -214,6 +299,12 @@ def main() -> int:
                 f"kill -9 at 50 %:   {fetched_twice / MB:.1f} MB fetched twice ({fetched_twice:,} bytes); "
                 f"the rerun fetched {rerun_bytes / MB:.0f} of {repo.bytes_total / MB:.0f} MB"
             )
+            if args.compare_clients:
+                for client, rate in client_rates(hub, repo).items():
+                    print(
+                        f"one connection, {client + ':':12} {rate:7.1f} MB/s (uncapped, no latency)",
+                        flush=True,
+                    )
     finally:
         if args.work_dir is None:
             shutil.rmtree(work, ignore_errors=True)

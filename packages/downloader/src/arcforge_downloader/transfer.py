@@ -377,8 +377,8 @@ class TransferEngine:
 
     def _range_for(self, size: int) -> int:
         """The range size, smaller for a file too small to give every worker a range: a repo of
-        two 500 MB shards still uses all connections."""
-        spread = -(-size // max(1, self.settings.workers))
+        two 500 MB shards still uses all connections, the ones growth may add included."""
+        spread = -(-size // max(1, self.settings.worker_limit))
         return min(self.settings.range_size, max(MIN_AUTO_RANGE, spread))
 
     # ---- running ----------------------------------------------------------------------------------
