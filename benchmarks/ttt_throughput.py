@@ -108,7 +108,7 @@ def open_model(args: argparse.Namespace) -> tuple[TttModel, str]:
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig, Qwen3Config
 
-    from arcforge_solver.engines.llm.loading import plan_device
+    from arcforge_solver.engines.llm.loading import _dtype_keyword, plan_device
 
     plan = plan_device("auto")
     if plan.device != "cuda":
@@ -126,7 +126,7 @@ def open_model(args: argparse.Namespace) -> tuple[TttModel, str]:
     config = (Qwen3Config if arch == "qwen3" else LlamaConfig)(**shape, **ids)
     dtype = getattr(torch, plan.dtype)
     with torch.device("cuda"):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        model = AutoModelForCausalLM.from_config(config, **{_dtype_keyword(): dtype})
     if args.checkpointing:
         model.gradient_checkpointing_enable()
         model.enable_input_require_grads()
