@@ -140,6 +140,8 @@ class UploadEnd(TypedDict, total=False):
     files: int
     bytes_total: int
     kernel_status: str
+    submission: str
+    submission_status: str
 
 
 # -- test-run ----------------------------------------------------------------------------------------

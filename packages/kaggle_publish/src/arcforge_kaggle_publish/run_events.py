@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from arcforge_events import Event, latest_run, read_events
 from arcforge_kaggle_publish.reporter import Reporter
 
 REPLAYED_KINDS = ("start", "progress", "item", "log", "error", "end")
 
 
-def last_run_events(path: Path) -> list[dict[str, Any]]:
-    """The events of the last run in a test-run.jsonl; junk lines are skipped."""
-    events: list[dict[str, Any]] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return events
-    for line in lines:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict) or not isinstance(event.get("data"), dict):
-            continue
-        if event.get("kind") == "start":
-            events = []
-        events.append(event)
-    return events
+def last_run_events(path: Path) -> list[Event]:
+    """The events of the last run in a test-run.jsonl, read by the contract's reader (junk skipped)."""
+    return latest_run(read_events(path).events)
 
 
 def replay_test_run(
@@ -43,10 +28,10 @@ def replay_test_run(
     try:
         if events:
             for event in events:
-                if event.get("kind") in REPLAYED_KINDS:
-                    writer.emit(event["kind"], **event["data"])
-                if event.get("kind") == "end":
-                    scores = event["data"].get("scores")
+                if event.kind in REPLAYED_KINDS:
+                    writer.emit(event.kind, **event.data)
+                if event.kind == "end":
+                    scores = event.data.get("scores")
         else:
             writer.emit(
                 "start", tasks=len(submission), engine="kaggle", has_solutions=False, resumed=0, source=kernel
