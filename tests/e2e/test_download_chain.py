@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from arcforge_tui.events import EventTailer
+from arcforge_events import EventTailer
 from arcforge_tui.state import MonitorState
 from tests.e2e.conftest import run_invoke, write_config
 from tests.support.hub_server import generate_repo, running_hub_server
