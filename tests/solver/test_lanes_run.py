@@ -159,3 +159,62 @@ def test_without_a_gpu_one_lane_and_workers_auto(
     assert start["workers"] == len(os.sched_getaffinity(0))  # no GPU lane keeps a core
     messages = [e["data"]["message"] for e in _events(tmp_path) if e["kind"] == "log"]
     assert any("no GPU visible: one lane on the CPU" in m for m in messages)
+
+
+def test_the_hybrid_engine_runs_one_replica_per_lane(
+    tmp_path: Path, small_tasks: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real hybrid engine and the tests' tiny model on two fake cards: each lane loads the model and
+    starts its own DSL search worker (a lane worker may start workers of its own)."""
+    pytest.importorskip("torch")
+    from tests.support.tiny_model import build_tiny_model
+
+    model = build_tiny_model(tmp_path / "tiny")
+    monkeypatch.setenv("ARCFORGE_FAKE_GPUS", "2")
+    monkeypatch.setenv("ARCFORGE_EVENTS_STRICT", "1")
+    # Short prompts and answers: a CPU shared with other jobs prefills slowly, and only decoding
+    # steps can be interrupted at the deadline.
+    monkeypatch.setenv("ARCFORGE_LLM_MAX_PROMPT_TOKENS", "300")
+    monkeypatch.setenv("ARCFORGE_LLM_MAX_NEW_TOKENS", "16")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    code = main(
+        [
+            "run",
+            str(small_tasks),
+            "--out",
+            str(tmp_path / "out" / "submission.json"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--model-dir",
+            str(model),
+            "--time-per-task",
+            "15",
+            "--workers",
+            "2",
+            "--population",
+            "2",
+            "--generations",
+            "1",
+        ]
+    )
+    assert code == 0
+    events = _events(tmp_path)
+    start = next(e["data"] for e in events if e["kind"] == "start")
+    assert (start["engine"], start["lanes"], start["gpus"]) == ("hybrid", 2, 2)
+    ready = sorted(
+        e["data"]["lane"] for e in events if e["kind"] == "log" and "engine ready" in e["data"]["message"]
+    )
+    assert ready == [0, 1]  # both lanes built the hybrid engine and loaded the model
+    finished = [
+        e["data"]
+        for e in events
+        if e["kind"] == "item" and e["data"]["state"] in ("done", "failed", "timeout")
+    ]
+    assert len(finished) == 5 and {item["lane"] for item in finished} <= {0, 1}
+    assert not [item for item in finished if item["state"] == "failed"]
+    journal = _journal(tmp_path)
+    done = [record for record in journal.values() if record["state"] == "done"]
+    assert done and all(record["stats"]["backend"] == "transformers" for record in done)
+    # Each lane's hybrid engine started its own search worker (a daemon could not have).
+    assert not [r for r in journal.values() if "daemonic" in json.dumps(r)]
+    assert any(record["stats"].get("search", {}).get("evaluations", 0) > 0 for record in done)

@@ -249,7 +249,9 @@ class ProcessExecutor:
             env=env,
             sandbox_workers=self.sandbox_workers,
         )
-        return _Slot(spawn_child(task_worker_main, (setup,), "arcforge-task-worker"))
+        # A lane's engine may start workers of its own (the hybrid's search), which a daemon may not.
+        lane = bool(self.lane_env)
+        return _Slot(spawn_child(task_worker_main, (setup,), "arcforge-task-worker", daemon=not lane))
 
     def busy(self) -> int:
         return sum(slot.task is not None for slot in self._slots) + len(self._waiting)

@@ -57,13 +57,17 @@ class Child:
     conn: Connection
 
 
-def spawn_child(target: Callable[..., None], args: tuple[Any, ...], name: str) -> Child:
-    """Start `target(conn, *args)` in a fresh (spawned, not forked) daemon process.
+def spawn_child(
+    target: Callable[..., None], args: tuple[Any, ...], name: str, *, daemon: bool = True
+) -> Child:
+    """Start `target(conn, *args)` in a fresh (spawned, not forked) process, a daemon unless it must
+    start workers of its own (multiprocessing refuses children to a daemon: a GPU lane's hybrid engine
+    starts its search worker); `exit_with_parent` and the owner's stop end it either way.
 
     Spawn, not fork: the parent may hold threads, a CUDA context or locks that a fork would copy."""
     context = multiprocessing.get_context("spawn")
     parent_conn, child_conn = context.Pipe(duplex=True)
-    process = context.Process(target=target, args=(child_conn, *args), daemon=True, name=name)
+    process = context.Process(target=target, args=(child_conn, *args), daemon=daemon, name=name)
     process.start()
     child_conn.close()
     return Child(process, parent_conn)
