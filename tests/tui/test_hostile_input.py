@@ -3,12 +3,16 @@ says in the log pane what it skipped, and a torn line does not hide the next run
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
 
 from arcforge_events import EventWriter
+from arcforge_tui.app import MonitorApp
 from arcforge_tui.state import MonitorState
 from arcforge_tui.widgets import LogPane, StatusHeader
 from tests.tui import scenario
@@ -81,6 +85,16 @@ def test_a_state_fed_non_finite_numbers_by_hand_does_not_raise() -> None:
     assert model.test_run.forecast_text  # renders
 
 
+@contextlib.asynccontextmanager
+async def following_a_run(state_dir: Path, width: int = 100) -> AsyncIterator[tuple[MonitorApp, Pilot[None]]]:
+    """The app following a test run whose first two tasks are done (the run goes on)."""
+    scenario.write_test_run(state_dir, tasks=2, finished=False)
+    app = make_app(state_dir)
+    async with app.run_test(size=(width, 40)) as pilot:
+        await wait_until(pilot, lambda: app.model.test_run.done == 2, "the first tasks")
+        yield app, pilot
+
+
 def scenario_load(state_dir: Path) -> MonitorState:
     from arcforge_events import event_path, read_events
 
@@ -91,10 +105,7 @@ def scenario_load(state_dir: Path) -> MonitorState:
 
 @pytest.mark.asyncio
 async def test_infinity_in_a_live_file_does_not_kill_the_app(state_dir: Path) -> None:
-    scenario.write_test_run(state_dir, tasks=2, finished=False)
-    app = make_app(state_dir)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await wait_until(pilot, lambda: app.model.test_run.done == 2, "the first tasks")
+    async with following_a_run(state_dir) as (app, pilot):
         path = state_dir / "test-run.jsonl"
         append(path, event_line("progress", '{"done":Infinity,"forecast_s":1e400}', run_id=scenario.TEST_RUN))
         with EventWriter("test-run", state_dir, run_id=scenario.TEST_RUN) as writer:
@@ -109,10 +120,8 @@ async def test_infinity_in_a_live_file_does_not_kill_the_app(state_dir: Path) ->
 
 @pytest.mark.asyncio
 async def test_a_tailer_survives_a_100000_deep_line_and_says_so(state_dir: Path) -> None:
-    scenario.write_test_run(state_dir, tasks=2, finished=False)
-    app = make_app(state_dir)
-    async with app.run_test(size=(120, 40)) as pilot:  # wide: the log pane shows beside the others
-        await wait_until(pilot, lambda: app.model.test_run.done == 2, "the first tasks")
+    # Wide: the log pane shows beside the others.
+    async with following_a_run(state_dir, width=120) as (app, pilot):
         path = state_dir / "test-run.jsonl"
         deep = b"[" * 100_000 + b"]" * 100_000
         append(
@@ -138,10 +147,7 @@ async def test_a_tailer_survives_a_100000_deep_line_and_says_so(state_dir: Path)
 
 @pytest.mark.asyncio
 async def test_a_100_mb_line_is_skipped_and_counted(state_dir: Path) -> None:
-    scenario.write_test_run(state_dir, tasks=2, finished=False)
-    app = make_app(state_dir)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await wait_until(pilot, lambda: app.model.test_run.done == 2, "the first tasks")
+    async with following_a_run(state_dir) as (app, pilot):
         path = state_dir / "test-run.jsonl"
         head = (
             b'{"v":1,"stage":"test-run","run_id":"'
@@ -168,10 +174,7 @@ async def test_a_100_mb_line_is_skipped_and_counted(state_dir: Path) -> None:
 
 @pytest.mark.asyncio
 async def test_after_a_torn_line_the_next_runs_start_is_shown(state_dir: Path) -> None:
-    scenario.write_test_run(state_dir, tasks=2, finished=False)
-    app = make_app(state_dir)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await wait_until(pilot, lambda: app.model.test_run.done == 2, "the first tasks")
+    async with following_a_run(state_dir) as (app, pilot):
         assert app.model.test_run.run.status == "running"
         path = state_dir / "test-run.jsonl"
         append(path, b'{"v":1,"stage":"test-run","run_id":"' + scenario.TEST_RUN.encode())  # killed mid-line
