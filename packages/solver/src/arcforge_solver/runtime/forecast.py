@@ -121,10 +121,13 @@ class FullRunForecast:
         parts: list[str] = []
         if "llm_samples" in work:
             samples = work["llm_samples"]
-            generations = max(1, int(samples // LLM_POPULATION))
-            parts.append(
-                f"≈{samples:,.0f} LLM samples (population {LLM_POPULATION} × {generations} generations)"
+            generations = int(samples // LLM_POPULATION)
+            shape = (
+                f"population {LLM_POPULATION} × {generations} generation{'s' if generations != 1 else ''}"
+                if generations
+                else f"less than one generation of population {LLM_POPULATION}"
             )
+            parts.append(f"≈{samples:,.0f} LLM samples ({shape})")
         if "llm_programs" in work:
             parts.append(f"≈{work['llm_programs']:,.0f} LLM programs run")
         if "search_evaluations" in work:
