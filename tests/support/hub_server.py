@@ -412,6 +412,8 @@ class HubHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", "0" if self.command == "HEAD" else str(len(body)))
         if error.code:
+            # huggingface_hub maps X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo)
+            # to its error classes and shows X-Error-Message (utils/_http.py, hf_raise_for_status).
             self.send_header("X-Error-Code", error.code)
         self.send_header("X-Error-Message", error.message)
         for key, value in error.headers.items():
@@ -483,13 +485,16 @@ class HubHandler(BaseHTTPRequestHandler):
     def _repo(self, repo_id: str, rev: str) -> dict[str, Any]:
         repo = self.state.load_repo(repo_id)
         if repo is None:
-            raise HubError(404, "RepoNotFound", "Repository not found")
+            raise HubError(
+                404, "RepoNotFound", "Repository not found"
+            )  # the Hub's text for missing and private
         if rev not in ("main", repo["commit"]):
             raise HubError(404, "RevisionNotFound", f"Invalid rev id: {rev}")
         return repo
 
     def _info(self, repo_id: str, rev: str, query: dict[str, list[str]]) -> None:
         repo = self._repo(repo_id, rev)
+        # files_metadata=True asks ?blobs=true: siblings then carry size, blobId and lfs (hf_api.model_info).
         blobs = query.get("blobs", ["false"])[0].lower() == "true"
         siblings = []
         for entry in repo["files"]:
@@ -520,6 +525,8 @@ class HubHandler(BaseHTTPRequestHandler):
 
     def _tree(self, repo_id: str, rev: str, prefix: str, query: dict[str, list[str]]) -> None:
         repo = self._repo(repo_id, rev)
+        # list_repo_tree pages through /tree/{rev}: files with oid, size, lfs{oid,size,pointerSize} and
+        # folders as "directory" entries (hf_api.list_repo_tree, RepoFile / RepoFolder).
         recursive = query.get("recursive", ["false"])[0].lower() == "true"
         prefix = prefix.strip("/")
         entries: list[dict[str, Any]] = []
@@ -554,6 +561,9 @@ class HubHandler(BaseHTTPRequestHandler):
     # ---- files ----------------------------------------------------------------------------------
 
     def _check_access(self, repo: dict[str, Any]) -> None:
+        # Gated repos list their files to anyone and refuse the bytes: 401 without a (valid) token,
+        # 403 for a token without access, both with X-Error-Code GatedRepo and these messages
+        # (huggingface_hub utils/_http.py turns them into GatedRepoError; Hub docs, gated models).
         allowed = self.state.faults.gated_tokens
         if allowed is None:
             return
@@ -608,14 +618,18 @@ class HubHandler(BaseHTTPRequestHandler):
                 {"RateLimit": f'"resolvers";r=0;t={faults.rate_limit_reset_s}', "RateLimit-Policy": policy},
             )
         etag = entry["sha256"] if entry["lfs"] else entry["blob_id"]
+        # X-Repo-Commit and the ETag (sha256 for LFS, git blob id otherwise) are what get_hf_file_metadata
+        # reads (file_download.py; constants HUGGINGFACE_HEADER_X_REPO_COMMIT).
         common = {"X-Repo-Commit": repo["commit"], "ETag": f'"{etag}"'}
         if faults.xet_backed and entry["lfs"]:
             common["X-Xet-Hash"] = xet_hash(entry)
             token_url = f"{self.state.hub_url}/api/models/{repo_id}/xet-read-token/{repo['commit']}"
             common["Link"] = f'<{token_url}>; rel="xet-auth"'
-        if (faults.redirect_to_cdn or faults.xet_backed) and entry[
-            "lfs"
-        ]:  # like the Hub: small files come directly
+        # Like the Hub: LFS (and Xet) files redirect, small files come directly.
+        if (faults.redirect_to_cdn or faults.xet_backed) and entry["lfs"]:
+            # The real Location is a signed cas-bridge / CDN URL that expires after about an hour, then
+            # answers 403 (Hub docs; datasets #7685, #7931); X-Linked-Etag / X-Linked-Size describe the
+            # target (file_download.py, HUGGINGFACE_HEADER_X_LINKED_ETAG / _SIZE).
             location = f"{self.state.cdn_url}/blobs/{repo_id}/{repo['commit']}/{quote(path)}?expires=3600"
             self.send_response(302)
             for key, value in common.items():
@@ -643,6 +657,7 @@ class HubHandler(BaseHTTPRequestHandler):
         state, faults, rel = self.state, self.state.faults, entry["path"]
         size = entry["size"]
         if self.command == "GET":
+            # Generic 429 / 503 with Retry-After, which huggingface_hub's backoff honours (utils/_http.py).
             if state.take("status_429_times", rel):
                 raise HubError(429, None, "Too Many Requests", {"Retry-After": f"{faults.retry_after:g}"})
             if state.take("status_503_times", rel):
@@ -658,7 +673,7 @@ class HubHandler(BaseHTTPRequestHandler):
                 end = min(int(match[2]), size - 1) if match[2] else size - 1
             else:  # suffix range: the last N bytes
                 start = max(size - int(match[2]), 0)
-            if start >= size or start > end:
+            if start >= size or start > end:  # RFC 9110 §15.5.17: 416 with Content-Range bytes */size
                 raise HubError(416, None, "Range Not Satisfiable", {"Content-Range": f"bytes */{size}"})
             status = 206
         self.send_response(status)
