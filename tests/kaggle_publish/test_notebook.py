@@ -247,6 +247,7 @@ def test_commit_run_in_test_mode_installs_the_wheelhouse_offline_solves_five_and
     forecast = provenance["forecast"]
     assert forecast["tasks"] == TASKS and forecast["budget_s"] == BUDGET_S and forecast["test_tasks"] == 5
     assert forecast["lanes"] == 2 and forecast["gpu_hours"] == 0 and forecast["fits"] is True
+    assert forecast["programs_per_s"] > 0 and forecast["programs_per_task"] > 0  # from the solver's journal
     # Every task's share of the whole budget: 30 s, less 2 % kept back, over 6 tasks on 2 lanes.
     assert forecast["seconds_per_task"] == pytest.approx(BUDGET_S * 0.98 * 2 / TASKS, abs=0.1)
     # Two tasks nothing solves search until their time runs out, so the rerun uses the whole budget.

@@ -23,9 +23,11 @@ needs_solver = pytest.mark.skipif(
 KERNEL = "alice/arcforge-arc-prize"
 FORECAST = {
     "budget_s": 39600,
-    "engine": "search",
-    "expected_hours": 10.8,
-    "gpu_hours": 0.0,
+    "engine": "hybrid",
+    "expected_hours": 2.5,
+    "at_most_s": 38808,
+    "gpu_hours": 10.0,
+    "gpu_hours_at_most": 43.1,
     "seconds_per_task": 7128,
 }
 
@@ -71,7 +73,7 @@ def test_the_rerun_is_described_from_the_commit_runs_forecast() -> None:
     }
     summary = rerun_summary(record)
     assert summary.startswith("the rerun solves all tasks of the hidden set in up to 11.0 h on 4 x NVIDIA L4")
-    assert "expected 10.8 h, 0.0 GPU hours" in summary and "up to 2.0 h per task" in summary
+    assert "engine hybrid, expected 2.5–10.8 h, up to 43.1 GPU hours, at least 2.0 h per task" in summary
     assert "on 4 x NVIDIA L4" in rerun_summary({"accelerator": "NvidiaL4", "notebook": {}})
 
 
@@ -134,7 +136,9 @@ def test_a_commit_run_whose_solver_crashed_completes_but_is_never_submitted(
     with start_kaggle_server(users={"alice": "alice-secret-key-0123456789"}, runner=runner) as server:
         for name, value in server.env().items():
             monkeypatch.setenv(name, value)
-        pushed = publish("kernel", "--id", KERNEL, "--test-mode", "--run", "--solve-arg=--no-such-solver-flag")
+        pushed = publish(
+            "kernel", "--id", KERNEL, "--test-mode", "--run", "--solve-arg=--no-such-solver-flag"
+        )
         assert pushed.code == 0, pushed.err
         assert publish("status", KERNEL, "--wait").code == 0  # COMPLETE: the notebook exited cleanly
         fetched = publish("output", KERNEL, "--to", str(tmp_path / "out"))

@@ -136,10 +136,13 @@ def rerun_summary(record: dict[str, Any]) -> str:
     )
     words += f" on {machine}"
     details = [f"engine {forecast.get('engine') or run.get('engine') or '?'}"]
-    if forecast.get("expected_hours") is not None:
-        details.append(
-            f"expected {forecast['expected_hours']:.1f} h, {forecast.get('gpu_hours', 0):.1f} GPU hours"
-        )
+    expected, most = forecast.get("expected_hours"), forecast.get("at_most_s")
+    if expected is not None:
+        span = f"{expected:.1f} h"
+        if most is not None and float(most) / 3600 - expected >= 0.05:
+            span = f"{expected:.1f}–{float(most) / 3600:.1f} h"  # up to the budget as tasks go unsolved
+        gpu = forecast.get("gpu_hours_at_most", forecast.get("gpu_hours")) or 0
+        details.append(f"expected {span}, up to {float(gpu):.1f} GPU hours")
     if forecast.get("seconds_per_task"):
-        details.append(f"up to {_hours(float(forecast['seconds_per_task']))} per task")
+        details.append(f"at least {_hours(float(forecast['seconds_per_task']))} per task")
     return f"{words} ({', '.join(details)})"

@@ -1,0 +1,129 @@
+"""What the competition rerun will do: the notebook's own TEST_MODE forecast, for a full-size task set.
+
+    python benchmarks/competition_forecast.py                       # 240 ARC-AGI-2 training tasks, 11h
+    python benchmarks/competition_forecast.py --tasks 120 --test-mode-budget 2m --l4x4-workers 44
+
+Builds the competition notebook exactly as `invoke test-run --on kaggle` pushes it (SOLVE_ARGS from
+arcforge.toml through tasks.solve_args), lays out a fake /kaggle tree whose arc-agi_test_challenges.json
+holds TASKS tasks (ARC-AGI-2 training tasks from ../shared/arc, the tuning part only, else the solver's
+bundled sample repeated), runs the notebook's commit run in TEST_MODE on this machine (5 tasks, the search
+engine), and prints its forecast of the rerun on this machine. Then it prints the same arithmetic for Kaggle's
+L4x4 with --l4x4-workers search workers (an assumption, stated with the figures): the budget spread over the
+tasks and workers, and the candidate programs per task at the per-worker rate measured here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import tasks as invoke_tasks  # noqa: E402  (the repository's tasks.py: one place builds solver arguments)
+from arcforge_kaggle_publish.cli import main as publish  # noqa: E402
+from tests.support.kaggle.notebook_runner import competition_mount, gpu_path, run_notebook_cells  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "arc" / "arc-agi-2" / "training"
+SAMPLES = (
+    ROOT / "packages" / "solver" / "src" / "arcforge_solver" / "samples" / "arc-agi_sample_challenges.json"
+)
+
+
+def held_out(task_id: str) -> bool:
+    return int(hashlib.sha256(task_id.encode()).hexdigest(), 16) % 5 == 0
+
+
+def challenges(count: int) -> tuple[dict[str, object], str]:
+    """`count` tasks without their test outputs, and where they came from."""
+    chosen: dict[str, object] = {}
+    if SHARED.is_dir():
+        for path in sorted(SHARED.glob("*.json")):
+            if not held_out(path.stem) and len(chosen) < count:
+                task = json.loads(path.read_text())
+                chosen[path.stem] = {
+                    "train": task["train"],
+                    "test": [{"input": t["input"]} for t in task["test"]],
+                }
+        source = f"ARC-AGI-2 training (tuning part) from {SHARED}"
+    else:
+        sample = json.loads(SAMPLES.read_text())
+        items = list(sample.items())
+        for index in range(count):
+            task_id, task = items[index % len(items)]
+            chosen[task_id if index < len(items) else f"{index:08x}"] = task
+        source = "the solver's bundled sample, repeated"
+    return chosen, source
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=240, help="tasks in the fake test file (default: 240)")
+    parser.add_argument("--test-mode-budget", default="2m", help="the commit run's budget (default: 2m)")
+    parser.add_argument(
+        "--l4x4-workers", type=int, default=44, help="search workers assumed on L4x4 (default: 44)"
+    )
+    args = parser.parse_args()
+
+    config = invoke_tasks.load_config()
+    solve_args = invoke_tasks.solve_args(config, "kaggle")
+    chosen, source = challenges(args.tasks)
+    with tempfile.TemporaryDirectory(prefix="arcforge-forecast-") as tmp:
+        root = Path(tmp)
+        code = publish(
+            ["kernel", "--id", "bench/arcforge-arc-prize", "--test-mode", "--test-mode-budget", args.test_mode_budget,
+             "--dry-run", "--state-dir", str(root / "state"), *(f"--solve-arg={a}" for a in solve_args)]
+        )  # fmt: skip
+        if code != 0:
+            return code
+        notebook = json.loads(
+            (root / "state" / "kernels" / "arcforge-arc-prize" / "arcforge-notebook.ipynb").read_text()
+        )
+        input_dir, working = root / "input", root / "working"
+        competition = competition_mount(input_dir, "arc-prize-2026-arc-agi-2", "current")
+        competition.mkdir(parents=True)
+        working.mkdir()
+        (competition / "arc-agi_test_challenges.json").write_text(json.dumps(chosen))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("KAGGLE_", "ARCFORGE_"))}
+        env.update(
+            ARCFORGE_KAGGLE_INPUT=str(input_dir),
+            ARCFORGE_KAGGLE_WORKING=str(working),
+            ARCFORGE_NOTEBOOK_SKIP_INSTALL="1",
+            PATH=gpu_path(root / "bin", None),
+        )
+        done = run_notebook_cells(notebook, env, root, timeout=3600)
+        if done.returncode != 0:
+            print(done.stdout[-3000:] + done.stderr[-3000:], file=sys.stderr)
+            return 1
+        forecast = json.loads((working / "arcforge-provenance.json").read_text())["forecast"]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(
+        f"machine: {platform.machine()} {platform.system()}, {cores} cores usable; tasks: {len(chosen)} ({source})"
+    )
+    print(
+        f"solver arguments (tasks.solve_args): {' '.join(solve_args)}; TEST_MODE budget {args.test_mode_budget}"
+    )
+    print("\n".join(line for line in done.stdout.splitlines() if line.startswith(("forecast", "  "))))
+    budget, rate = forecast["budget_s"], forecast["programs_per_s"]
+    if budget:
+        share = budget * 0.98 * args.l4x4_workers / forecast["tasks"]
+        print(
+            f"on L4x4 with {args.l4x4_workers} search workers (assumed): {forecast['tasks']} tasks, "
+            f"up to {forecast['at_most_s'] / 3600:.1f} h planned ({100 * forecast['at_most_s'] / budget:.0f} % of "
+            f"the {budget / 3600:.1f} h budget; tasks not solved search to the end), "
+            f"{share / 60:.1f} min per task"
+            + (f", about {rate * share:,.0f} candidate programs per task at {rate:,.0f}/s per worker (measured here)"
+               if rate else "")
+        )  # fmt: skip
+    print(json.dumps(forecast))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
