@@ -243,3 +243,25 @@ def test_no_batch_starts_after_the_deadline_or_a_stop() -> None:
     assert pace.token_budget(64, 0.1) == 0  # 0.1 s × 0.8 / 0.01 = 8 tokens < MIN_BATCH_TOKENS
     assert pace.token_budget(64, 1.0) == 64
     assert MIN_BATCH_TOKENS == 16
+
+
+def test_a_long_task_buys_more_generations_unless_they_are_fixed() -> None:
+    from arcforge_solver.engines.llm.budget import Throughput
+    from arcforge_solver.engines.llm.llm_engine import MAX_GENERATIONS, LlmEngine
+    from tests.support.scripted_llm import ScriptedLlmDouble
+
+    engine = LlmEngine(backend=ScriptedLlmDouble({}), population=8)
+    assert engine.task_ceiling(600.0).generations == 3  # the pace is not known yet
+    pace = Throughput()
+    pace.record_generation(new_tokens=700, seconds=2.0, completions=2)
+    pace.record_task(5.0, 2)  # the warm-up task: measurements restart after it
+    pace.record_generation(new_tokens=700, seconds=2.0, completions=2)  # 1 s a program
+    pace.record_task(2.0, 2)
+    engine.pace = pace
+    # 600 s × 0.85 / (8 programs × 1 s) = 63 generations of population 8.
+    assert engine.task_ceiling(600.0).generations == 63
+    assert engine.task_ceiling(10.0).generations == 3  # never fewer than the default ceiling
+    assert engine.task_ceiling(10**6).generations == MAX_GENERATIONS
+    fixed = LlmEngine(backend=ScriptedLlmDouble({}), population=8, generations=2)
+    fixed.pace = pace
+    assert fixed.task_ceiling(600.0).generations == 2
