@@ -59,8 +59,10 @@ class TableModel(torch.nn.Module):
     ) -> Any:
         cache = kwargs.get("cache", kwargs.get("past_key_values"))
         start = cache.length if cache is not None else 0
-        positions = torch.arange(start, start + input_ids.shape[1])
-        logits = self.bigram[input_ids] + self.position_bias[positions].unsqueeze(0)
+        positions = kwargs.get("position_ids")
+        if positions is None:
+            positions = torch.arange(start, start + input_ids.shape[1]).unsqueeze(0)
+        logits = self.bigram[input_ids] + self.position_bias[positions]
         self.calls += 1
         if use_cache:
             cache = cache if cache is not None else LengthCache()

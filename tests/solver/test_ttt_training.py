@@ -116,6 +116,23 @@ def test_reset_puts_back_every_trained_weight(model_dir: Path, mode: str) -> Non
     assert second.loss_start == pytest.approx(first.loss_start, abs=1e-5)
 
 
+def test_padded_batches_score_like_single_rows_on_last_position_logits(model_dir: Path) -> None:
+    from arcforge_solver.engines.ttt.likelihood import answer_log_likelihoods, keep_kwargs
+
+    ttt = _fresh(model_dir)
+    assert keep_kwargs(ttt.model, 3) == {"logits_to_keep": 3}  # looked up through the peft wrapper
+    grids = [to_grid([[1, 2], [3, 4]]), to_grid([[5, 0, 0]]), to_grid([[1], [2], [3], [4], [5]])]
+    task = Task("sizes", tuple(Pair(g, g[::-1]) for g in grids), ())
+    examples = leave_one_out(task, sample_augmentations(2, 3, seed=0), ttt.vocab, max_tokens=4096)
+    assert len({len(e.ids) for e in examples}) > 1, "rows of different lengths, so some are padded"
+    pad = ttt.tokenizer.pad_token_id
+    batched = answer_log_likelihoods(
+        ttt.model, examples, pad_id=pad, device=ttt.device, batch_size=len(examples)
+    )
+    single = [answer_log_likelihoods(ttt.model, [e], pad_id=pad, device=ttt.device)[0] for e in examples]
+    assert batched == pytest.approx(single, abs=1e-3)
+
+
 def test_training_stops_at_its_deadline(model_dir: Path) -> None:
     ttt = _fresh(model_dir)
     examples = leave_one_out(swap_task(), sample_augmentations(1, 3, seed=0), ttt.vocab, max_tokens=4096)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from arcforge_solver.engines.ttt.format import MAX_SIDE, GridVocabulary
+from arcforge_solver.engines.ttt.likelihood import keep_kwargs
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ class CachedStepper:
         self.cache = None
         with torch.no_grad():
             out = self.model(
-                input_ids=torch.tensor([list(prompt)], dtype=torch.long, device=self.device), use_cache=True
+                input_ids=torch.tensor([list(prompt)], dtype=torch.long, device=self.device),
+                use_cache=True,
+                **keep_kwargs(self.model, 1),  # the prompt's last position only: no 8k × vocab logits
             )
         self.cache = _output_cache(out)
         self.length = len(prompt)

@@ -1,8 +1,16 @@
 """Batches of encoded sequences and the log-likelihood of their answers: the loss that test-time
-training lowers and the score that ranks candidates are the same quantity."""
+training lowers and the score that ranks candidates are the same quantity.
+
+Rows are left-padded, so every answer ends at the last position, with position ids counted from each
+row's first real token. The model is then asked for logits of the last positions only (transformers'
+`logits_to_keep`): with a 150k-token vocabulary, logits of a whole 8k-token prompt would take more
+memory than the model itself.
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,7 +21,8 @@ IGNORE = -100
 
 
 def collate(examples: Sequence[Encoded], pad_id: int, device: Any) -> dict[str, Any]:
-    """Right-padded `input_ids`, `attention_mask` and `labels` that are the answer tokens only."""
+    """Left-padded `input_ids`, `attention_mask`, `position_ids`, and `labels` that are the answer
+    tokens only."""
     import torch  # noqa: PLC0415
 
     width = max(len(e.ids) for e in examples)
@@ -21,25 +30,60 @@ def collate(examples: Sequence[Encoded], pad_id: int, device: Any) -> dict[str, 
     mask = torch.zeros((len(examples), width), dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
     for row, example in enumerate(examples):
-        length = len(example.ids)
-        ids[row, :length] = torch.tensor(example.ids, dtype=torch.long)
-        mask[row, :length] = 1
-        labels[row, example.answer_start : length] = ids[row, example.answer_start : length]
-    return {"input_ids": ids.to(device), "attention_mask": mask.to(device), "labels": labels.to(device)}
+        offset = width - len(example.ids)
+        ids[row, offset:] = torch.tensor(example.ids, dtype=torch.long)
+        mask[row, offset:] = 1
+        labels[row, offset + example.answer_start :] = ids[row, offset + example.answer_start :]
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    return {
+        "input_ids": ids.to(device),
+        "attention_mask": mask.to(device),
+        "position_ids": positions.to(device),
+        "labels": labels.to(device),
+    }
+
+
+@functools.lru_cache(maxsize=32)
+def _keep_keyword(model_class: type) -> str | None:
+    """The argument that limits which positions get logits: `logits_to_keep` (transformers 4.50 on),
+    `num_logits_to_keep` (4.45-4.49), or None for a model without one."""
+    try:
+        parameters = inspect.signature(model_class.forward).parameters
+    except (TypeError, ValueError):
+        return None
+    for name in ("logits_to_keep", "num_logits_to_keep"):
+        if name in parameters:
+            return name
+    return None
+
+
+def keep_kwargs(model: Any, keep: int) -> dict[str, int]:
+    """`{keyword: keep}` for `model` (a peft wrapper is looked through), or {} when it has none."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    keyword = _keep_keyword(type(base))
+    return {keyword: keep} if keyword else {}
 
 
 def answer_token_logprobs(model: Any, batch: dict[str, Any]) -> Any:
-    """Per row, the summed log-probability of its labelled tokens (a float tensor) and the count of them."""
+    """Per row, the summed log-probability of its labelled tokens (a float tensor) and their count."""
     import torch  # noqa: PLC0415
 
+    labels = batch["labels"]
+    answer = int((labels != IGNORE).sum(dim=1).max())
+    keep = min(labels.shape[1], answer + 1)
     logits = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
-    ).logits
-    targets = batch["labels"][:, 1:]
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        position_ids=batch["position_ids"],
+        use_cache=False,
+        **keep_kwargs(model, keep),
+    ).logits[:, -keep:]
+    # Logits at position t predict token t + 1: the last `keep - 1` tokens are the ones scored.
+    targets = labels[:, labels.shape[1] - keep + 1 :]
     logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-    keep = targets != IGNORE
+    scored = targets != IGNORE
     picked = logprobs.gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    return (picked * keep).sum(dim=1), keep.sum(dim=1)
+    return (picked * scored).sum(dim=1), scored.sum(dim=1)
 
 
 def answer_log_likelihoods(

@@ -19,7 +19,7 @@ from typing import Any
 
 from arcforge_solver.engines.llm.backend import is_out_of_memory
 from arcforge_solver.engines.ttt.format import Encoded
-from arcforge_solver.engines.ttt.likelihood import IGNORE, collate, mean_answer_loss
+from arcforge_solver.engines.ttt.likelihood import answer_token_logprobs, collate, mean_answer_loss
 from arcforge_solver.engines.ttt.model import TttModel
 
 log = logging.getLogger(__name__)
@@ -126,14 +126,8 @@ def train(
 def _step(ttt: TttModel, optimizer: object, batch: Sequence[Encoded], pad: int) -> float:
     import torch  # noqa: PLC0415
 
-    inputs = collate(batch, pad, ttt.device)
-    logits = ttt.model(
-        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False
-    ).logits
-    targets = inputs["labels"][:, 1:]
-    loss: Any = torch.nn.functional.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=IGNORE
-    )
+    sums, counts = answer_token_logprobs(ttt.model, collate(batch, pad, ttt.device))
+    loss: Any = -sums.sum() / counts.sum().clamp(min=1)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(ttt.trainable(), 1.0)
     optimizer.step()  # type: ignore[attr-defined]
