@@ -142,8 +142,9 @@ def test_status_reports_the_failure_message(
 
 @needs_solver
 def test_output_fetch_validate_provenance_then_submit(
-    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path, no_credentials_of_this_machine: Path
 ) -> None:
+    """The whole chain under a KGAT_ API token, with no kaggle.json anywhere."""
     _publish_inputs(publish, tmp_path)
     assert _push(publish, "--run", "--test-mode").code == 0
     assert publish("status", "alice/arcforge-arc-prize", "--wait").code == 0
@@ -191,6 +192,9 @@ def test_output_fetch_validate_provenance_then_submit(
     assert [(x.ref, x.status.name, x.public_score, x.description) for x in listed] == [
         (request_ref, "COMPLETE", "0.0000", "first try")
     ]
+    assert not list(no_credentials_of_this_machine.rglob("kaggle.json"))
+    token = kaggle.token_for("alice")
+    assert kaggle.auth_headers and all(h == f"Bearer {token}" for h in kaggle.auth_headers)
     linked = json.loads((out / "provenance.json").read_text())["kaggle_submissions"]
     assert [(s["status"], s["public_score"], s["message"]) for s in linked] == [
         ("COMPLETE", "0.0000", "first try")

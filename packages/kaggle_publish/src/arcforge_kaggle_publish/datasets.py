@@ -229,19 +229,9 @@ class DatasetPublisher:
         `create_dataset_or_version` creates, then versions on a conflict. A slug lives under its owner, so
         under your own name nobody else can hold it.
         """
-        from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetStatusRequest
-
         ours = plan.owner.lower() == self.username.lower()
-        request = ApiGetDatasetStatusRequest()
-        request.owner_slug, request.dataset_slug = plan.owner, plan.slug
         try:
-            sdk_call(
-                self.api,
-                "GetDatasetStatus",
-                lambda k: k.datasets.dataset_api_client.get_dataset_status,
-                request,
-                idempotent=True,
-            )
+            self._get_status(plan)
         except PublishError as exc:
             if exc.status not in (403, 404):
                 raise
@@ -408,20 +398,23 @@ class DatasetPublisher:
 
     # -- after the upload ------------------------------------------------------------------------------
 
-    def dataset_status(self, plan: DatasetPlan) -> str:
-        """Kaggle's processing status; UNSEEN while Kaggle still answers 403/404 for a dataset just sent."""
+    def _get_status(self, plan: DatasetPlan) -> Any:
         from kagglesdk.datasets.types.dataset_api_service import ApiGetDatasetStatusRequest
 
         request = ApiGetDatasetStatusRequest()
         request.owner_slug, request.dataset_slug = plan.owner, plan.slug
+        return sdk_call(
+            self.api,
+            "GetDatasetStatus",
+            lambda k: k.datasets.dataset_api_client.get_dataset_status,
+            request,
+            idempotent=True,
+        )
+
+    def dataset_status(self, plan: DatasetPlan) -> str:
+        """Kaggle's processing status; UNSEEN while Kaggle still answers 403/404 for a dataset just sent."""
         try:
-            response = sdk_call(
-                self.api,
-                "GetDatasetStatus",
-                lambda k: k.datasets.dataset_api_client.get_dataset_status,
-                request,
-                idempotent=True,
-            )
+            response = self._get_status(plan)
         except PublishError as exc:
             # Right after CreateDataset the read side may not know the dataset yet (real-world.md): pending.
             if exc.status in (403, 404):
