@@ -9,7 +9,6 @@ memory than the model itself.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Sequence
 from typing import Any
@@ -43,18 +42,21 @@ def collate(examples: Sequence[Encoded], pad_id: int, device: Any) -> dict[str, 
     }
 
 
-@functools.lru_cache(maxsize=32)
-def _keep_keyword(model_class: type) -> str | None:
+_KEEP_KEYWORDS: dict[type[Any], str | None] = {}
+
+
+def _keep_keyword(model_class: type[Any]) -> str | None:
     """The argument that limits which positions get logits: `logits_to_keep` (transformers 4.50 on),
     `num_logits_to_keep` (4.45-4.49), or None for a model without one."""
-    try:
-        parameters = inspect.signature(model_class.forward).parameters
-    except (TypeError, ValueError):
-        return None
-    for name in ("logits_to_keep", "num_logits_to_keep"):
-        if name in parameters:
-            return name
-    return None
+    if model_class not in _KEEP_KEYWORDS:
+        forward = getattr(model_class, "forward", None)
+        try:
+            names = set(inspect.signature(forward).parameters) if forward is not None else set()
+        except (TypeError, ValueError):
+            names = set()
+        found = [name for name in ("logits_to_keep", "num_logits_to_keep") if name in names]
+        _KEEP_KEYWORDS[model_class] = found[0] if found else None
+    return _KEEP_KEYWORDS[model_class]
 
 
 def keep_kwargs(model: Any, keep: int) -> dict[str, int]:
