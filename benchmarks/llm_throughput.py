@@ -10,6 +10,11 @@ in one batched request of B rows through the engine's transformers backend and p
 tokens per second, completions per second and programs per second (completions from which a
 `solve(grid)` program was extracted), with the speed-up over batch size 1. A random model writes
 junk, so its programs/s is near zero; its tokens/s is still the honest figure.
+
+It also prints the model's context window and the token ids generation stops at (eos and the chat
+template's end of turn), and what the best batch's tokens/s buys a full run: the forecast
+`arcforge-solve forecast` prints, for --forecast-tasks (240) in --forecast-budget (11h) on
+--forecast-lanes (4) lanes of this speed. Run it on one card of the target machine (one lane).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from arcforge_solver.engines.llm.backend import GenerationRequest, TransformersB
 from arcforge_solver.engines.llm.extract import extract_program  # noqa: E402
 from arcforge_solver.engines.llm.loading import load_model  # noqa: E402
 from arcforge_solver.engines.llm.operators import LlmOperators  # noqa: E402
+from arcforge_solver.runtime.forecast import assumed_forecast  # noqa: E402
+from arcforge_solver.runtime.lanes import Gpu  # noqa: E402
+from arcforge_solver.runtime.timing import parse_duration  # noqa: E402
 from arcforge_solver.tasks.model import Pair, Task, to_grid  # noqa: E402
 
 
@@ -76,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default: 0.8)")
     parser.add_argument("--repeat", type=int, default=1, help="requests per batch size; the best is kept")
+    parser.add_argument("--forecast-tasks", type=int, default=240, help="tasks of the forecast run (240)")
+    parser.add_argument("--forecast-budget", default="11h", help="the forecast run's budget (11h)")
+    parser.add_argument("--forecast-lanes", type=int, default=4, help="lanes of this speed (4: L4×4)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.batch_sizes.split(",") if s.strip()]
 
@@ -92,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     backend = TransformersBackend(
         loaded, max_batch_sequences=max(sizes), max_prompt_tokens=args.max_prompt_tokens
     )
+    stops = ", ".join(f"{i} {loaded.tokenizer.convert_ids_to_tokens(i)!r}" for i in backend.stop_ids)
+    print(f"context window: {backend.context_tokens} tokens; generation stops at: {stops}")
     operators = LlmOperators(backend, max_prompt_tokens=args.max_prompt_tokens)
     prompts = [operators.generate_prompt(task).text for task in load_tasks(args.tasks, max(sizes))]
     prompt_tokens = np.mean([backend.count_tokens(p) for p in prompts])
@@ -101,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         GenerationRequest(prompts[:1], max_new_tokens=8, temperature=args.temperature)
     )  # warm-up
     rows: list[tuple[int, float, float, float, float]] = []
+    sample_tokens: dict[int, float] = {}
     for size in sizes:
         backend.max_batch_sequences = size
         best: tuple[float, float, float, float] | None = None
@@ -118,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             measured = (stats.new_tokens / seconds, len(completions) / seconds, programs / seconds, seconds)
             if best is None or measured[0] > best[0]:
                 best = measured
+                sample_tokens[size] = stats.new_tokens / max(1, len(completions))
         assert best is not None
         rows.append((size, *best))
 
@@ -129,6 +144,30 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"{size:>5}  {tokens_s:>10.1f}  {completions_s:>13.2f}  {programs_s:>10.2f}  {seconds:>8.2f}  {tokens_s / base:>10.1f}×"
         )
+    best_size, best_tokens_s = max(((row[0], row[1]) for row in rows), key=lambda row: row[1])
+    per_sample = max(1.0, sample_tokens[best_size])
+    gpus = [Gpu(str(i), "lane", 0) for i in range(max(1, args.forecast_lanes))]
+    forecast = assumed_forecast(
+        tasks=args.forecast_tasks,
+        budget_s=parse_duration(args.forecast_budget),
+        cap_s=None,
+        holds_model=True,
+        search_share=0.5,
+        gpus=gpus,
+        cpus=max(1, args.forecast_lanes),
+        replica_bytes=None,
+        tokens_per_s=best_tokens_s,
+        tokens_per_sample=per_sample,
+        source=(
+            f"measured here: {best_tokens_s:.1f} tokens/s at batch {best_size}, {per_sample:.0f} tokens a sample;"
+            " search evaluations assumed"
+        ),
+    )
+    print(
+        f"\nwhat that buys {args.forecast_tasks} tasks in {args.forecast_budget} on {len(gpus)} lanes of this speed:"
+    )
+    for line in forecast.lines()[1:]:
+        print("  " + line)
     return 0
 
 

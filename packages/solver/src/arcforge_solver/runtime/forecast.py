@@ -213,15 +213,18 @@ def assumed_forecast(
     tokens_per_s: float = ASSUMED_TOKENS_PER_S,
     tokens_per_sample: float = ASSUMED_TOKENS_PER_SAMPLE,
     search_evaluations_per_s: float = ASSUMED_SEARCH_EVALUATIONS_PER_S,
+    source: str | None = None,
 ) -> FullRunForecast:
-    """The full run's forecast before any run: lanes planned as the runtime plans them, assumed rates."""
+    """The full run's forecast before any run: lanes planned as the runtime plans them, assumed rates
+    (`source` says where they come from when they are not the assumptions)."""
     if holds_model:
         plan = plan_lanes(gpus, replica_bytes)
         lanes, used, where = plan.lanes, plan.gpus_used, plan.layout
         rates = Rates(
-            source=(
-                f"assumed, not measured: {tokens_per_s:g} tokens/s per lane, {tokens_per_sample:g} tokens per"
-                f" sample, {search_evaluations_per_s:,.0f} search evaluations/s"
+            source=source
+            or (
+                f"assumed, not measured: {tokens_per_s:.4g} tokens/s per lane, {tokens_per_sample:.4g} tokens"
+                f" per sample, {search_evaluations_per_s:,.0f} search evaluations/s"
             ),
             llm_tokens_per_s=tokens_per_s,
             llm_samples_per_s=tokens_per_s / tokens_per_sample,
@@ -232,7 +235,8 @@ def assumed_forecast(
         lanes, used = auto_workers(0, cpus), 0
         where = f"{lanes} CPU worker{'s' if lanes != 1 else ''} (one search process per core; no GPU used)"
         rates = Rates(
-            source=f"assumed, not measured: {search_evaluations_per_s:,.0f} search evaluations/s per process",
+            source=source
+            or f"assumed, not measured: {search_evaluations_per_s:,.0f} search evaluations/s per process",
             search_evaluations_per_s=search_evaluations_per_s,
             search_share=1.0,
         )
