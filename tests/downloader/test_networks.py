@@ -183,6 +183,45 @@ def test_xet_backed_files_fall_back_to_the_journal_engine(
     assert any("xet-read-token" in r for r in hub.stats()["requests"])  # huggingface_hub's xet path ran
 
 
+def test_xet_backed_files_come_through_hf_xet_and_are_checked_the_same(
+    hub: HubServer, repo: GeneratedRepo, tmp_path: Path
+):
+    pytest.importorskip("hf_xet")
+    # The stand-in CAS (tests/support/xet_cas.py) answers the real hf_xet: reconstruction, then xorbs.
+    hub.set_faults(xet_backed=True, xet_cas=True)
+    state = tmp_path / "state"
+    proc = run_cli(cli_command(hub, tmp_path / "out"), cli_env(state))
+    assert proc.returncode == 0, proc.stderr
+    manifest = assert_complete(tmp_path / "out", repo)
+    shards = {name for name, info in repo.files.items() if info.lfs}
+    entries = {f["path"]: f for f in manifest["files"]}  # type: ignore[attr-defined]
+    for name in shards:
+        assert entries[f"model/{name}"]["sha256"] == repo.files[name].sha256
+    events = last_run(read_events(state))
+    via_xet = {e["data"]["file"] for e in events if e["kind"] == "item" and e["data"].get("via") == "xet"}
+    assert via_xet == {f"model/{name}" for name in shards}
+    requests = hub.stats()["requests"]
+    assert sum("/xet-xorbs/" in r for r in requests) >= len(shards)
+    assert not any("/blobs/" in r for r in requests)  # nothing over the HTTP bridge
+    assert not any("Xet path" in e["data"]["message"] for e in events if e["kind"] == "log")
+
+
+def test_a_bad_file_from_hf_xet_is_caught_by_sha256_and_fetched_over_http(
+    hub: HubServer, repo: GeneratedRepo, tmp_path: Path
+):
+    pytest.importorskip("hf_xet")
+    hub.set_faults(xet_backed=True, xet_cas=True, corrupt_times=1, fault_paths=SHARD)  # one flipped byte
+    state = tmp_path / "state"
+    proc = run_cli(cli_command(hub, tmp_path / "out"), cli_env(state))
+    assert proc.returncode == 0, proc.stderr
+    assert_complete(tmp_path / "out", repo)
+    warnings = [e["data"]["message"] for e in last_run(read_events(state)) if e["kind"] == "log"]
+    assert any(
+        f"model/{SHARD}: the file from the Xet path does not match the Hub's checksum" in w for w in warnings
+    ), warnings
+    assert any("/blobs/" in r and SHARD in r for r in hub.stats()["requests"])  # refetched over the bridge
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -12,7 +12,8 @@ It speaks the part of the Hub protocol that `huggingface_hub` and arcforge-downl
 Fault switches (see `Faults`) model a flaky network and a real CDN: cut connections, stalls, 429/503,
 the Hub's `RateLimit` 429s, ignored ranges, corrupt bytes, gating, a per-connection bandwidth cap and
 latency, a slow CDN edge that caps single connections, Xet-backed files (with a CAS that cannot be
-reached, as from here) and the bridge's refusal of very large files. Tests and benchmarks
+reached, as from here, or with `xet_cas` a stand-in CAS that the real hf_xet downloads from, see
+tests/support/xet_cas.py) and the bridge's refusal of very large files. Tests and benchmarks
 change them at run time through `POST /_control/faults` and read byte counters from `GET /_control/stats`.
 
 Use it from Python::
@@ -51,6 +52,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.support.xet_cas import HEADER_BYTES, XorbLayout, reconstruction, xet_file_hash, xorb_range
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REPO_META = "repo.json"
@@ -291,6 +294,8 @@ class Faults:
     # token names a CAS URL (`xet_cas_url`) that nothing answers by default: no Xet CAS is reachable here.
     xet_backed: bool = False
     xet_cas_url: str = "http://127.0.0.1:9"
+    # With xet_cas, the read token names the CDN listener's stand-in CAS instead (tests/support/xet_cas.py).
+    xet_cas: bool = False
     # The bridge answers 400 for files larger than this (files of ~50 GB and more, xet-core #592;
     # huggingface_hub refuses HTTP above MAX_HTTP_DOWNLOAD_SIZE = 50 GB, issue #3868).
     bridge_max_bytes: int | None = None
@@ -376,11 +381,14 @@ API_INFO = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)(?:/revision/(?P<rev>[
 API_TREE = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$")
 CDN_BLOB = re.compile(r"^/blobs/(?P<repo>[^/]+/[^/]+)/(?P<commit>[0-9a-f]{40})/(?P<path>.+)$")
 XET_TOKEN = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/xet-read-token/(?P<rev>[^/]+)$")
+XET_RECONSTRUCTION = re.compile(
+    r"^/xet-cas/(?P<repo>[^/]+/[^/]+)/(?P<commit>[0-9a-f]{40})/v(?P<version>\d)/reconstructions/(?P<hash>[0-9a-f]{64})$"
+)
+XET_XORB = re.compile(r"^/xet-xorbs/(?P<repo>[^/]+/[^/]+)/(?P<commit>[0-9a-f]{40})/(?P<path>.+)$")
 
 
 def xet_hash(entry: dict[str, Any]) -> str:
-    """A stand-in Xet file hash (64 hex, as huggingface_hub's is_valid_xet_hash wants); derived, not real."""
-    return hashlib.sha256(("xet:" + entry["sha256"]).encode()).hexdigest()
+    return xet_file_hash(entry["sha256"])
 
 
 class HubHandler(BaseHTTPRequestHandler):
@@ -597,12 +605,15 @@ class HubHandler(BaseHTTPRequestHandler):
         (huggingface_hub utils/_xet.py parse_xet_connection_info_from_headers; issue #4475)."""
         repo = self._repo(repo_id, rev)
         self._check_access(repo)
+        cas_url = self.state.faults.xet_cas_url
+        if self.state.faults.xet_cas:
+            cas_url = f"{self.state.cdn_url}/xet-cas/{repo_id}/{repo['commit']}"
         headers = {
-            "X-Xet-Cas-Url": self.state.faults.xet_cas_url,
+            "X-Xet-Cas-Url": cas_url,
             "X-Xet-Access-Token": "xet-stand-in-read-token",
             "X-Xet-Token-Expiration": str(int(time.time()) + 3600),
         }
-        self._send_json({"casUrl": self.state.faults.xet_cas_url}, headers=headers)
+        self._send_json({"casUrl": cas_url}, headers=headers)
 
     def _resolve(self, repo_id: str, rev: str, path: str) -> None:
         repo = self._repo(repo_id, rev)
@@ -643,6 +654,9 @@ class HubHandler(BaseHTTPRequestHandler):
         self._serve_body(repo, entry, common)
 
     def _cdn(self, path: str) -> None:
+        if path.startswith(("/xet-cas/", "/xet-xorbs/")):
+            self._xet(path)
+            return
         match = CDN_BLOB.match(path)
         if not match:
             raise HubError(404, None, "NoSuchKey")
@@ -652,6 +666,48 @@ class HubHandler(BaseHTTPRequestHandler):
         if limit is not None and entry["size"] > limit:
             raise HubError(400, None, "Bad Request")  # the bridge's whole answer (xet-core #592)
         self._serve_body(repo, entry, {"ETag": f'"{entry["sha256"]}"'})
+
+    def _xet(self, path: str) -> None:
+        """The stand-in CAS: V2 reconstructions are 404 (the client falls back to V1), V1 reconstructions
+        and xorb ranges as tests/support/xet_cas.py describes."""
+        if match := XET_RECONSTRUCTION.match(path):
+            if match["version"] != "1":
+                raise HubError(404, None, "V2 reconstruction endpoint disabled")  # as xet-core's local CAS
+            repo = self._repo(match["repo"], match["commit"])
+            for entry in repo["files"]:
+                if entry["lfs"] and xet_hash(entry) == match["hash"]:
+                    url = (
+                        f"{self.state.cdn_url}/xet-xorbs/{repo['id']}/{repo['commit']}/{quote(entry['path'])}"
+                    )
+                    wanted = re.fullmatch(r"bytes=(\d+)-(\d+)", (self.headers.get("Range") or "").strip())
+                    first, last = (int(wanted[1]), int(wanted[2])) if wanted else (0, None)
+                    self._send_json(reconstruction(entry["sha256"], entry["size"], url, first, last))
+                    return
+            raise HubError(404, None, f"file {match['hash']} not found")
+        match = XET_XORB.match(path)
+        if not match:
+            raise HubError(404, None, "NoSuchKey")
+        repo = self._repo(match["repo"], match["commit"])
+        entry = self._file_entry(repo, match["path"])
+        total = XorbLayout(entry["size"]).xorb_bytes
+        first, last = 0, total - 1
+        if range_match := re.fullmatch(r"bytes=(\d+)-(\d+)", (self.headers.get("Range") or "").strip()):
+            first, last = int(range_match[1]), min(int(range_match[2]), total - 1)
+        state, rel = self.state, entry["path"]
+        corrupt = state.take("corrupt_times", rel)
+        self.send_response(206 if self.headers.get("Range") else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(last - first + 1))
+        self.send_header("Content-Range", f"bytes {first}-{last}/{total}")
+        self.end_headers()
+        with (state.root / repo["id"] / "files" / rel).open("rb") as source:
+            for piece in xorb_range(source, entry["size"], first, last):
+                block = piece
+                if corrupt and len(piece) > HEADER_BYTES:  # a data byte: the chunk headers stay parseable
+                    block = piece[:-1] + bytes([piece[-1] ^ 0xFF])
+                    corrupt = False
+                self.wfile.write(block)
+                state.count_bytes(rel, len(block))
 
     def _serve_body(self, repo: dict[str, Any], entry: dict[str, Any], headers: dict[str, str]) -> None:
         state, faults, rel = self.state, self.state.faults, entry["path"]
