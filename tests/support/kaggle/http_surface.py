@@ -66,6 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             if state.faults.rate_limit > 0:
                 state.faults.rate_limit -= 1
+                # The kaggle client waits Retry-After on a 429 (kaggle_api_extended.py `_get_retry_after_delay`).
                 self._reply(429, {"code": 429, "message": "Too many requests"}, {"Retry-After": "0"})
                 return
         user = self._user()

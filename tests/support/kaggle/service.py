@@ -310,6 +310,7 @@ class KaggleStandIn:
         if self.faults.list_files == "top_level":
             names = [n for n in names if "/" not in n]
         listed = {n: n.rpartition("/")[2] if self.faults.list_files == "basename" else n for n in names}
+        # Paged like kagglesdk's ApiListDatasetFilesRequest: page_size / page_token / next_page_token.
         start = int(body.get("pageToken") or 0)
         size = int(body.get("pageSize") or 20)
         page = names[start : start + size]
@@ -377,13 +378,17 @@ class KaggleStandIn:
             return None, None
         label = body.get("versionLabel") or ""
         if label:
-            number = int(re.sub(r"\D", "", label) or 0)
+            # The API wants `v<N>` and answers 404 for a bare number (kaggle_api_extended.py `_kernel_version_label`).
+            matched = re.fullmatch(r"v(\d+)", label)
+            number = int(matched.group(1)) if matched else 0
             if not 1 <= number <= len(kernel.versions):
                 return kernel, None
             return kernel, kernel.versions[number - 1]
         return kernel, kernel.versions[-1]
 
     def _advance(self, kernel: Kernel, version: KernelVersion) -> None:
+        # QUEUED → RUNNING → COMPLETE | ERROR, as kagglesdk's KernelWorkerStatus names the states; a
+        # QUICK_SAVE version never runs (kaggle CLI `kernels_push --no-run`, docs/kernels.md).
         if version.status in ("COMPLETE", "ERROR") or not version.run:
             return
         version.status_polls += 1
@@ -465,6 +470,7 @@ class KaggleStandIn:
     # ---- competitions ---------------------------------------------------------------------------
 
     def api_CreateCodeSubmission(self, user: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        # A code competition scores a notebook version's output file (kaggle CLI `competition_submit_code`).
         name = body.get("competitionName", "")
         if name not in self.competitions:
             return 404, {"code": 404, "message": f"Competition {name} not found"}
