@@ -277,6 +277,8 @@ def cmd_output(session: Session) -> int:
     crashed = crash_warning(run)
     if crashed:
         print(f"warning: {crashed}; `arcforge-publish submit` will refuse this version", file=sys.stderr)
+    elif run.get("forecast"):
+        print(f"if submitted, {rerun_summary({'notebook': run})}")
     if args.kernel_version:
         Records(session.state_dir).update_kernel(
             args.kernel_id,
