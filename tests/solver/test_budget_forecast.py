@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,20 +17,23 @@ from arcforge_solver.runtime.scheduler import RESERVE_FRACTION
 L4S = [Gpu(str(i), "NVIDIA L4", 23034 * 1024**2) for i in range(4)]
 
 
+def _hidden_set_on_l4s(**changes: Any) -> FullRunForecast:
+    """240 tasks, 11 h, the hybrid engine on four L4s, 48 cores; `changes` override any of these."""
+    settings: dict[str, Any] = {
+        "tasks": 240,
+        "budget_s": 11 * 3600,
+        "cap_s": None,
+        "holds_model": True,
+        "search_share": 0.5,
+        "gpus": L4S,
+        "cpus": 48,
+        "replica_bytes": int(20.4 * GIB),
+    }
+    return assumed_forecast(**{**settings, **changes})
+
+
 def test_the_hidden_set_on_four_l4s_uses_the_whole_budget() -> None:
-    forecast = assumed_forecast(
-        tasks=240,
-        budget_s=11 * 3600,
-        cap_s=None,
-        holds_model=True,
-        search_share=0.5,
-        gpus=L4S,
-        cpus=48,
-        replica_bytes=int(20.4 * GIB),
-        tokens_per_s=60,
-        tokens_per_sample=350,
-        search_evaluations_per_s=11_000,
-    )
+    forecast = _hidden_set_on_l4s(tokens_per_s=60, tokens_per_sample=350, search_evaluations_per_s=11_000)
     usable = 11 * 3600 * (1 - RESERVE_FRACTION)
     assert forecast.lanes == 4 and forecast.gpus == 4
     assert forecast.seconds_per_task == pytest.approx(usable * 4 / 240)  # ≈ 647 s
@@ -51,16 +55,7 @@ def test_the_hidden_set_on_four_l4s_uses_the_whole_budget() -> None:
 
 def test_a_local_per_task_cap_plans_a_fraction_of_the_budget() -> None:
     # The old Kaggle run: 10 s per task capped 240 tasks at 40 minutes of an 11-hour budget.
-    forecast = assumed_forecast(
-        tasks=240,
-        budget_s=11 * 3600,
-        cap_s=10.0,
-        holds_model=False,
-        search_share=1.0,
-        gpus=[],
-        cpus=1,
-        replica_bytes=None,
-    )
+    forecast = _hidden_set_on_l4s(cap_s=10.0, holds_model=False, search_share=1.0, gpus=[], cpus=1)
     assert forecast.seconds_per_task == 10.0
     assert forecast.planned_s == pytest.approx(2400)
     assert forecast.gpus == 0 and forecast.gpu_hours == 0
@@ -68,16 +63,7 @@ def test_a_local_per_task_cap_plans_a_fraction_of_the_budget() -> None:
 
 
 def test_a_model_too_big_for_a_card_is_one_sharded_lane() -> None:
-    forecast = assumed_forecast(
-        tasks=240,
-        budget_s=11 * 3600,
-        cap_s=None,
-        holds_model=True,
-        search_share=0.5,
-        gpus=L4S,
-        cpus=48,
-        replica_bytes=40 * GIB,
-    )
+    forecast = _hidden_set_on_l4s(replica_bytes=40 * GIB)
     assert forecast.lanes == 1 and forecast.gpus == 4
     assert "one model replica sharded over 4 × NVIDIA L4" in forecast.lines()[0]
     assert "one decoding at a time" in forecast.lines()[2]

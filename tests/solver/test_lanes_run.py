@@ -25,24 +25,11 @@ def _tasks(folder: Path, count: int) -> Path:
     return folder
 
 
-def _run(tmp_path: Path, tasks: Path, *extra: str) -> int:
-    return main(
-        [
-            "run",
-            str(tasks),
-            "--out",
-            str(tmp_path / "out" / "submission.json"),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--engine",
-            ENGINE,
-            "--time-per-task",
-            "30",
-            "--workers",
-            "2",
-            *extra,
-        ]
-    )
+def _run(tmp_path: Path, tasks: Path, *extra: str, workers: str = "2", engine: str = ENGINE) -> int:
+    out, state = tmp_path / "out" / "submission.json", tmp_path / "state"
+    engine_args = ["--engine", engine] if engine else []
+    argv = ["run", str(tasks), "--out", str(out), "--state-dir", str(state), *engine_args]
+    return main([*argv, "--time-per-task", "30", "--workers", workers, *extra])
 
 
 def _events(tmp_path: Path) -> list[dict[str, Any]]:
@@ -134,25 +121,7 @@ def test_without_a_gpu_one_lane_and_workers_auto(
     monkeypatch.setenv("ARCFORGE_FAKE_GPUS", "0")
     monkeypatch.setenv("ARCFORGE_DOUBLE_SLEEP", "0")
     tasks = _tasks(tmp_path / "tasks", 2)
-    assert (
-        main(
-            [
-                "run",
-                str(tasks),
-                "--out",
-                str(tmp_path / "out" / "submission.json"),
-                "--state-dir",
-                str(tmp_path / "state"),
-                "--engine",
-                ENGINE,
-                "--time-per-task",
-                "30",
-                "--workers",
-                "auto",
-            ]
-        )
-        == 0
-    )
+    assert _run(tmp_path, tasks, workers="auto") == 0
     assert len(_loads(lane_env)) == 1
     start = next(e["data"] for e in _events(tmp_path) if e["kind"] == "start")
     assert (start["lanes"], start["gpus"]) == (1, 0)
@@ -177,26 +146,8 @@ def test_the_hybrid_engine_runs_one_replica_per_lane(
     monkeypatch.setenv("ARCFORGE_LLM_MAX_PROMPT_TOKENS", "300")
     monkeypatch.setenv("ARCFORGE_LLM_MAX_NEW_TOKENS", "16")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    code = main(
-        [
-            "run",
-            str(small_tasks),
-            "--out",
-            str(tmp_path / "out" / "submission.json"),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--model-dir",
-            str(model),
-            "--time-per-task",
-            "15",
-            "--workers",
-            "2",
-            "--population",
-            "2",
-            "--generations",
-            "1",
-        ]
-    )
+    model_args = ["--model-dir", str(model), "--population", "2", "--generations", "1"]
+    code = _run(tmp_path, small_tasks, *model_args, "--time-per-task", "15", engine="")
     assert code == 0
     events = _events(tmp_path)
     start = next(e["data"] for e in events if e["kind"] == "start")
