@@ -145,6 +145,16 @@ def test_a_dropped_connection_after_save_kernel_is_not_resent(
     assert checked.code == 0 and f"{KERNEL}: RUNNING" in checked.out
 
 
+def test_a_429_on_save_kernel_is_waited_out_since_kaggle_did_nothing(kaggle: KaggleStandIn, publish) -> None:
+    kaggle.faults.rate_limit_on = {"SaveKernel": 2}
+    result = _kernel(publish, "--run")
+    assert result.code == 0, result.err
+    assert (
+        len(kaggle.calls_to("SaveKernel")) == 1
+        and len(kaggle.kernels[("alice", "arcforge-arc-prize")].versions) == 1
+    )
+
+
 def test_a_kaggle_models_model_is_attached_at_its_latest_version(kaggle: KaggleStandIn, publish) -> None:
     kaggle.add_model("google/codegemma/transformers/7b-it", versions=[1, 2, 3])
     result = _kernel(publish, "--model", "google/codegemma/transformers/7b-it")

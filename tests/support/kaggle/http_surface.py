@@ -63,14 +63,20 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             self._reply(404, {"code": 404, "message": f"no route {self.path}"})
             return
+        method = match.group(2)
         with state.lock:
-            if state.faults.rate_limit > 0:
-                state.faults.rate_limit -= 1
-                # The kaggle client waits Retry-After on a 429 (kaggle_api_extended.py `_get_retry_after_delay`).
-                self._reply(429, {"code": 429, "message": "Too many requests"}, {"Retry-After": "0"})
-                return
+            faults = state.faults
+            limited = faults.rate_limit_on.get(method, 0) > 0 or faults.rate_limit > 0
+            if faults.rate_limit_on.get(method, 0) > 0:
+                faults.rate_limit_on[method] -= 1
+            elif faults.rate_limit > 0:
+                faults.rate_limit -= 1
+        if limited:
+            # The kaggle client waits Retry-After on a 429 (kaggle_api_extended.py `_get_retry_after_delay`).
+            self._reply(429, {"code": 429, "message": "Too many requests"}, {"Retry-After": "0"})
+            return
         user = self._user()
-        service, method = match.group(1), match.group(2)
+        service = match.group(1)
         # Token introspection answers whoever asks (kaggle_api_extended.py `_introspect_token` sends it with the
         # very token it checks); an unknown token is `active: false`, not a 401.
         if user is None and method != "IntrospectToken":

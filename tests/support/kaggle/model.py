@@ -33,6 +33,7 @@ class Faults:
     stall_upload_at: int | None = None  # stop reading at N bytes until `release_stall()` (a killed client)
     upload_503: int = 0  # the next N upload PUTs persist half their body, then answer 503
     rate_limit: int = 0  # the next N API calls answer 429 with Retry-After: 0
+    rate_limit_on: dict[str, int] = field(default_factory=dict)  # the next N calls to a method answer 429
     dataset_failed: str | None = None  # dataset versions end FAILED with this message
     # SaveKernel answers HTTP 200 with `versionNumber` null, `ref` "" and this `error`, e.g. "Maximum batch GPU
     # session count of 2 reached" (seen in competitors' public ARC Prize code; /work/shared/notes/real-world.md).

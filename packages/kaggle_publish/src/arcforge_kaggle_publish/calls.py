@@ -123,7 +123,12 @@ def kaggle_call(
             if status in RETRIED_STATUSES and (idempotent or status == 429) and not last:
                 delay = _sleep(exc, delay)
                 continue
-            raise _http_error(what, status, exc) from None
+            error = _http_error(what, status, exc)
+            if not idempotent and status >= 500:  # a server error after sending: it may still have happened
+                error.advice = "it may have happened on Kaggle; " + (
+                    if_sent or "check on kaggle.com before running it again"
+                )
+            raise error from None
         except (requests.ConnectionError, requests.Timeout) as exc:
             kind = unreachable_kind(exc)
             if kind is not None:
