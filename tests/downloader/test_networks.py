@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +21,12 @@ def run_cli(command: list[str], env: dict[str, str]) -> subprocess.CompletedProc
     return subprocess.run(command, check=False, env=env, capture_output=True, text=True, timeout=180)
 
 
-def test_every_request_goes_through_the_proxy(hub: HubServer, repo: GeneratedRepo, tmp_path: Path):
-    hub.set_faults(redirect_to_cdn=True)
+@pytest.mark.parametrize("xet", [False, True], ids=["http-engine", "hf_xet"])
+def test_every_request_goes_through_the_proxy(hub: HubServer, repo: GeneratedRepo, tmp_path: Path, xet: bool):
+    if xet:
+        pytest.importorskip("hf_xet")
+    # Metadata (huggingface_hub), the journal engine's ranges and hf_xet's CAS and xorb requests alike.
+    hub.set_faults(redirect_to_cdn=True, xet_backed=xet, xet_cas=xet)
     with running_http_proxy(credentials="arc:forge") as proxy:
         env = cli_env(tmp_path / "state")
         authority = proxy.url.removeprefix("http://")
@@ -32,13 +37,13 @@ def test_every_request_goes_through_the_proxy(hub: HubServer, repo: GeneratedRep
     assert_complete(tmp_path / "out", repo)
     assert proxy.log.refused == 0  # the credentials in HTTP_PROXY went with every request
     hub_requests = [r for r in hub.stats()["requests"] if "/_control/" not in r]
-    # Every request the hub and its CDN saw came through the proxy, metadata and bytes alike.
-    assert len(seen) == len(hub_requests)
-    ranged = [line for line in seen if "[bytes=" in line]
-    assert any("/resolve/" in line for line in ranged)
-    assert any("/blobs/" in line for line in ranged)  # the CDN's byte requests too
-    relayed = sum(n for line, n in proxy.log.body_bytes.items() if "[bytes=" in line)
-    assert relayed == hub.stats()["body_bytes_total"] == repo.bytes_total - repo.files["README.md"].size
+    assert len(seen) == len(hub_requests)  # every request the hub and its CDN saw came through the proxy
+    # Small files come straight from /resolve/; the shards from the CDN (/blobs/) or as xorbs.
+    for route in ("/resolve/", "/xet-xorbs/" if xet else "/blobs/"):
+        assert any(route in line and "[bytes=" in line for line in seen), route
+    byte_routes = ("/resolve/", "/blobs/", "/xet-xorbs/")
+    relayed = sum(n for line, n in proxy.log.body_bytes.items() if any(r in line for r in byte_routes))
+    assert relayed == hub.stats()["body_bytes_total"] > 0
 
 
 def test_no_proxy_names_the_hub_so_the_proxy_sees_nothing(hub: HubServer, tmp_path: Path):
@@ -204,6 +209,51 @@ def test_xet_backed_files_come_through_hf_xet_and_are_checked_the_same(
     assert sum("/xet-xorbs/" in r for r in requests) >= len(shards)
     assert not any("/blobs/" in r for r in requests)  # nothing over the HTTP bridge
     assert not any("Xet path" in e["data"]["message"] for e in events if e["kind"] == "log")
+
+
+def test_a_partial_file_resumes_on_the_journal_engine_even_with_hf_xet(
+    hub: HubServer, repo: GeneratedRepo, tmp_path: Path
+):
+    pytest.importorskip("hf_xet")
+    # First run over HTTP only (HF_HUB_DISABLE_XET), slow, killed mid-way: the shards have journals.
+    hub.set_faults(xet_backed=True, xet_cas=True, bandwidth_bps=600_000)
+    out, state = tmp_path / "out", tmp_path / "state"
+    command = cli_command(hub, out, range_size=2 << 20)
+    env = cli_env(state)
+    proc = subprocess.Popen(
+        command, env=env | {"HF_HUB_DISABLE_XET": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    shard_bytes = sum(f.size for f in repo.files.values() if f.lfs)
+    try:
+        deadline = time.monotonic() + 60
+        while hub.stats()["body_bytes_total"] < 0.4 * shard_bytes:
+            assert proc.poll() is None, "the download ended before it could be killed"
+            assert time.monotonic() < deadline, "no progress"
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    partial = {
+        "model/" + p.name.removesuffix(".part.journal")
+        for p in (out / ".partial" / "model").glob("*.journal")
+    }
+    assert partial
+    placed = (
+        {"model/" + p.name for p in (out / "model").glob("*.safetensors")}
+        if (out / "model").exists()
+        else set()
+    )
+    hub.set_faults(xet_backed=True, xet_cas=True)
+    rerun = run_cli(command, env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_complete(out, repo)
+    events = last_run(read_events(state))
+    resumed = {e["data"]["file"] for e in events if e["kind"] == "item" and e["data"]["state"] == "resumed"}
+    via_xet = {e["data"]["file"] for e in events if e["kind"] == "item" and e["data"].get("via") == "xet"}
+    assert resumed == partial  # the bytes on disk are kept: those files stay with the journal engine
+    assert not via_xet & partial
+    shards = {f"model/{name}" for name, info in repo.files.items() if info.lfs}
+    assert via_xet == shards - partial - placed  # a shard not begun still goes through hf_xet
 
 
 def test_a_bad_file_from_hf_xet_is_caught_by_sha256_and_fetched_over_http(

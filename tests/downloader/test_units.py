@@ -102,3 +102,59 @@ def test_a_journal_of_another_file_is_discarded(tmp_path):
     assert job.part_path.exists()  # planning (and --dry-run) leaves it alone
     assert Journal(changed).load() == 0
     assert not job.part_path.exists() and not job.journal_path.exists()
+
+
+def test_rate_limit_wait_reads_the_hubs_headers_like_huggingface_hub():
+    from http.client import HTTPMessage
+
+    from arcforge_downloader.transfer import rate_limit_wait
+
+    class Answer:
+        def __init__(self, **headers: str) -> None:
+            self.msg = HTTPMessage()
+            for key, value in headers.items():
+                self.msg[key.replace("_", "-")] = value
+
+        def getheader(self, name: str, default: str | None = None) -> str | None:
+            return self.msg.get(name, default)
+
+    limited = rate_limit_wait(Answer(RateLimit='"resolvers";r=0;t=42'), 0.5)  # type: ignore[arg-type]
+    assert (limited.delay, limited.resource) == (43.0, "resolvers")
+    # Requests left (r > 0): the reset is not the wait; Retry-After is, plus 1 s.
+    limited = rate_limit_wait(Answer(RateLimit='"api";r=5;t=42', Retry_After="3"), 0.5)  # type: ignore[arg-type]
+    assert (limited.delay, limited.resource) == (4.0, "api")
+    assert rate_limit_wait(Answer(), 0.5).delay == 1.0  # type: ignore[arg-type]
+
+
+def test_proxy_urls_and_no_proxy_matching(monkeypatch):
+    from arcforge_downloader.network import ProxyConfigError, bypassed, parse_proxy, proxy_for
+
+    proxy = parse_proxy("http://user:p%40ss@proxy.example:3128")
+    assert proxy.netloc == "proxy.example:3128" and proxy.url == "http://proxy.example:3128"
+    assert proxy.headers == {"Proxy-Authorization": "Basic dXNlcjpwQHNz"}  # user:p@ss
+    assert parse_proxy("proxy.example").netloc == "proxy.example:8080"
+    with pytest.raises(ProxyConfigError, match="plain http://"):
+        parse_proxy("https://proxy.example:443")
+    assert bypassed("cdn.example.com", 443, "localhost, .example.com")
+    assert not bypassed("example.org", 443, "example.com")
+    assert bypassed("h", 8080, "h:8080") and not bypassed("h", 443, "h:8080")
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    found = proxy_for("https://huggingface.co/x")
+    assert found is not None and found.netloc == "proxy.example:3128"
+    assert proxy_for("https://internal.example/x") is None
+    assert proxy_for("http://huggingface.co/x") is None  # only HTTPS_PROXY is set
+
+
+def test_worker_growth_stops_when_a_connection_stops_helping():
+    from arcforge_downloader.transfer import EngineSettings, _Growth
+
+    growth = _Growth(EngineSettings(workers=2, max_workers=8, growth_interval=1.0), 0.0, 0)
+    assert not growth.due(0.5) and growth.due(1.0)
+    assert growth.step(1.0, 10_000_000, useful=True)  # 10 MB/s: add one
+    assert growth.step(2.0, 22_000_000, useful=True)  # 12 MB/s: it helped, add another
+    assert not growth.step(3.0, 34_100_000, useful=True)  # 12.1 MB/s: no better, stop for good
+    assert not growth.due(10.0)
+    assert _Growth(EngineSettings(workers=4, max_workers=4), 0.0, 0).done  # no room to grow

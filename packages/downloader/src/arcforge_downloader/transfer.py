@@ -474,6 +474,11 @@ class TransferEngine:
                 except TransferError as error:
                     self._fail(state, error)
                     continue
+                except Exception as exc:  # a bug: fail the file loudly rather than end as "interrupted"
+                    self._fail(
+                        state, TransferError(f"{state.job.name}: {type(exc).__name__}: {exc}", "internal")
+                    )
+                    continue
                 if self._stop.is_set():
                     return
                 with self._cond:
