@@ -380,3 +380,25 @@ def test_an_unreachable_kaggle_is_one_clear_error_in_every_command(  # noqa: PLR
         assert result.code == 1, (command, result.err)
         assert words in result.err and "Traceback" not in result.err, (command, result.err)
         assert result.err.count("arcforge-publish: error:") == 1
+
+
+def test_kaggle_api_token_may_name_a_file_and_the_legacy_environment_signs_in_without_a_token(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_file = tmp_path / "token.txt"
+    token_file.write_text(kaggle.token_for("alice"))
+    token_file.chmod(0o600)
+    monkeypatch.setenv("KAGGLE_API_TOKEN", str(token_file))  # kagglesdk reads a path here as the token's file
+    named = publish("status", KERNEL)
+    assert "signed in as alice with the API token from the file named by KAGGLE_API_TOKEN" in named.err
+
+    monkeypatch.delenv("KAGGLE_API_TOKEN")
+    monkeypatch.setenv("KAGGLE_USERNAME", "bob")
+    monkeypatch.setenv("KAGGLE_KEY", kaggle.users["bob"])
+    legacy = publish("status", "bob/arcforge-arc-prize")
+    assert "signed in as bob with the legacy API key from KAGGLE_USERNAME/KAGGLE_KEY" in legacy.err
+    assert (
+        legacy.code == 1
+        and "Notebook not found" in legacy.err
+        and kaggle.auth_headers[-1].startswith("Basic ")
+    )
