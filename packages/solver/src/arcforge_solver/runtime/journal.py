@@ -40,7 +40,7 @@ class JournalRecord:
     error: str | None = None
     stats: dict[str, Any] = field(default_factory=dict)
     settings: str = ""
-    """A digest of the settings that shape an answer (engine options, seed, time per task): a rerun
+    """A digest of the settings that shape an answer (engine, its options, seed): a rerun
     with other settings solves the task again instead of reusing this line."""
     ts: float = field(default_factory=time.time)
 
@@ -179,11 +179,9 @@ def _ends_torn(fd: int) -> bool:
     return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
-def settings_digest(engine: str, options: Mapping[str, Any], seed: int, time_per_task_s: float | None) -> str:
-    """The resume key's settings part: what, changed, makes an earlier answer no longer this run's."""
-    text = json.dumps(
-        {"engine": engine, "options": options, "seed": seed, "time_per_task_s": time_per_task_s},
-        sort_keys=True,
-        default=str,
-    )
+def settings_digest(engine: str, options: Mapping[str, Any], seed: int) -> str:
+    """The resume key's settings part: the engine's settings, whose change makes an earlier answer no
+    longer this run's. The time per task is not among them: a run resumed with more or less time
+    (Kaggle's budget left, a laptop) keeps what it already has."""
+    text = json.dumps({"engine": engine, "options": options, "seed": seed}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]

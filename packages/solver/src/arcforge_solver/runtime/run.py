@@ -140,9 +140,7 @@ class Run:
         self.events = EventWriter("test-run", config.state_dir)
         self.selected = loaded.tasks[: config.limit] if config.limit else list(loaded.tasks)
         self.fingerprints = {task.task_id: task_fingerprint(task) for task in self.selected}
-        self.settings = settings_digest(
-            config.engine, config.engine_options, config.seed, config.time_per_task_s
-        )
+        self.settings = settings_digest(config.engine, config.engine_options, config.seed)
         fallbacks: dict[str, Any] = {task.task_id: task.test_inputs for task in loaded.tasks}
         for problem in loaded.problems:
             if problem.error.task_id and problem.fallback_inputs and problem.error.task_id not in fallbacks:
@@ -412,11 +410,11 @@ class Run:
             )
         elif lanes > 1 and self.lane_plan is not None:
             # One worker per GPU lane, each with its own card and its own model replica; the CPU cores
-            # the lanes leave are shared out as their sandbox (and the hybrid's search) workers.
+            # the lanes leave are shared out as their sandbox and DSL search workers.
             plan = self.lane_plan
             executor = ProcessExecutor(
                 config.engine,
-                options=config.engine_options,
+                options=self.lane_options(max(1, workers // lanes)),
                 seed=config.seed,
                 workers=lanes,
                 sink=sink,
@@ -427,7 +425,7 @@ class Run:
             )
         else:
             try:
-                engine = load_engine(config.engine, config.engine_options)
+                engine = load_engine(config.engine, self.lane_options(workers))
             except EngineStartError:
                 raise
             except Exception as exc:  # bad options, a missing model: one clear error, no traceback
@@ -474,6 +472,14 @@ class Run:
                     self.emit_progress(self.maybe_forecast())
         finally:
             executor.close()
+
+    def lane_options(self, cores: int) -> dict[str, Any]:
+        """The engine options of a lane with `cores` CPU cores: an engine that runs the DSL search beside
+        its model (`cpu_search = True`, the hybrid) gets all but one of them as search processes."""
+        options = dict(self.config.engine_options)
+        if getattr(resolve_engine_class(self.config.engine), "cpu_search", False):
+            options["search_processes"] = max(1, cores - 1)
+        return options
 
     def lane_ready(self, lane: int, seconds: float) -> None:
         """A lane's worker has built its engine (loaded its model replica)."""
