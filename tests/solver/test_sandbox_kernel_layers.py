@@ -251,7 +251,9 @@ import json, os, sys
 from arcforge_solver.sandbox import zygote
 class NoHook:  # the audit hook switched off: what follows is held by the kernel layers alone
     def __init__(self, *args, **kwargs):
-        self.private_fds = frozenset()
+        self.armed = False
+    def arm(self, private_fds):
+        pass
     def __call__(self, event, args):
         return None
 zygote.Policy = NoHook
@@ -261,8 +263,8 @@ z.setup()
 programs = json.loads(sys.argv[2])
 out = {}
 for name, source in programs.items():
-    answer = z.run_one({"id": 1, "source": source, "grids": [[[1]]], "timeout": 2.0})
-    out[name] = answer["results"][0]
+    request = json.dumps({"source": source, "grids": [[[1]]], "timeout": 2.0}).encode()
+    out[name] = json.loads(z.run_one(2.0, 1, request))["results"][0]
 out["layers"] = z.layers
 os.write(z.out_fd, json.dumps(out).encode())
 """

@@ -123,7 +123,10 @@ def refused(module: Any) -> bool:
 
 
 class Policy:
-    """The hook: `sys.addaudithook(Policy(scratch, private_fds, library_roots, hidden_files))`."""
+    """The hook: `sys.addaudithook(Policy(scratch, private_fds, library_roots, hidden_files))`.
+
+    Added once in the zygote, disarmed (the zygote forks and reads its channel); each program's
+    process arms it with `arm()` before the program runs."""
 
     def __init__(
         self,
@@ -138,6 +141,11 @@ class Policy:
         self.readable = tuple(dict.fromkeys(os.path.normpath(r) for r in roots))
         self.hidden = frozenset(os.path.normpath(h) for h in hidden_files)
         self.check_reads = bool(library_roots)
+        self.armed = True
+
+    def arm(self, private_fds: Iterable[int]) -> None:
+        self.private_fds = frozenset(private_fds)
+        self.armed = True
 
     def _full(self, path: Any) -> str | None:
         if isinstance(path, bytes):
@@ -169,6 +177,8 @@ class Policy:
         return not self.check_reads or any(self._beneath(full, root) for root in self.readable)
 
     def __call__(self, event: str, args: tuple[Any, ...]) -> None:
+        if not self.armed:
+            return
         if event == "open":
             self._check_open(*(*tuple(args), None, None, None)[:3])
             return

@@ -40,11 +40,18 @@ import numpy as np
 from arcforge_solver.runtime.workers import GRACE_S, close_and_wait, kill_group
 from arcforge_solver.sandbox import layers as sandbox_layers
 from arcforge_solver.sandbox.scratch import ScratchRoot
-from arcforge_solver.sandbox.worker import CHILD_GRACE_S, FRAME_HEADER
+from arcforge_solver.sandbox.worker import (
+    ANSWER_PREFIX,
+    CHILD_GRACE_S,
+    FRAME_HEADER,
+    HELLO_ID,
+    MAX_ANSWER_BYTES,
+    REQUEST_PREFIX,
+)
 from arcforge_solver.tasks.model import Grid
 
 ERROR_KINDS = frozenset({"syntax", "timeout", "memory", "runtime", "invalid_output"})
-MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+MAX_RESPONSE_BYTES = MAX_ANSWER_BYTES + ANSWER_PREFIX.size
 """Bounded result size: a worker that sends more is treated as broken."""
 START_TIMEOUT_S = 60.0
 
@@ -155,19 +162,23 @@ class _Worker:
         if size > MAX_RESPONSE_BYTES:
             return None
         body = self._read_exact(size, deadline)
-        if body is None:
+        if body is None or len(body) < ANSWER_PREFIX.size:
             return None
-        try:
-            value = json.loads(body)
+        (call_id,) = ANSWER_PREFIX.unpack_from(body)
+        try:  # the JSON was written by the program's process: a program may have forged it
+            value = json.loads(body[ANSWER_PREFIX.size :])
         except ValueError:
-            return None
-        return value if isinstance(value, dict) else None
+            value = None
+        if not isinstance(value, dict):
+            value = {"results": None}  # _decode: "a malformed answer", the worker goes on
+        value["id"] = call_id
+        return value
 
     def wait_ready(self) -> None:
         if self.ready:
             return
         hello = self.read_frame(time.monotonic() + START_TIMEOUT_S)
-        if not hello or not hello.get("ready"):
+        if not hello or hello.get("id") != HELLO_ID or not hello.get("ready"):
             code = self.process.poll()
             self.kill()
             raise SandboxError(f"a sandbox worker did not start (exit code {code})")
@@ -176,8 +187,11 @@ class _Worker:
         self.layers = {str(k): str(v) for k, v in layers.items()} if isinstance(layers, dict) else {}
         sandbox_layers.say_once(self.layers)
 
-    def send(self, request: dict[str, Any]) -> None:
-        body = json.dumps(request, separators=(",", ":")).encode()
+    def send(self, call_id: int, timeout: float, request: dict[str, Any]) -> None:
+        body = (
+            REQUEST_PREFIX.pack(call_id, timeout, len(request["grids"]))
+            + json.dumps(request, separators=(",", ":")).encode()
+        )
         data = memoryview(FRAME_HEADER.pack(len(body)) + body)
         while data:
             written = os.write(self.to_worker, data)
@@ -290,11 +304,11 @@ class SandboxPool:
         count = len(grids)
         if count == 0:
             return ProgramRun((), ())
+        call_id, call_timeout = next(self._ids), max(0.01, timeout)
         payload = {
-            "id": next(self._ids),
             "source": source,
             "grids": [np.asarray(g).tolist() for g in grids],
-            "timeout": max(0.01, timeout),
+            "timeout": call_timeout,
         }
         worker = self._idle.get()
         replaced = False
@@ -308,14 +322,14 @@ class SandboxPool:
             self.layers = worker.layers
             started = time.monotonic()
             try:
-                worker.send(payload)
+                worker.send(call_id, call_timeout, payload)
                 # The zygote kills an overrunning program itself; this deadline is for the zygote.
                 response = worker.read_frame(started + timeout + CHILD_GRACE_S + GRACE_S)
             except OSError:
                 response = None
             seconds = time.monotonic() - started
             self.calls += 1
-            if response is None or response.get("id") != payload["id"]:
+            if response is None or response.get("id") != call_id:
                 replaced = True
                 died = worker.eof or not worker.alive()
                 with contextlib.suppress(subprocess.TimeoutExpired):

@@ -1,9 +1,12 @@
 """Inside one program's process: run an untrusted `def solve(grid)` on each grid and build the answer.
 
 The zygote (`sandbox.zygote`) forks a fresh process per program, confines it, and calls
-`run_request` there; this module holds what that process does with the program and the frame
-format the sandbox speaks (length-prefixed JSON: nothing a program does can run code in the
-zygote or the pool, as a pickle could).
+`run_request` there; this module holds what that process does with the program and the frames
+the sandbox speaks: a 4-byte length, then for the pool's requests a fixed binary prefix (call id,
+timeout, grid count) and for answers the call id, then JSON (never pickle: nothing a program does
+can run code in the zygote or the pool). The prefixes let the zygote pass a request to the
+program's process and its answer back as bytes it never parses: every object a zygote touches
+between forks is a page copied at the next fork.
 
 Inside the program's process:
 - interval timers (ITIMER_REAL for wall time, ITIMER_PROF for CPU time) raise `ProgramTimeout`, a
@@ -25,7 +28,14 @@ import traceback
 from typing import Any
 
 FRAME_HEADER = struct.Struct(">I")
+REQUEST_PREFIX = struct.Struct(">QdI")
+"""Before a request's JSON: call id, timeout in seconds, number of grids."""
+ANSWER_PREFIX = struct.Struct(">Q")
+"""Before an answer's JSON: the call id it answers (HELLO_ID for the zygote's hello)."""
+HELLO_ID = (1 << 64) - 1
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
+MAX_ANSWER_BYTES = 4 * 1024 * 1024
+"""Bounded answer size: a program's process that sends more has crashed, as far as anyone cares."""
 MAX_MESSAGE_CHARS = 600
 MAX_SIDE = 30
 STDOUT_KEPT_CHARS = 4096
@@ -83,23 +93,35 @@ def read_exact(fd: int, size: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_frame(fd: int) -> Any:
+def read_raw_frame(fd: int, limit: int = MAX_REQUEST_BYTES) -> bytes | None:
+    """One frame's body, or None at EOF or past `limit`."""
     header = read_exact(fd, FRAME_HEADER.size)
     if header is None:
         return None
     (size,) = FRAME_HEADER.unpack(header)
-    if size > MAX_REQUEST_BYTES:
+    if size > limit:
         return None
-    body = read_exact(fd, size)
+    return read_exact(fd, size)
+
+
+def write_raw_frame(fd: int, *parts: bytes | memoryview) -> None:
+    view = memoryview(b"".join((FRAME_HEADER.pack(sum(len(p) for p in parts)), *parts)))
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def read_frame(fd: int) -> Any:
+    body = read_raw_frame(fd)
     return None if body is None else json.loads(body)
 
 
 def write_frame(fd: int, value: Any) -> None:
-    body = json.dumps(value, separators=(",", ":")).encode()
-    view = memoryview(FRAME_HEADER.pack(len(body)) + body)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    write_raw_frame(fd, dumps(value))
+
+
+def dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _short(text: str) -> str:

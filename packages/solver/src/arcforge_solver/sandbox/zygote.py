@@ -8,9 +8,10 @@ active, and then serves length-prefixed JSON requests on private copies of its s
 For each program it forks a child, which:
 - dies with the zygote (PR_SET_PDEATHSIG) and keeps only its own result pipe (the zygote's channel
   to the pool is closed: a program cannot reach the pool);
-- sets its rlimits (address space, CPU, file size, no core files, no processes, few descriptors),
-  its seccomp program profile (signals to itself only, no new processes or threads, ...) and the
-  audit hook (`sandbox.policy`), in that order, then runs the program (`sandbox.worker`).
+- inherits the zygote's rlimits (address space, file size, no core files, few descriptors), gets
+  its CPU limit from the zygote per call and sets RLIMIT_NPROC 0 itself, installs its seccomp
+  program profile (signals to itself only, no new processes or threads, ...) and arms the audit
+  hook (`sandbox.policy`), in that order, then runs the program (`sandbox.worker`).
 
 The zygote reads the child's answer until the call's deadline, then SIGKILLs and reaps it whatever
 it did, and empties the scratch folder. Nothing a program changes (patched numpy or DSL, builtins,
@@ -57,7 +58,6 @@ from arcforge_solver.sandbox.seccomp import (
     current_arch,
 )
 
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
 MAX_OPEN_FILES = 256
 CHILD_FAILED = 70  # the child could not confine itself: it ran nothing
 
@@ -107,6 +107,7 @@ class Zygote:
         signal.signal(signal.SIGXCPU, worker.on_timer)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past RLIMIT_FSIZE fail with EFBIG instead
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the pool's business
+        self._warm_up()
         self.address_space = _address_space_bytes()
         self.library_roots = _library_roots(self.scratch)
         if sys.platform.startswith("linux"):
@@ -117,7 +118,21 @@ class Zygote:
         )
         self.layers.update(layers_module.USERSPACE_LAYERS)
         self.policy = Policy(self.scratch, (), self.library_roots, self.hidden_files)
+        self.policy.armed = False  # it holds from `arm()` on, in each child
+        sys.addaudithook(self.policy)
+        self._set_limits()
         gc.freeze()  # what the zygote holds is never collected: children do not copy its pages to scan them
+
+    def _warm_up(self) -> None:
+        """Run one small program here, unconfined and trusted: what numpy, the compiler and the JSON
+        codec build lazily on first use is then built once, in the zygote, instead of in (and
+        copied by) every program's process."""
+        request = worker.dumps({"source": _WARM_UP, "grids": [[[0, 1], [2, 3]]] * 2, "timeout": 5.0})
+        old = sys.stdout, sys.stderr
+        try:
+            worker.dumps(worker.run_request(json.loads(request), self.np, self.dsl_names, self.output_limit))
+        finally:
+            sys.stdout, sys.stderr = old
 
     def _confine(self) -> dict[str, str]:
         """Install the kernel layers this kernel has; say for each whether it is on, or why not."""
@@ -162,25 +177,27 @@ class Zygote:
 
     def serve(self) -> None:
         hello = {"ready": True, "pid": self.pid, "dsl_error": self.dsl_error, "layers": self.layers}
-        worker.write_frame(self.out_fd, hello)
+        worker.write_raw_frame(self.out_fd, worker.ANSWER_PREFIX.pack(worker.HELLO_ID), worker.dumps(hello))
+        prefix = worker.REQUEST_PREFIX
         while True:
             if self.spare is None:
                 self.spare = self._fork_child()  # forked and confined while no call waits on it
-            request = worker.read_frame(self.in_fd)
-            if request is None:
+            frame = worker.read_raw_frame(self.in_fd)
+            if frame is None or len(frame) < prefix.size:
                 return
-            worker.write_frame(self.out_fd, self.run_one(request))
+            call_id, timeout, count = prefix.unpack_from(frame)
+            answer = self.run_one(timeout, count, memoryview(frame)[prefix.size :])
+            worker.write_raw_frame(self.out_fd, worker.ANSWER_PREFIX.pack(call_id), answer)
 
-    def run_one(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Run one program in a fresh child (the spare one, if ready) and build the pool's answer."""
-        count = len(request["grids"])
-        timeout = float(request["timeout"])
+    def run_one(self, timeout: float, count: int, request: bytes | memoryview) -> bytes:
+        """Run one program (`request`: its JSON) in a fresh child, the spare one if ready; the
+        answer's JSON as the child wrote it (the pool checks it), or the zygote's own verdict."""
         child, self.spare = self.spare or self._fork_child(), None
         cpu = int(timeout) + 2  # SIGXCPU (a ProgramTimeout) at the soft limit, SIGKILL one second later
         with contextlib.suppress(OSError, ValueError):
             resource.prlimit(child.pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
         with contextlib.suppress(OSError):  # it died before its program: the answer below says so
-            worker.write_frame(child.request_fd, request)
+            worker.write_raw_frame(child.request_fd, request)
         try:
             answer, state = self._read_answer(
                 child.answer_fd, time.monotonic() + timeout + worker.CHILD_GRACE_S
@@ -190,15 +207,13 @@ class Zygote:
         self._clean_scratch()
         if state == "owner gone":
             os._exit(0)
-        body = _valid_answer(answer, count)
-        if body is None:
-            if state == "late":
-                message = f"timed out after {timeout:g} s; its process was killed"
-                body = {"results": [worker.error("timeout", message)] * count}
-            else:
-                body = {"results": [worker.error("runtime", _crash_message(status))] * count}
-        body["id"] = request.get("id")
-        return body
+        if answer is not None:
+            return answer
+        if state == "late":
+            error = worker.error("timeout", f"timed out after {timeout:g} s; its process was killed")
+        else:
+            error = worker.error("runtime", _crash_message(status))
+        return worker.dumps({"results": [error] * count})
 
     def _fork_child(self) -> _Child:
         request_read, request_write = os.pipe()
@@ -223,7 +238,7 @@ class Zygote:
         while True:
             if needed is None and len(buffer) >= header:
                 (needed,) = worker.FRAME_HEADER.unpack(bytes(buffer[:header]))
-                if needed > MAX_ANSWER_BYTES:
+                if needed > worker.MAX_ANSWER_BYTES:
                     return None, "eof"
             if needed is not None and len(buffer) >= header + needed:
                 return bytes(buffer[header : header + needed]), "ok"
@@ -263,12 +278,13 @@ class Zygote:
             os.closerange(3, low)  # the zygote's channel to the pool among them
             os.closerange(low + 1, high)
             os.closerange(high + 1, 1 << 16)
-            self._set_limits()
+            with contextlib.suppress(ValueError, OSError):
+                # No processes (where the kernel applies it: not for root); the zygote itself must fork.
+                resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
             if self.installer is not None and self.program_filter is not None:
                 self.installer.install(self.program_filter.for_pid(os.getpid()))
-            self.policy.private_fds = frozenset({request_fd, answer_fd})
-            sys.addaudithook(self.policy)
-            request = worker.read_frame(request_fd)
+            self.policy.arm({request_fd, answer_fd})
+            request = worker.read_frame(request_fd)  # JSON: the program's process parses it, not the zygote
             if isinstance(request, dict):
                 answer = worker.run_request(request, self.np, self.dsl_names, self.output_limit)
                 sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
@@ -280,10 +296,11 @@ class Zygote:
             os._exit(code)
 
     def _set_limits(self) -> None:
+        """The limits every program's process inherits (they bind the zygote too, which needs far
+        less); the CPU limit is set per call, and RLIMIT_NPROC in the child."""
         limits = [
             (resource.RLIMIT_CORE, 0),
             (resource.RLIMIT_FSIZE, self.file_limit),
-            (resource.RLIMIT_NPROC, 0),
             (resource.RLIMIT_NOFILE, MAX_OPEN_FILES),
         ]
         if self.address_space is not None:
@@ -313,21 +330,15 @@ class _Child:
         return status
 
 
-def _valid_answer(answer: bytes | None, count: int) -> dict[str, Any] | None:
-    if answer is None:
-        return None
-    try:
-        body = json.loads(answer)
-    except ValueError:
-        return None
-    if (
-        not isinstance(body, dict)
-        or not isinstance(body.get("results"), list)
-        or len(body["results"]) != count
-    ):
-        return None
-    stdout = body.get("stdout")
-    return {"results": body["results"], "stdout": stdout if isinstance(stdout, str) else ""}
+_WARM_UP = """
+def solve(grid):
+    flipped = np.rot90(np.flipud(np.fliplr(grid.T)), 2)
+    colours, counts = np.unique(flipped, return_counts=True)
+    mask = (flipped == colours[np.argmax(counts)]) | np.isin(flipped, [1, 2])
+    out = np.where(mask, 0, flipped)
+    out = np.pad(np.tile(out, (1, 2)), 1)[1:-1, 1:-1]
+    return np.array(sorted(out.tolist(), key=sum)).astype(int).copy()
+"""
 
 
 def _crash_message(status: int) -> str:
