@@ -1,5 +1,8 @@
-"""The sandbox: runs untrusted `def solve(grid)` source in confined worker processes.
+"""The sandbox: runs untrusted `def solve(grid)` source, each program in a fresh, confined process.
 
-- `pool`: `SandboxPool`, the parent side (spawn, dispatch, time out, restart);
-- `worker`: one worker process (`python -m arcforge_solver.sandbox.worker`).
+- `pool`: `SandboxPool`, the parent side (spawn zygotes, dispatch, time out, replace);
+- `zygote`: one worker process per pool slot, pre-imported and confined, forking one process per
+  program; `worker`: what that process does with the program, and the frames spoken;
+- the layers: `seccomp` (system-call filters), `landlock` (file-system rules), `policy` (the audit
+  hook), `layers` (which are active, and the log line), `scratch` (owner-locked scratch folders).
 """
