@@ -173,6 +173,8 @@ class MonitorApp(App[None]):
         """Redraw from the state; runs on a timer, so a flood of events costs one redraw per tick."""
         if self.shown_generation == self.model.generation and not force and not self._filter_changed:
             return
+        if not self._panes_ready():
+            return
         model = self.model
         self.main.query_one(StatusHeader).show(model, self.clock(), self.tz)
         self.main.query_one(DownloadPane).show(model.download, model.present["download"])
@@ -189,7 +191,12 @@ class MonitorApp(App[None]):
         self.shown_generation = model.generation
 
     def _tick(self) -> None:
-        self.main.query_one(StatusHeader).show(self.model, self.clock(), self.tz)
+        if self._panes_ready():
+            self.main.query_one(StatusHeader).show(self.model, self.clock(), self.tz)
+
+    def _panes_ready(self) -> bool:
+        """Whether the panes exist: a tailer's message may arrive while the app is shutting down."""
+        return bool(self.screen_stack) and bool(self.main.query(StatusHeader))
 
     def _follow_busiest(self) -> None:
         """Until a pane key is pressed, show the stage whose run started last (stages running side by
