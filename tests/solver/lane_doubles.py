@@ -39,6 +39,7 @@ class ModelReplicaDouble:
         return int(float(os.environ.get("ARCFORGE_DOUBLE_REPLICA_GIB", "1")) * GIB)
 
     def __init__(self, **options: Any) -> None:
+        self.options = options
         self.device = os.environ.get("CUDA_VISIBLE_DEVICES")
         loads = os.environ.get("ARCFORGE_DOUBLE_LOADS")
         if loads:
@@ -54,5 +55,16 @@ class ModelReplicaDouble:
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
         time.sleep(min(float(os.environ.get("ARCFORGE_DOUBLE_SLEEP", "0.5")), deadline.remaining()))
-        stats = {"pid": os.getpid(), "cuda_visible_devices": self.device}
+        stats = {
+            "pid": os.getpid(),
+            "cuda_visible_devices": self.device,
+            "search_processes": self.options.get("search_processes"),
+        }
         return EngineResult(task.task_id, rank_programs(task, FIXED_PROGRAMS), stats)
+
+
+class SearchingReplicaDouble(ModelReplicaDouble):
+    """Test double: as ModelReplicaDouble, and runs a CPU search beside its model as the hybrid does,
+    so the runtime hands it `search_processes`."""
+
+    cpu_search = True

@@ -169,3 +169,18 @@ def test_the_hybrid_engine_runs_one_replica_per_lane(
     # Each lane's hybrid engine started its own search worker (a daemon could not have).
     assert not [r for r in journal.values() if "daemonic" in json.dumps(r)]
     assert any(record["stats"].get("search", {}).get("evaluations", 0) > 0 for record in done)
+
+
+def test_the_cores_a_lane_leaves_go_to_its_search(
+    tmp_path: Path, lane_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCFORGE_FAKE_GPUS", "2")
+    monkeypatch.setenv("ARCFORGE_DOUBLE_SLEEP", "0")
+    engine = "tests.solver.lane_doubles:SearchingReplicaDouble"
+    assert _run(tmp_path, _tasks(tmp_path / "tasks", 2), workers="6", engine=engine) == 0
+    journal = _journal(tmp_path)
+    # 6 cores over 2 lanes: 3 each, one for the lane's sandbox and model driver, 2 search processes.
+    assert {record["stats"]["search_processes"] for record in journal.values()} == {2}
+    # An engine that runs no search beside its model gets no such option.
+    assert _run(tmp_path, _tasks(tmp_path / "more", 2), "--fresh", workers="6") == 0
+    assert {record["stats"]["search_processes"] for record in _journal(tmp_path).values()} == {None}

@@ -47,7 +47,7 @@ from arcforge_solver.engines.llm.operators import (
     Prompt,
     SandboxEvaluator,
 )
-from arcforge_solver.engines.llm.search_worker import SearchJob, SearchWorker
+from arcforge_solver.engines.llm.search_worker import SearchJob, SearchPortfolio, SearchWorker
 from arcforge_solver.engines.protocol import (
     Candidate,
     Deadline,
@@ -459,15 +459,26 @@ class HybridEngine(LlmEngine):
 
     name = "hybrid"
     parallel = False
+    cpu_search = True
+    """The runtime passes `search_processes`: the CPU cores its lane leaves free, for the DSL search."""
 
-    def __init__(self, *args: Any, search_share: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        search_share: float | None = None,
+        search_processes: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.search_share = float(
             search_share
             if search_share is not None
             else _env("ARCFORGE_HYBRID_SEARCH_SHARE", SEARCH_SHARE, float)
         )
-        self.search = SearchWorker()
+        processes = int(search_processes or _env("ARCFORGE_HYBRID_SEARCH_PROCESSES", 1, int))
+        self.search: SearchWorker | SearchPortfolio = (
+            SearchPortfolio(processes) if processes > 1 else SearchWorker()
+        )
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
         started = time.monotonic()

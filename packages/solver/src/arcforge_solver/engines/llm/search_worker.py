@@ -1,9 +1,10 @@
-"""The model-free DSL search in a CPU worker process, so that it runs while the GPU generates.
+"""The model-free DSL search in CPU worker processes, so that it runs while the GPU generates.
 
 `SearchWorker` keeps one spawned process (it never imports torch) that builds the search engine once
 and solves the tasks it is sent. The hybrid engine submits a task, keeps generating, and polls between
 generations; a search that overruns its deadline by more than a grace period is killed and the worker
-replaced, so the hybrid engine always returns on time.
+replaced, so the hybrid engine always returns on time. `SearchPortfolio` runs several of them on one
+task, with different seeds, on the CPU cores a GPU lane leaves free.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from arcforge_solver.engines.protocol import Deadline, EngineContext, EngineResult
+from arcforge_solver.engines.ranking import merge
 from arcforge_solver.runtime.workers import (
     GRACE_S,
     Child,
@@ -133,3 +135,65 @@ class SearchWorker:
         if self._child is not None:
             stop_children([self._child])
         self._child = None
+
+
+PORTFOLIO_LIMIT = 8
+"""Most search processes one task gets at once (each holds its own value cache in memory)."""
+SEED_STRIDE = 7919
+
+
+def portfolio_options(index: int, options: dict[str, Any]) -> dict[str, Any]:
+    """Process 0 runs the search as configured; the others spend less of their time enumerating (the
+    enumeration is the same in every process) and more evolving, each from its own seed."""
+    if index == 0:
+        return dict(options)
+    return {**options, "enumerate_share": min(float(options.get("enumerate_share", 0.7)), 0.3)}
+
+
+class SearchPortfolio:
+    """Several search processes on one task at once, with different seeds: the CPU cores a GPU lane
+    leaves free. Same interface as `SearchWorker`; its job's result ranks all their candidates
+    together, and is there as soon as one process has answered (so a solution stops the model early)."""
+
+    def __init__(self, processes: int, options: dict[str, Any] | None = None) -> None:
+        count = max(1, min(PORTFOLIO_LIMIT, processes))
+        self.workers = [SearchWorker(portfolio_options(i, dict(options or {}))) for i in range(count)]
+        self.job: SearchJob | None = None
+        self._jobs: list[SearchJob] = []
+
+    def submit(self, task: Task, seconds: float, seed: int) -> SearchJob:
+        self._jobs = [w.submit(task, seconds, seed + SEED_STRIDE * i) for i, w in enumerate(self.workers)]
+        self.job = SearchJob(task.task_id, seconds, time.monotonic())
+        return self.job
+
+    def poll(self, timeout: float = 0.0) -> SearchJob | None:
+        for index, worker in enumerate(self.workers):
+            worker.poll(timeout if index == 0 else 0.0)
+        return self._combine()
+
+    def wait(self, until: float) -> SearchJob | None:
+        for worker in self.workers:
+            worker.wait(until)
+        return self._combine()
+
+    def _combine(self) -> SearchJob | None:
+        job = self.job
+        if job is None or job.finished:
+            return job
+        answered = [j.result for j in self._jobs if j.finished and j.result is not None]
+        if answered:
+            stats: dict[str, Any] = {"processes": len(self._jobs), "answered": len(answered)}
+            for key in ("evaluations", "evals_per_s"):
+                values = [r.stats.get(key) for r in answered]
+                stats[key] = sum(v for v in values if isinstance(v, int | float))
+            stats["train_solved"] = any(r.stats.get("train_solved") for r in answered)
+            job.result = EngineResult(job.task_id, merge(*(r.candidates for r in answered), limit=16), stats)
+        if all(j.finished for j in self._jobs):
+            errors = [j.error for j in self._jobs if j.error]
+            job.error = None if answered else (errors[0] if errors else "no search process answered")
+            job.finished = True
+        return job
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.close()
