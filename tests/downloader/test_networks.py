@@ -184,6 +184,8 @@ def test_xet_backed_files_fall_back_to_the_journal_engine(
     events = last_run(read_events(state))
     fallbacks = [e["data"]["message"] for e in events if e["kind"] == "log" and "Xet" in e["data"]["message"]]
     assert any("over HTTP with the resumable engine" in m for m in fallbacks), fallbacks
+    assert len(fallbacks) == 1  # one failure is enough: the other Xet file does not wait for the CAS again
+    assert "1 more Xet-backed file will come over HTTP as well" in proc.stderr
     assert {f["path"]: f["sha256"] for f in manifest["files"]}[f"model/{SHARD}"] == repo.files[SHARD].sha256  # type: ignore[index]
     assert any("xet-read-token" in r for r in hub.stats()["requests"])  # huggingface_hub's xet path ran
 

@@ -452,13 +452,23 @@ class Downloader:
             )
             return pending
         left = [p for p in pending if p not in candidates]
-        for planned in candidates:
-            if not self._fetch_one_with_xet(snapshot, planned):
-                left.append(planned)
+        for index, planned in enumerate(candidates):
+            outcome = self._fetch_one_with_xet(snapshot, planned)
+            if outcome == "placed":
+                continue
+            left.append(planned)
+            if outcome == "broken":  # the CAS is out of reach: the next file would wait just as long
+                rest = candidates[index + 1 :]
+                left.extend(rest)
+                if rest:
+                    plural = "s" if len(rest) > 1 else ""
+                    self.say(f"warning: {len(rest)} more Xet-backed file{plural} will come over HTTP as well")
+                break
         return sorted(left, key=lambda p: (p.remote.size, p.dest))
 
-    def _fetch_one_with_xet(self, snapshot: Snapshot, planned: PlannedFile) -> bool:
-        """True when the file arrived through hf_xet, matched its sha256 and is in place."""
+    def _fetch_one_with_xet(self, snapshot: Snapshot, planned: PlannedFile) -> str:
+        """`placed` when the file arrived through hf_xet, matched its sha256 and is in place; `bad` when
+        its bytes did not match; `broken` when the Xet path itself failed."""
         name = planned.dest
         self.progress.item(name, "fetching", bytes_done=0, via="xet")
         try:
@@ -466,7 +476,7 @@ class Downloader:
         except Exception as exc:  # any Xet failure means: use the HTTP path instead
             first_line = (str(exc).strip().splitlines() or [""])[0][:300]
             self._xet_fallback(name, f"the Xet path (hf_xet) failed: {type(exc).__name__}: {first_line}")
-            return False
+            return "broken"
         self.progress.add_bytes(name, planned.remote.size)
         self.progress.item(name, "verifying")
         entry = self._verified_entry(planned, path)
@@ -474,9 +484,9 @@ class Downloader:
             path.unlink(missing_ok=True)
             self.progress.reset_file(name)
             self._xet_fallback(name, "the file from the Xet path does not match the Hub's checksum")
-            return False
+            return "bad"
         self._place(name, path, entry)
-        return True
+        return "placed"
 
     def _xet_fallback(self, name: str, why: str) -> None:
         message = f"{name}: {why}; fetching it over HTTP with the resumable engine"

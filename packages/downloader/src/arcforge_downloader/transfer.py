@@ -632,6 +632,8 @@ class TransferEngine:
                 headers["Authorization"] = f"Bearer {self.settings.token}"
             if parts.netloc == hub_host:
                 self._wait_for_hub()
+                if self._stop.is_set():
+                    return position  # stopped during a rate-limit wait: send nothing more
             link = self._connection(url)
             target = parts.path + (f"?{parts.query}" if parts.query else "")
             if link.absolute_form:
