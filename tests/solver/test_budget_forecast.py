@@ -42,7 +42,8 @@ def test_the_hidden_set_on_four_l4s_uses_the_whole_budget() -> None:
     assert forecast.gpu_hours == pytest.approx(usable / 3600 * 4)
     work = forecast.per_task()
     assert work["llm_samples"] == pytest.approx(usable * 4 / 240 * 60 / 350)
-    assert work["search_evaluations"] == pytest.approx(usable * 4 / 240 * 0.5 * 11_000)
+    # 48 cores less one per lane, 11 a lane: 10 search processes, capped at 8.
+    assert work["search_evaluations"] == pytest.approx(usable * 4 / 240 * 0.5 * 11_000 * 8)
     text = "\n".join(forecast.lines())
     assert "full run: 240 tasks, budget 11.0 h, on 4 lanes, one model replica per GPU" in text
     assert "hours planned: 10.8 h; expected: 10.8 h, 98% of the budget; GPU hours: 43.1 (4 GPUs)" in text
@@ -124,7 +125,7 @@ def test_the_forecast_command(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "4 lanes, one model replica per GPU on 4 × GPU (22.5 GiB)" in out
     assert "hours planned: 10.8 h; expected: 10.8 h, 98% of the budget; GPU hours: 43.1 (4 GPUs)" in out
-    assert "≈111 LLM samples" in out and "≈3.6 M search evaluations" in out
+    assert "≈111 LLM samples" in out and "≈28.5 M search evaluations" in out
     assert main([*argv, "--engine", "search", "--json"]) == 0
     event = json.loads(capsys.readouterr().out)
     assert (event["lanes"], event["gpus"], event["engine"]) == (48, 0, "search")

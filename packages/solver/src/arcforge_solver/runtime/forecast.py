@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from arcforge_solver.engines.llm.search_worker import PORTFOLIO_LIMIT
 from arcforge_solver.runtime.lanes import Gpu, auto_workers, plan_lanes
 from arcforge_solver.runtime.scheduler import RESERVE_FRACTION, per_task_allotment
 from arcforge_solver.runtime.timing import format_duration
@@ -220,15 +221,19 @@ def assumed_forecast(
     if holds_model:
         plan = plan_lanes(gpus, replica_bytes)
         lanes, used, where = plan.lanes, plan.gpus_used, plan.layout
+        # The cores a lane leaves run the hybrid's search portfolio, as the runtime hands them out.
+        cores = auto_workers(plan.lanes if plan.gpus else 0, cpus) // max(1, lanes)
+        processes = min(PORTFOLIO_LIMIT, max(1, cores - 1))
         rates = Rates(
             source=source
             or (
                 f"assumed, not measured: {tokens_per_s:.4g} tokens/s per lane, {tokens_per_sample:.4g} tokens"
-                f" per sample, {search_evaluations_per_s:,.0f} search evaluations/s"
+                f" per sample, {search_evaluations_per_s:,.0f} search evaluations/s per process"
+                + (f" × {processes} search processes per lane" if search_share > 0 else "")
             ),
             llm_tokens_per_s=tokens_per_s,
             llm_samples_per_s=tokens_per_s / tokens_per_sample,
-            search_evaluations_per_s=search_evaluations_per_s,
+            search_evaluations_per_s=search_evaluations_per_s * processes,
             search_share=search_share,
         )
     else:
