@@ -30,8 +30,12 @@ DIR/tokenizer/ (tokenizer files, chat template, special tokens map); DIR/manifes
 commit and checksums. Interrupt at any moment (Ctrl-C, kill -9): rerunning the same command fetches
 only what is missing. Events go to <state dir>/download.jsonl.
 
-exit status: 0 done, 1 a file failed (network, checksum), 3 refused before any byte moved (gated,
-not found, disk space), 130 interrupted."""
+Network: HTTPS_PROXY / HTTP_PROXY / NO_PROXY and SSL_CERT_FILE apply to every request, as huggingface_hub
+reads them. Xet-backed files go through hf_xet when it is installed (HF_HUB_DISABLE_XET=1: never), with
+this tool's resumable engine as the fallback. HF_HUB_OFFLINE=1 fetches nothing.
+
+exit status: 0 done, 1 a file failed (network, checksum), 2 bad arguments, 3 refused before any byte
+moved (gated, not found, disk space, offline), 130 interrupted."""
 
 
 def _size(text: str) -> int:
