@@ -61,7 +61,7 @@ signal.signal(signal.SIGALRM, worker.on_timer)
 signal.signal(signal.SIGPROF, worker.on_timer)
 sys.addaudithook(Policy(scratch, {0, 1}))
 while (request := worker.read_frame(0)) is not None:
-    answer = worker.run_request(request, np, names, 1 << 20)
+    answer = worker.run_request(request, worker.program_globals(np, names), 1 << 20)
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
     answer["id"] = request["id"]
     worker.write_frame(1, answer)

@@ -181,14 +181,20 @@ def disarm() -> None:
     signal.setitimer(signal.ITIMER_PROF, 0)
 
 
-def run_request(
-    request: dict[str, Any], np: Any, dsl_names: dict[str, Any], output_limit: int
-) -> dict[str, Any]:
-    """Run the request's program on each of its grids, in this process; the answer frame's body.
+def program_globals(np: Any, dsl_names: dict[str, Any]) -> dict[str, Any]:
+    """The globals a program starts with: numpy as `np` and every DSL name."""
+    namespace: dict[str, Any] = {"__name__": "__program__", "__builtins__": builtins, "np": np, "numpy": np}
+    namespace.update(dsl_names)
+    return namespace
+
+
+def run_request(request: dict[str, Any], namespace: dict[str, Any], output_limit: int) -> dict[str, Any]:
+    """Run the request's program on each of its grids, in this process, with `namespace` as its
+    globals (the program changes it: give each program its own); the answer frame's body.
     Never raises: a timer that fires in our own code between program steps is a timeout too."""
     grids = request["grids"]
     try:
-        results, stdout = _run(request, np, dsl_names, BoundedOutput(output_limit))
+        results, stdout = _run(request, namespace, BoundedOutput(output_limit))
     except ProgramTimeout:
         disarm()
         results, stdout = [error("timeout", "timed out")] * len(grids), ("", 0)
@@ -197,7 +203,7 @@ def run_request(
 
 
 def _run(
-    request: dict[str, Any], np: Any, dsl_names: dict[str, Any], captured: BoundedOutput
+    request: dict[str, Any], namespace: dict[str, Any], captured: BoundedOutput
 ) -> tuple[list[dict[str, Any]], tuple[str, int]]:
     grids = request["grids"]
     timeout = float(request["timeout"])
@@ -205,8 +211,7 @@ def _run(
         code = compile(request["source"], "<program>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         return [error("syntax", describe(exc))] * len(grids), ("", 0)
-    namespace: dict[str, Any] = {"__name__": "__program__", "__builtins__": builtins, "np": np, "numpy": np}
-    namespace.update(dsl_names)
+    np = namespace["np"]
     results: list[dict[str, Any]] = []
     sys.stdout = sys.stderr = captured
     arm(timeout)

@@ -50,8 +50,8 @@ from arcforge_solver.sandbox.landlock import (
 )
 from arcforge_solver.sandbox.policy import REFUSED_MODULES, Policy
 from arcforge_solver.sandbox.seccomp import (
-    Filter,
     Installer,
+    Prepared,
     Profile,
     SeccompUnavailableError,
     build,
@@ -72,13 +72,14 @@ class Zygote:
         self.pid = os.getpid()
         self.np: Any = numpy
         self.dsl_names: dict[str, Any] = {}
+        self.namespace: dict[str, Any] = {}
         self.dsl_error: str | None = None
         self.in_fd = self.out_fd = -1
         self.address_space: int | None = None
         self.library_roots: list[str] = []
         self.hidden_files: list[str] = []
         self.installer: Installer | None = None
-        self.program_filter: Filter | None = None
+        self.program_filter: Prepared | None = None
         self.layers: dict[str, str] = {}
         self.policy = Policy(self.scratch, ())
         self.spare: _Child | None = None
@@ -108,6 +109,7 @@ class Zygote:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past RLIMIT_FSIZE fail with EFBIG instead
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the pool's business
         self._warm_up()
+        self.namespace = worker.program_globals(self.np, self.dsl_names)
         self.address_space = _address_space_bytes()
         self.library_roots = _library_roots(self.scratch)
         if sys.platform.startswith("linux"):
@@ -130,7 +132,8 @@ class Zygote:
         request = worker.dumps({"source": _WARM_UP, "grids": [[[0, 1], [2, 3]]] * 2, "timeout": 5.0})
         old = sys.stdout, sys.stderr
         try:
-            worker.dumps(worker.run_request(json.loads(request), self.np, self.dsl_names, self.output_limit))
+            namespace = worker.program_globals(self.np, self.dsl_names)
+            worker.dumps(worker.run_request(json.loads(request), namespace, self.output_limit))
         finally:
             sys.stdout, sys.stderr = old
 
@@ -165,7 +168,7 @@ class Zygote:
             report["seccomp"] = f"off: no syscall table for {os.uname().machine}"
             return report
         try:
-            self.program_filter = build(arch, Profile.PROGRAM)
+            self.program_filter = self.installer.prepare(build(arch, Profile.PROGRAM))
             self.installer.install(build(arch, Profile.ZYGOTE).for_pid(0))
             report["seccomp"] = f"on: {arch.name}, zygote and per-program filters"
         except SeccompUnavailableError as exc:
@@ -193,9 +196,9 @@ class Zygote:
         """Run one program (`request`: its JSON) in a fresh child, the spare one if ready; the
         answer's JSON as the child wrote it (the pool checks it), or the zygote's own verdict."""
         child, self.spare = self.spare or self._fork_child(), None
-        cpu = int(timeout) + 2  # SIGXCPU (a ProgramTimeout) at the soft limit, SIGKILL one second later
-        with contextlib.suppress(OSError, ValueError):
-            resource.prlimit(child.pid, resource.RLIMIT_CPU, (cpu, cpu + 1))
+        if hasattr(resource, "prlimit"):  # Linux; elsewhere the child sets it from the request
+            with contextlib.suppress(OSError, ValueError):
+                resource.prlimit(child.pid, resource.RLIMIT_CPU, _cpu_limit(timeout))
         with contextlib.suppress(OSError):  # it died before its program: the answer below says so
             worker.write_raw_frame(child.request_fd, request)
         try:
@@ -282,11 +285,16 @@ class Zygote:
                 # No processes (where the kernel applies it: not for root); the zygote itself must fork.
                 resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
             if self.installer is not None and self.program_filter is not None:
-                self.installer.install(self.program_filter.for_pid(os.getpid()))
+                self.program_filter.install(os.getpid())
             self.policy.arm({request_fd, answer_fd})
             request = worker.read_frame(request_fd)  # JSON: the program's process parses it, not the zygote
+            if isinstance(request, dict) and not hasattr(resource, "prlimit"):
+                with contextlib.suppress(ValueError, OSError):
+                    resource.setrlimit(resource.RLIMIT_CPU, _cpu_limit(float(request["timeout"])))
             if isinstance(request, dict):
-                answer = worker.run_request(request, self.np, self.dsl_names, self.output_limit)
+                # The zygote's own copy, not a new one: this process is the program's alone, and a
+                # copy would touch (and so copy the pages of) every DSL function.
+                answer = worker.run_request(request, self.namespace, self.output_limit)
                 sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
                 worker.write_frame(answer_fd, answer)
                 code = 0
@@ -339,6 +347,12 @@ def solve(grid):
     out = np.pad(np.tile(out, (1, 2)), 1)[1:-1, 1:-1]
     return np.array(sorted(out.tolist(), key=sum)).astype(int).copy()
 """
+
+
+def _cpu_limit(timeout: float) -> tuple[int, int]:
+    """A program's CPU rlimit: SIGXCPU (a ProgramTimeout) past its timeout, SIGKILL a second later."""
+    soft = int(timeout) + 2
+    return soft, soft + 1
 
 
 def _crash_message(status: int) -> str:
