@@ -73,8 +73,9 @@ def _journal(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+@pytest.mark.parametrize("engine", ["ttt", "ttt+search"])
 def test_run_engine_ttt_writes_a_valid_submission_and_journals_the_ttt_loss(
-    model_dir: Path, tasks_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    engine: str, model_dir: Path, tasks_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ARCFORGE_TTT_STEPS", "4")
     monkeypatch.setenv("ARCFORGE_TTT_VIEWS", "2")
@@ -82,7 +83,7 @@ def test_run_engine_ttt_writes_a_valid_submission_and_journals_the_ttt_loss(
     out, state = tmp_path / "submission.json", tmp_path / "state"
     code = main(
         [
-            "run", str(tasks_dir), "--engine", "ttt", "--model-dir", str(model_dir),
+            "run", str(tasks_dir), "--engine", engine, "--model-dir", str(model_dir),
             "--out", str(out), "--state-dir", str(state), "--time-per-task", "20", "--workers", "1",
         ]
     )  # fmt: skip
@@ -93,13 +94,21 @@ def test_run_engine_ttt_writes_a_valid_submission_and_journals_the_ttt_loss(
     records = {r["task_id"]: r for r in _journal(out)}
     assert set(records) == set(TASKS)
     for record in records.values():
-        assert record["engine"] == "ttt" and record["state"] == "done", record.get("error")
+        assert record["engine"] == engine and record["state"] == "done", record.get("error")
         stats = record["stats"]
         assert isinstance(stats["ttt_loss_start"], float) and isinstance(stats["ttt_loss_end"], float)
         assert stats["ttt_steps"] == 4 and stats["ttt_examples"] > 0
         assert "ttt_error" not in stats
     # One model per process, reset before every task.
     assert max(r["stats"]["ttt_resets"] for r in records.values()) == 2
+    if engine == "ttt+search":
+        # The search solves the mirror task; its program is the first candidate, whatever the random model says.
+        flip = records["flip0001"]
+        assert flip["train_solved"] and "def solve" in flip["program"]
+        assert flip["stats"]["search_exact"] >= 1
+        assert submission["flip0001"][0]["attempt_1"] == [[8, 7]] or submission["flip0001"][0][
+            "attempt_2"
+        ] == [[8, 7]]
     events = [json.loads(line) for line in (state / "test-run.jsonl").read_text().splitlines()]
     assert any(e["kind"] == "item" and e["data"].get("state") == "done" for e in events)
 
@@ -196,43 +205,55 @@ def _stub_engine(merge: str) -> TttEngine:
     return TttEngine(ttt_model=ttt, merge=merge)
 
 
-def _run_with_search() -> tuple[TaskRun, Candidate]:
+def _run_with_search() -> tuple[TaskRun, list[Candidate]]:
     run = TaskRun(FLIP, Deadline(10.0), TttPlan(steps=1, batch_size=1, views=1))
-    program = Candidate(
-        source="def solve(grid):\n    return grid[:, ::-1]\n",
-        trusted=True,
-        train_fitness=1.0,
-        train_exact=2,
-        predictions=(to_grid([[8, 7]]),),
-    )
-    run.search = [program]
+    programs = [
+        Candidate(
+            source=f"def solve(grid):\n    return {body}\n",
+            trusted=True,
+            train_fitness=1.0,
+            train_exact=2,
+            predictions=(to_grid(answer),),
+        )
+        for body, answer in (("grid[:, ::-1]", [[8, 7]]), ("grid * 0 + grid.max()", [[9, 9]]))
+    ]
+    run.search = programs
     model_a = Scored(to_grid([[7, 7]]), {"dfs"}, view_scores=[-1.0])
     model_b = Scored(to_grid([[1]]), {"greedy"}, view_scores=[-2.0])
-    searched = Scored(to_grid([[8, 7]]), {"search"}, view_scores=[-3.0])
-    run.ranked = [[model_a, model_b, searched]]
-    return run, program
+    first = Scored(to_grid([[8, 7]]), {"search"}, view_scores=[-3.0])
+    second = Scored(to_grid([[9, 9]]), {"search"}, view_scores=[-0.5])
+    run.ranked = [[second, model_a, model_b, first]]  # the product of experts' order
+    return run, programs
 
 
 @pytest.mark.parametrize(
-    ("merge", "first_three"),
+    ("merge", "order"),
     [
-        ("score", [[[7, 7]], [[1]], [[8, 7]]]),
-        ("search-first", [[[8, 7]], [[7, 7]], [[1]]]),
-        ("ttt-first", [[[7, 7]], [[1]], [[8, 7]]]),
+        ("search-first", [[[8, 7]], [[7, 7]], [[9, 9]], [[1]]]),
+        ("score", [[[9, 9]], [[7, 7]], [[1]], [[8, 7]]]),
+        ("ttt-first", [[[7, 7]], [[1]], [[8, 7]], [[9, 9]]]),
     ],
 )
-def test_the_merge_policy_orders_search_and_model_answers(merge: str, first_three: list[Any]) -> None:
+def test_the_merge_policy_orders_search_and_model_answers(merge: str, order: list[Any]) -> None:
     engine = _stub_engine(merge)
-    run, program = _run_with_search()
+    run, programs = _run_with_search()
     candidates = engine.candidates(run)
-    assert [c.predictions[0].tolist() for c in candidates[:3]] == first_three  # type: ignore[union-attr]
-    searched = next(c for c in candidates if c.predictions[0].tolist() == [[8, 7]])  # type: ignore[union-attr]
-    assert searched is program  # the program itself, so the journal shows it and train_solved holds
-    assert all(c.origin.startswith("ttt") for c in candidates if c is not program)
+    assert [c.predictions[0].tolist() for c in candidates] == order  # type: ignore[union-attr]
+    for candidate in candidates:
+        answer = candidate.predictions[0].tolist()  # type: ignore[union-attr]
+        if answer in ([[8, 7]], [[9, 9]]):
+            # The program itself, so the journal shows it and train_solved holds.
+            assert candidate is programs[0 if answer == [[8, 7]] else 1]
+        else:
+            assert candidate.origin.startswith("ttt") and candidate.train_exact == 0
+
+
+def test_search_first_is_the_default() -> None:
+    assert TttEngine(ttt_model=_stub_engine("score").ttt).merge == "search-first"
 
 
 def test_an_unknown_merge_policy_is_refused() -> None:
-    with pytest.raises(EngineStartError, match="merge policy must be one of score, search-first, ttt-first"):
+    with pytest.raises(EngineStartError, match="merge policy must be one of search-first, score, ttt-first"):
         _stub_engine("vote")
 
 

@@ -8,9 +8,13 @@ score each distinct answer under every view and keep the best (see `score`). `tt
 DSL search in a CPU worker process meanwhile; a program that reproduces every train pair adds its
 prediction, merged by the `merge` setting:
 
-- `score` (default): the search's prediction joins the pool and is ranked by the same product of experts;
-- `search-first`: train-exact search predictions come first, then the model's;
-- `ttt-first`: the model's two best first, the search's after them.
+- `search-first` (default): the search's best answer, then the model's best, alternating; so with two
+  attempts, one is the search's and one the model's whenever they differ (either attempt may be right);
+- `score`: the search's answers join the pool and the product of experts picks, as for the model's own;
+- `ttt-first`: the model's two best; the search's answers only fill what the model leaves empty.
+
+The search's answers are those of its best `SEARCH_KEPT` train-exact programs, in its own order (a small
+task can have a dozen train-exact programs that disagree on the test input).
 
 Each phase stops at its share of the task's seconds, so the engine returns on time with what it has. A
 model or CUDA failure ends this engine's part of the task only: what was decoded so far, the search's
@@ -24,6 +28,7 @@ example's activations). Settings come from the engine's keyword options or `ARCF
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -68,7 +73,9 @@ TRAIN_SHARE = 0.5
 """Share of a task's seconds training may use."""
 DECODE_SHARE = 0.6
 """Share of what is left after training that decoding may use; scoring gets the rest."""
-MERGE_POLICIES = ("score", "search-first", "ttt-first")
+MERGE_POLICIES = ("search-first", "score", "ttt-first")
+SEARCH_KEPT = 2
+"""ttt+search: the search's best train-exact programs that add their answers (in the search's order)."""
 SEARCH_SHARE = 0.8
 """ttt+search: the share of a task's seconds the CPU search gets (it runs beside the model)."""
 RANKS_KEPT = 3
@@ -146,7 +153,7 @@ class TttEngine:
             min_prob=_setting(min_prob, "MIN_PROB", DEFAULT_PLAN.min_prob, float),
         )
         self.learning_rate = _setting(learning_rate, "LR", 1e-4, float)
-        self.merge = _setting(merge, "MERGE", "score", str)
+        self.merge = _setting(merge, "MERGE", "search-first", str)
         if self.merge not in MERGE_POLICIES:
             raise _setup_error(
                 f"ttt merge policy must be one of {', '.join(MERGE_POLICIES)}, not {self.merge!r}"
@@ -422,17 +429,27 @@ class TttEngine:
         return result
 
     def merged(self, run: TaskRun) -> list[list[Scored]]:
-        """Per test input, the answers in the order the merge policy gives."""
+        """Per test input, the answers in the order the merge policy gives (see the module's doc)."""
         if not run.search or self.merge == "score":
             return run.ranked
         merged: list[list[Scored]] = []
-        for ranked in run.ranked:
-            searched = [e for e in ranked if "search" in e.origins]
-            model = [e for e in ranked if "search" not in e.origins]
+        for index, ranked in enumerate(run.ranked):
+            by_key = {entry.key(): entry for entry in ranked}
+            searched: list[Scored] = []
+            for program in run.search:  # the search's own order: its best program first
+                prediction = program.predictions[index]
+                entry = by_key.get(grid_key(prediction)) if prediction is not None else None
+                if entry is not None and entry not in searched:
+                    searched.append(entry)
+            model = [entry for entry in ranked if entry.origins - {"search"}]
             if self.merge == "search-first":
-                merged.append(searched + model)
+                order = [e for pair in itertools.zip_longest(searched, model) for e in pair if e is not None]
             else:
-                merged.append(model[:2] + searched + model[2:])
+                order = model[:2] + searched + model[2:]
+            distinct: dict[tuple[tuple[int, ...], bytes], Scored] = {}
+            for entry in order:
+                distinct.setdefault(entry.key(), entry)
+            merged.append(list(distinct.values()))
         return merged
 
 
@@ -524,6 +541,8 @@ class TttSearchEngine(TttEngine):
                     continue
                 if any(p is None for p in candidate.predictions):
                     continue
+                if len(run.search) == SEARCH_KEPT:
+                    break
                 run.search.append(candidate)
                 for index, prediction in enumerate(candidate.predictions):
                     assert prediction is not None

@@ -19,7 +19,7 @@ from arcforge_solver.engines.ttt.model import TttModel
 from arcforge_solver.tasks.model import Grid, Pair
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: a grid has no truth value for ==
 class Scored:
     """One distinct candidate answer for one test input, in the task's own orientation and colours."""
 
