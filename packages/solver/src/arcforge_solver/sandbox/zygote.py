@@ -63,6 +63,8 @@ CHILD_FAILED = 70  # the child could not confine itself: it ran nothing
 
 
 class Zygote:
+    """The zygote process: `setup()` once, then `serve()` until its pool goes away."""
+
     def __init__(self, config: dict[str, Any]) -> None:
         self.scratch = os.path.realpath(config["scratch"])
         self.memory_mb = int(config["memory_mb"])
@@ -123,6 +125,7 @@ class Zygote:
         self.policy.armed = False  # it holds from `arm()` on, in each child
         sys.addaudithook(self.policy)
         self._set_limits()
+        gc.collect()
         gc.freeze()  # what the zygote holds is never collected: children do not copy its pages to scan them
 
     def _warm_up(self) -> None:
