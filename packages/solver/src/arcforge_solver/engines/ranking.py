@@ -3,14 +3,18 @@
 The search engine and the LLM engine put their programs (trusted or not) into one list of
 `Candidate`s. `rank` orders them best first: higher train fitness, then more exact train pairs,
 then simpler (lower complexity), then trusted before untrusted; the sort is stable, so earlier
-candidates win remaining ties. `pick_attempts` takes the two best whose test predictions differ,
-which become attempt_1 and attempt_2. `merge` combines populations, dropping candidates whose
-source or behaviour repeats a better one.
+candidates win remaining ties. `vote` then groups the train-exact candidates by their test
+predictions and puts the groups first, best first by (fewest demerits, most weight, simplest): a
+program's weight falls with its complexity, so two programs that agree outweigh one slightly
+simpler outlier. `pick_attempts` takes the two best (by vote) whose test predictions differ, which
+become attempt_1 and attempt_2; `first_two_distinct` does the same for a list already in order.
+`merge` combines populations, dropping candidates whose source or behaviour repeats a better one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -45,11 +49,55 @@ def usable(candidate: Candidate) -> bool:
     return any(p is not None for p in candidate.predictions)
 
 
-def pick_attempts(candidates: Iterable[Candidate]) -> list[Candidate]:
-    """The best candidate and the best one after it whose test predictions differ (at most two)."""
+VOTE_DECAY = 0.5
+"""A program's vote weighs exp(-VOTE_DECAY * complexity): below ln 2, so two agreeing programs one
+step more complex outweigh a single simpler one, while a much simpler program still wins alone."""
+
+
+def vote_weight(candidate: Candidate) -> float:
+    return math.exp(-VOTE_DECAY * max(0, candidate.complexity))
+
+
+def vote(
+    candidates: Iterable[Candidate], demerits: Callable[[Candidate], int] | None = None
+) -> list[Candidate]:
+    """Candidates best first: one head per group of train-exact candidates with equal test predictions,
+    groups ordered by (fewest demerits, most total weight, simplest head); then the other candidates
+    by rank; then the groups' other members. `demerits` counts the properties a candidate's test
+    output breaks (see the search engine's property checks)."""
+    groups: dict[tuple[object, ...], list[Candidate]] = {}
+    rest: list[Candidate] = []
+    for candidate in rank(candidates):
+        if candidate.train_fitness >= 1.0 and usable(candidate):
+            groups.setdefault(predictions_key(candidate.predictions), []).append(candidate)
+        else:
+            rest.append(candidate)
+
+    def group_key(members: list[Candidate]) -> tuple[int, float, int]:
+        head = members[0]
+        return (
+            demerits(head) if demerits is not None else 0,
+            -sum(vote_weight(m) for m in members),
+            head.complexity,
+        )
+
+    ordered = sorted(groups.values(), key=group_key)  # stable: rank order breaks ties
+    return [g[0] for g in ordered] + rest + [m for g in ordered for m in g[1:]]
+
+
+def pick_attempts(
+    candidates: Iterable[Candidate], demerits: Callable[[Candidate], int] | None = None
+) -> list[Candidate]:
+    """The best candidate by vote and the best one after it whose test predictions differ (at most two)."""
+    return first_two_distinct(vote(candidates, demerits))
+
+
+def first_two_distinct(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """The first usable candidate and the first one after it whose test predictions differ, in the
+    given order (as the runtime picks attempt_1 and attempt_2)."""
     picked: list[Candidate] = []
     seen: set[tuple[object, ...]] = set()
-    for candidate in rank(candidates):
+    for candidate in candidates:
         if not usable(candidate):
             continue
         key = predictions_key(candidate.predictions)

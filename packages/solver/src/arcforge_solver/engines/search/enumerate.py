@@ -110,9 +110,11 @@ class Enumerator:
         first = self.seen.get(key)
         if first is not None:
             self.duplicates += 1
-            # same on train, different on test: not expanded, but still a candidate answer
-            if kind == "grid" and fingerprint(values[self.ev.n_train :]) != fingerprint(
-                first.values[self.ev.n_train :]
+            # same on train, different on test: not expanded, but still a candidate answer;
+            # a train-exact one that agrees on test too is offered as a vote for that answer
+            if kind == "grid" and (
+                first.score >= 1.0
+                or fingerprint(values[self.ev.n_train :]) != fingerprint(first.values[self.ev.n_train :])
             ):
                 self.on_grid(node, values, cost)
             return

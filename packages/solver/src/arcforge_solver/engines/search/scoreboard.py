@@ -1,4 +1,8 @@
-"""Keeps the best programs seen while searching a task, and every distinct train-exact one."""
+"""Keeps the best programs seen while searching a task, and every distinct train-exact one.
+
+Programs with the same behaviour (fitness and test predictions) share one entry, headed by the
+simplest; a train-exact entry also keeps up to `SUPPORTERS` other distinct programs that agree with
+it, which vote for its prediction (`engines.ranking.vote`)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,9 @@ from arcforge_solver.engines.search.evaluator import fingerprint
 from arcforge_solver.engines.search.learn import table_size
 from arcforge_solver.engines.search.program import Node
 from arcforge_solver.tasks.model import Grid
+
+SUPPORTERS = 6
+"""Agreeing programs kept per train-exact behaviour, besides its head."""
 
 
 def complexity(node: Node) -> int:
@@ -25,6 +32,16 @@ class Entry:
     exact: int = field(compare=False)
     predictions: tuple[Grid | None, ...] = field(compare=False)
     origin: str = field(compare=False)
+    supporters: list[tuple[int, Node, str]] = field(compare=False, default_factory=list)
+    """Other train-exact programs with these predictions: (complexity, node, origin), simplest first."""
+
+    def support(self, node: Node, cost: int, origin: str) -> None:
+        """Count one more agreeing program (once per distinct program, at most `SUPPORTERS`)."""
+        if node.key == self.node.key or any(n.key == node.key for _, n, _ in self.supporters):
+            return
+        self.supporters.append((cost, node, origin))
+        self.supporters.sort(key=lambda s: s[0])
+        del self.supporters[SUPPORTERS:]
 
 
 class Scoreboard:
@@ -56,6 +73,8 @@ class Scoreboard:
         behaviour = fingerprint((round(fitness, 9), *[p if p is not None else "none" for p in predictions]))
         old = self.entries.get(behaviour)
         if old is not None and old.sort_key <= key:
+            if fitness >= 1.0:
+                old.support(node, key[1], origin)
             return
         if old is None and len(self.entries) >= self.capacity:
             worst = max(self.entries.items(), key=lambda kv: kv[1].sort_key)
@@ -64,7 +83,11 @@ class Scoreboard:
             del self.entries[worst[0]]
         if old is None and fitness >= 1.0:
             self.solutions += 1
-        self.entries[behaviour] = Entry(key, node, fitness, exact, predictions, origin)
+        entry = Entry(key, node, fitness, exact, predictions, origin)
+        if old is not None and fitness >= 1.0:
+            entry.supporters = old.supporters
+            entry.support(old.node, old.sort_key[1], old.origin)
+        self.entries[behaviour] = entry
         if len(self.entries) >= self.capacity:
             self.floor = min(e.fitness for e in self.entries.values())
 

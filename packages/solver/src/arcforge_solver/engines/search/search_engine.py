@@ -6,7 +6,10 @@ first, each a standalone `def solve(grid)` over `arcforge_solver.dsl`. Options (
 - `population` (48), `generations` (None: until the deadline): the evolution's shape;
 - `max_evaluations` (None): a cap on evaluations, which makes a run independent of machine speed;
 - `enumerate_share` (0.7): the part of the time the enumeration may take when unsolved;
-- `candidates` (16): how many ranked candidates to hand back.
+- `candidates` (16): how many ranked candidates to hand back (agreeing programs come on top);
+- `vote` (True): order train-exact programs by vote (`engines.ranking.vote`), not simplicity alone;
+- `checks` (all of `properties.CHECKS`): the property checks that demote a train-exact program
+  whose test output breaks a rule every train output obeys (a list or a comma-separated string).
 """
 
 from __future__ import annotations
@@ -14,19 +17,22 @@ from __future__ import annotations
 import random
 import time
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from arcforge_solver.dsl.core import colour_counts
 from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineResult
+from arcforge_solver.engines.ranking import predictions_key, vote
 from arcforge_solver.engines.search.enumerate import Budget, Enumerator
 from arcforge_solver.engines.search.evaluator import Evaluator, Values
 from arcforge_solver.engines.search.evolve import Evolution
 from arcforge_solver.engines.search.learn import UNCOVERED_PENALTY, finishers, table_size
 from arcforge_solver.engines.search.library import BY_NAME
 from arcforge_solver.engines.search.program import Node, render
-from arcforge_solver.engines.search.scoreboard import Scoreboard
+from arcforge_solver.engines.search.properties import CHECKS, PropertyChecks
+from arcforge_solver.engines.search.scoreboard import Entry, Scoreboard
 from arcforge_solver.tasks.model import Task
 
 DEEP_FIT_COST = 1
@@ -153,6 +159,8 @@ class SearchEngine:
         max_evaluations: int | None = None,
         enumerate_share: float = 0.7,
         candidates: int = 16,
+        vote: bool = True,
+        checks: Any = CHECKS,
         **_ignored: Any,
     ) -> None:
         self.max_cost = int(max_cost)
@@ -161,6 +169,12 @@ class SearchEngine:
         self.max_evaluations = int(max_evaluations) if max_evaluations is not None else None
         self.enumerate_share = float(enumerate_share)
         self.candidates = int(candidates)
+        self.vote = bool(vote)
+        names = checks.split(",") if isinstance(checks, str) else list(checks)
+        self.checks = tuple(n.strip() for n in names if n.strip())
+        unknown = sorted(set(self.checks) - set(CHECKS))
+        if unknown:
+            raise ValueError(f"unknown property check {', '.join(unknown)} (known: {', '.join(CHECKS)})")
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
         started = time.monotonic()
@@ -187,18 +201,7 @@ class SearchEngine:
             seeds = [e.node for e in state.board.top(self.population) if e.node.op in BY_NAME]
             evolution.run(seeds, budget, self.generations, lambda: state.solved_at is not None)
         seconds = time.monotonic() - started
-        candidates = [
-            Candidate(
-                source=render(entry.node),
-                trusted=True,
-                train_fitness=entry.fitness,
-                train_exact=entry.exact,
-                predictions=entry.predictions,
-                complexity=entry.sort_key[1],
-                origin=entry.origin,
-            )
-            for entry in state.board.ranked()[: self.candidates]
-        ]
+        candidates = self._candidates(task, state)
         stats = {
             "evaluations": state.ev.evaluations,
             "evals_per_s": state.ev.evaluations / seconds if seconds > 0 else 0.0,
@@ -210,5 +213,46 @@ class SearchEngine:
             "children": evolution.children if evolution else 0,
             "train_solved": state.board.best_fitness >= 1.0,
             "best_fitness": state.board.best_fitness,
+            "train_exact_programs": sum(
+                1 + len(e.supporters) for e in state.board.entries.values() if e.fitness >= 1.0
+            ),
         }
         return EngineResult(task.task_id, candidates, stats)
+
+    def _candidates(self, task: Task, state: TaskSearch) -> list[Candidate]:
+        """The board's best entries as candidates, with the train-exact ones' supporters, in vote order."""
+        entries = state.board.ranked()[: self.candidates]
+        out = [_candidate(e, e.node, e.sort_key[1], e.origin) for e in entries]
+        if self.vote:  # without supporters every group is one program: simplest first
+            for e in entries:
+                out += [_candidate(e, node, cost, origin) for cost, node, origin in e.supporters]
+        return order_by_vote(task, state.bg, out, self.checks)
+
+
+def order_by_vote(task: Task, bg: int, candidates: list[Candidate], checks: Sequence[str]) -> list[Candidate]:
+    """`engines.ranking.vote` with demerits from the task's property checks (`properties`)."""
+    if not checks:
+        return vote(candidates)
+    rules = PropertyChecks(task, bg, checks)
+    broken: dict[tuple[object, ...], int] = {}
+
+    def demerits(candidate: Candidate) -> int:
+        key = predictions_key(candidate.predictions)
+        if key not in broken:
+            broken[key] = rules.demerits(candidate.predictions)
+        return broken[key]
+
+    return vote(candidates, demerits)
+
+
+def _candidate(entry: Entry, node: Node, complexity: int, origin: str) -> Candidate:
+    """`node` as a candidate with the behaviour of the board entry it belongs to."""
+    return Candidate(
+        source=render(node),
+        trusted=True,
+        train_fitness=entry.fitness,
+        train_exact=entry.exact,
+        predictions=entry.predictions,
+        complexity=complexity,
+        origin=origin,
+    )
