@@ -100,12 +100,20 @@ class EngineContext:
 class Engine(Protocol):
     """Engines are built once per process with `EngineClass(**options)`: options are the engine flags
     the user set (population, generations, samples_per_call, model_dir…); an engine takes what it
-    knows and ignores the rest."""
+    knows and ignores the rest.
+
+    Optional class attributes the runtime reads (runtime/lanes.py, runtime/run.py):
+    - `holds_model = True`: the engine holds a model; it runs one worker per GPU lane (each with its
+      own CUDA_VISIBLE_DEVICES and replica), or one lane sharded over every card;
+    - `replica_bytes(options) -> int | None` (a static method): GPU memory one replica needs, which
+      decides one lane per card or one sharded lane;
+    - `cpu_search = True`: the engine also runs a CPU search, and gets `search_processes` in its
+      options: the CPU cores its lane leaves, less one."""
 
     name: str
     parallel: bool
     """True: the runtime may fan tasks out over worker processes, one engine per process.
-    False: the runtime runs tasks one at a time in its own process (an engine that holds a GPU model
-    and parallelises inside itself)."""
+    False: the runtime runs tasks one at a time per lane (an engine that holds a GPU model and
+    parallelises inside itself): in its own process with one lane, in one worker per GPU lane."""
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult: ...
