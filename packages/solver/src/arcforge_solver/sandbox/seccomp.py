@@ -32,6 +32,7 @@ import errno
 import platform
 import struct
 from dataclasses import dataclass
+from typing import Any
 
 # linux/filter.h: BPF opcodes.
 _LD_W_ABS = 0x20
@@ -551,6 +552,9 @@ class Installer:
     def parent_death_signal(self, signum: int) -> None:
         self.call(PR_SET_PDEATHSIG, signum)
 
+    def prepared_call(self, option: int, arg2: int = 0, arg3: int = 0) -> PreparedCall:
+        return PreparedCall(option, arg2, arg3)
+
     def install(self, code: bytes) -> None:
         buffer = ctypes.create_string_buffer(code, len(code))
         program = _SockFprog(len(code) // 8, ctypes.addressof(buffer))
@@ -562,6 +566,31 @@ class Installer:
         return Prepared(self, built)
 
 
+class PreparedCall:
+    """One prctl call with its C arguments made in advance: in a freshly forked child, a call
+    through ctypes' argument conversion and errno machinery writes to (and so copies) dozens of
+    the zygote's pages; this one writes to few."""
+
+    _function: Any = None
+
+    def __init__(self, option: int, arg2: int = 0, arg3: int = 0) -> None:
+        if PreparedCall._function is None:
+            PreparedCall._function = ctypes.CDLL(None).prctl  # no argtypes, no errno copy
+            PreparedCall._function.restype = ctypes.c_int
+        self._args = (
+            ctypes.c_int(option),
+            ctypes.c_ulong(arg2),
+            ctypes.c_ulong(arg3),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )
+        self._option = option
+
+    def __call__(self) -> None:
+        if PreparedCall._function(*self._args) < 0:
+            raise SeccompUnavailableError(f"prctl({self._option}) failed")
+
+
 class Prepared:
     """A filter ready in C memory; `install(pid)` installs it in the calling process."""
 
@@ -569,14 +598,15 @@ class Prepared:
         code = built.for_pid(0)
         self._buffer = ctypes.create_string_buffer(code, len(code))
         self._program = _SockFprog(len(code) // 8, ctypes.addressof(self._buffer))
-        self._address = ctypes.addressof(self._program)
         self._slots = [offset + 4 for offset in built.pid_slots]
-        self._installer = installer
+        self._call = installer.prepared_call(
+            PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(self._program)
+        )
 
     def install(self, pid: int) -> None:
         for offset in self._slots:
             struct.pack_into("=I", self._buffer, offset, pid & 0xFFFFFFFF)
-        self._installer.call(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, self._address)
+        self._call()
 
 
 def mode() -> str:

@@ -50,8 +50,10 @@ from arcforge_solver.sandbox.landlock import (
 )
 from arcforge_solver.sandbox.policy import REFUSED_MODULES, Policy
 from arcforge_solver.sandbox.seccomp import (
+    PR_SET_PDEATHSIG,
     Installer,
     Prepared,
+    PreparedCall,
     Profile,
     SeccompUnavailableError,
     build,
@@ -82,6 +84,7 @@ class Zygote:
         self.hidden_files: list[str] = []
         self.installer: Installer | None = None
         self.program_filter: Prepared | None = None
+        self.die_with_zygote: PreparedCall | None = None
         self.layers: dict[str, str] = {}
         self.policy = Policy(self.scratch, ())
         self.spare: _Child | None = None
@@ -116,7 +119,8 @@ class Zygote:
         self.library_roots = _library_roots(self.scratch)
         if sys.platform.startswith("linux"):
             with contextlib.suppress(SeccompUnavailableError):
-                self.installer = Installer()  # prctl: also for the children's parent-death signal
+                self.installer = Installer()
+                self.die_with_zygote = self.installer.prepared_call(PR_SET_PDEATHSIG, signal.SIGKILL)
         self.layers = (
             self._confine() if self.kernel_layers else layers_module.all_off("turned off by the pool")
         )
@@ -276,8 +280,8 @@ class Zygote:
         """Confine this fresh process, wait for its one request, run it, answer, exit."""
         code = CHILD_FAILED
         try:
-            if self.installer is not None:
-                self.installer.parent_death_signal(signal.SIGKILL)
+            if self.die_with_zygote is not None:
+                self.die_with_zygote()
             if os.getppid() != self.pid:
                 os._exit(CHILD_FAILED)  # the zygote died between fork and here
             low, high = sorted((request_fd, answer_fd))
