@@ -147,3 +147,15 @@ def test_a_test_mode_run_forecasts_the_full_run(tmp_path: Path, capsys: pytest.C
     assert forecast["tasks"] == 240 and forecast["lanes"] == 2 and forecast["gpus"] == 0
     assert forecast["planned_hours"] == pytest.approx(11 * 0.98, abs=0.01)
     assert forecast["per_task"]["search_evaluations"] > 0
+
+
+def test_the_forecast_command_refuses_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["forecast", "--engine", "nonsense"]) == 2
+    assert "unknown engine 'nonsense'" in capsys.readouterr().err
+    assert main(["forecast", "--model-dir", "/nonexistent/model"]) == 2
+    assert "cannot size a replica of the model in /nonexistent/model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["forecast", "--gpus", "-1"])
+    assert "not a number of GPUs" in capsys.readouterr().err
+    assert main(["forecast", "--gpus", "0", "--cpus", "4", "--engine", "hybrid", "--replica-gib", "20"]) == 0
+    assert "1 lane on the CPU (no GPU)" in capsys.readouterr().out

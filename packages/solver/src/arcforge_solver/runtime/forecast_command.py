@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ def _positive(kind: type[int] | type[float]) -> Any:
     return read
 
 
+def _gpu_count(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of GPUs (0 or more)")
+    return int(text)
+
+
 def add_forecast_command(sub: Any) -> None:
     parser = sub.add_parser(
         "forecast",
@@ -76,7 +83,9 @@ def add_forecast_command(sub: Any) -> None:
     parser.add_argument(
         "--engine", help="search, llm, hybrid or module:Class (default: hybrid with a model, else search)"
     )
-    parser.add_argument("--gpus", type=int, help="GPUs on the machine (default: the GPUs visible here)")
+    parser.add_argument(
+        "--gpus", type=_gpu_count, help="GPUs on the machine, 0 for none (default: the GPUs visible here)"
+    )
     parser.add_argument(
         "--gpu-memory",
         type=_positive(float),
@@ -113,7 +122,7 @@ def command_forecast(args: argparse.Namespace) -> int:
     try:
         engine_class = resolve_engine_class(engine)
     except (EngineUnavailableError, UnknownEngineError) as exc:
-        print(f"arcforge-solve: {exc}")
+        print(f"arcforge-solve: {exc}", file=sys.stderr)
         return 2
     holds_model = bool(getattr(engine_class, "holds_model", False))
     replica: int | None = None
@@ -122,10 +131,10 @@ def command_forecast(args: argparse.Namespace) -> int:
     elif args.model_dir and hasattr(engine_class, "replica_bytes"):
         replica = engine_class.replica_bytes({"model_dir": str(args.model_dir)})
         if replica is None:
-            print(f"arcforge-solve: cannot size a replica of the model in {args.model_dir}")
+            print(f"arcforge-solve: cannot size a replica of the model in {args.model_dir}", file=sys.stderr)
             return 2
     if args.gpus is not None:
-        gpus = [Gpu(str(i), "GPU", int(args.gpu_memory * GIB)) for i in range(max(0, args.gpus))]
+        gpus = [Gpu(str(i), "GPU", int(args.gpu_memory * GIB)) for i in range(args.gpus)]
     else:
         gpus = detect_gpus()
     share = {"hybrid": HYBRID_SEARCH_SHARE, "llm": 0.0}.get(engine, 1.0)
