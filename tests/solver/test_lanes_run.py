@@ -184,3 +184,17 @@ def test_the_cores_a_lane_leaves_go_to_its_search(
     # An engine that runs no search beside its model gets no such option.
     assert _run(tmp_path, _tasks(tmp_path / "more", 2), "--fresh", workers="6") == 0
     assert {record["stats"]["search_processes"] for record in _journal(tmp_path).values()} == {None}
+
+
+def test_one_lane_of_many_cards_sees_only_its_card(
+    tmp_path: Path, lane_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARCFORGE_FAKE_GPUS", "4")
+    monkeypatch.setenv("ARCFORGE_DOUBLE_SLEEP", "0")
+    assert _run(tmp_path, _tasks(tmp_path / "tasks", 2), "--gpu-lanes", "1") == 0
+    loads = _loads(lane_env)
+    # Not the runtime's own process, which sees all four cards: a worker that sees card 0 only.
+    assert [load["cuda_visible_devices"] for load in loads] == ["0"]
+    assert loads[0]["pid"] != os.getpid()
+    start = next(e["data"] for e in _events(tmp_path) if e["kind"] == "start")
+    assert (start["lanes"], start["gpus"]) == (1, 1)

@@ -198,11 +198,13 @@ def plan_lanes(gpus: Sequence[Gpu], replica_bytes: int | None, *, max_lanes: int
     if replica_bytes is not None and replica_bytes > smallest:
         total = sum(g.memory_bytes for g in cards)
         every = ",".join(g.device for g in cards)
-        where = (
-            f"sharded over {len(cards)} GPUs with device_map=auto (decoding uses one card at a time)"
-            if replica_bytes <= total
-            else f"more than all {len(cards)} GPUs hold together: sharded with device_map=auto, the rest offloaded to the CPU (slow)"
-        )
+        if replica_bytes > total:
+            where = (
+                f"more than all {len(cards)} GPU{'s' if len(cards) != 1 else ''} hold together: placed with"
+                " device_map=auto, the rest offloaded to the CPU (slow)"
+            )
+        else:
+            where = f"sharded over {len(cards)} GPUs with device_map=auto (decoding uses one card at a time)"
         return LanePlan(
             (every,),
             len(cards) > 1,

@@ -408,9 +408,10 @@ class Run:
                 sink=sink,
                 sandbox_memory_mb=config.sandbox_memory_mb,
             )
-        elif lanes > 1 and self.lane_plan is not None:
-            # One worker per GPU lane, each with its own card and its own model replica; the CPU cores
-            # the lanes leave are shared out as their sandbox and DSL search workers.
+        elif self.lane_plan is not None and self.lane_plan.gpus and not self.lane_plan.sharded:
+            # One worker per GPU lane, each with its own card and its own model replica (also for one
+            # lane: it must see only its card); the CPU cores the lanes leave are shared out as their
+            # sandbox and DSL search workers.
             plan = self.lane_plan
             executor = ProcessExecutor(
                 config.engine,
