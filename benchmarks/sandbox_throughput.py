@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from arcforge_solver.sandbox.pool import SandboxPool, worker_environment
-from arcforge_solver.sandbox.worker import read_frame, write_frame
+from arcforge_solver.sandbox.worker import pack_body, pack_grids, read_raw_frame, unpack_body, write_raw_frame
 
 PROGRAM = """
 def solve(grid):
@@ -60,11 +60,10 @@ import signal
 signal.signal(signal.SIGALRM, worker.on_timer)
 signal.signal(signal.SIGPROF, worker.on_timer)
 sys.addaudithook(Policy(scratch, {0, 1}))
-while (request := worker.read_frame(0)) is not None:
+while (request := worker.read_raw_frame(0)) is not None:
     answer = worker.run_request(request, worker.program_globals(np, names), 1 << 20)
     sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-    answer["id"] = request["id"]
-    worker.write_frame(1, answer)
+    worker.write_raw_frame(1, answer)
 """
 
 
@@ -121,7 +120,8 @@ def pooled(evaluations: int, workers: int) -> tuple[float, float, str]:
 
 def reused(evaluations: int, workers: int, scratch_parent: str) -> tuple[float, float]:
     """(evaluations/s, CPU seconds per evaluation) for long-lived worker processes, no fork."""
-    inputs = [g.tolist() for g in grids()]
+    shapes, blob = pack_grids(grids(), np)
+    request = pack_body({"source": PROGRAM, "timeout": 2.0, "shapes": shapes}, blob)
     root = Path(__file__).resolve().parents[1] / "packages" / "solver" / "src"
     processes = []
     for k in range(workers):
@@ -147,9 +147,11 @@ def reused(evaluations: int, workers: int, scratch_parent: str) -> tuple[float, 
     def call(k: int) -> None:
         process = processes[k]
         assert process.stdin is not None and process.stdout is not None
-        write_frame(process.stdin.fileno(), {"id": 1, "source": PROGRAM, "grids": inputs, "timeout": 2.0})
-        answer = read_frame(process.stdout.fileno())
-        assert answer and all("output" in r for r in answer["results"]), answer
+        write_raw_frame(process.stdin.fileno(), request)
+        answer = read_raw_frame(process.stdout.fileno())
+        assert answer is not None
+        header, _ = unpack_body(answer)
+        assert all("shape" in r for r in header["results"]), header
 
     for k in range(workers):
         call(k)  # warm up (numpy imported, first program compiled)

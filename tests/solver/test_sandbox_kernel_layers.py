@@ -262,9 +262,11 @@ z = zygote.Zygote(config)
 z.setup()
 programs = json.loads(sys.argv[2])
 out = {}
+from arcforge_solver.sandbox import worker
 for name, source in programs.items():
-    request = json.dumps({"source": source, "grids": [[[1]]], "timeout": 2.0}).encode()
-    out[name] = json.loads(z.run_one(2.0, 1, request))["results"][0]
+    body = worker.pack_body({"source": source, "timeout": 2.0, "shapes": [[1, 1]]}, bytes([1]))
+    answer, grid_bytes = worker.unpack_body(z.run_one(worker.REQUEST_PREFIX.pack(1, 2.0, 1) + body))
+    out[name] = {**answer["results"][0], "grid_bytes": list(grid_bytes)}
 out["layers"] = z.layers
 os.write(z.out_fd, json.dumps(out).encode())
 """
@@ -319,7 +321,7 @@ def test_the_kernel_layers_hold_without_the_audit_hook(tmp_path: Path) -> None:
         victim.kill()
         victim.wait()
     out = json.loads(output)
-    assert out.pop("honest") == {"output": [[7]]}
+    assert out.pop("honest") == {"shape": [1, 1], "grid_bytes": [7]}
     assert out.pop("layers")["seccomp"].startswith("on")
     for name, result in out.items():
         assert result.get("error"), f"{name}: {result}"

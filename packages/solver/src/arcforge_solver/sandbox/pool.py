@@ -47,6 +47,9 @@ from arcforge_solver.sandbox.worker import (
     HELLO_ID,
     MAX_ANSWER_BYTES,
     REQUEST_PREFIX,
+    pack_body,
+    pack_grids,
+    unpack_body,
 )
 from arcforge_solver.tasks.model import Grid
 
@@ -114,6 +117,21 @@ def worker_environment(scratch: str) -> dict[str, str]:
     return env
 
 
+def _grid_at(blob: memoryview, offset: int, shape: Any) -> tuple[Grid | None, int]:
+    """The output grid at `offset` of an answer's grid bytes, checked (a program may have forged
+    the answer: sides 1-30, colours 0-9), and where the next one starts; None when malformed."""
+    try:
+        rows, cols = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        return None, offset
+    if not (1 <= rows <= 30 and 1 <= cols <= 30) or offset + rows * cols > len(blob):
+        return None, offset
+    grid = np.frombuffer(blob, dtype=np.int8, count=rows * cols, offset=offset).reshape(rows, cols).copy()
+    if grid.min() < 0 or grid.max() > 9:
+        return None, offset + rows * cols
+    return grid, offset + rows * cols
+
+
 class _Worker:
     """One zygote process, its pipes and its scratch folder."""
 
@@ -165,13 +183,14 @@ class _Worker:
         if body is None or len(body) < ANSWER_PREFIX.size:
             return None
         (call_id,) = ANSWER_PREFIX.unpack_from(body)
-        try:  # the JSON was written by the program's process: a program may have forged it
-            value = json.loads(body[ANSWER_PREFIX.size :])
+        try:  # written by the program's process: a program may have forged it
+            value, blob = unpack_body(memoryview(body)[ANSWER_PREFIX.size :])
         except ValueError:
-            value = None
+            value, blob = None, memoryview(b"")
         if not isinstance(value, dict):
             value = {"results": None}  # _decode: "a malformed answer", the worker goes on
         value["id"] = call_id
+        value["grid_bytes"] = blob
         return value
 
     def wait_ready(self) -> None:
@@ -187,11 +206,10 @@ class _Worker:
         self.layers = {str(k): str(v) for k, v in layers.items()} if isinstance(layers, dict) else {}
         sandbox_layers.say_once(self.layers)
 
-    def send(self, call_id: int, timeout: float, request: dict[str, Any]) -> None:
-        body = (
-            REQUEST_PREFIX.pack(call_id, timeout, len(request["grids"]))
-            + json.dumps(request, separators=(",", ":")).encode()
-        )
+    def send(self, call_id: int, timeout: float, source: str, grids: Sequence[Grid]) -> None:
+        shapes, blob = pack_grids(grids, np)
+        request = pack_body({"source": source, "timeout": timeout, "shapes": shapes}, blob)
+        body = REQUEST_PREFIX.pack(call_id, timeout, len(shapes)) + request
         data = memoryview(FRAME_HEADER.pack(len(body)) + body)
         while data:
             written = os.write(self.to_worker, data)
@@ -305,11 +323,6 @@ class SandboxPool:
         if count == 0:
             return ProgramRun((), ())
         call_id, call_timeout = next(self._ids), max(0.01, timeout)
-        payload = {
-            "source": source,
-            "grids": [np.asarray(g).tolist() for g in grids],
-            "timeout": call_timeout,
-        }
         worker = self._idle.get()
         replaced = False
         started = time.monotonic()
@@ -322,7 +335,7 @@ class SandboxPool:
             self.layers = worker.layers
             started = time.monotonic()
             try:
-                worker.send(call_id, call_timeout, payload)
+                worker.send(call_id, call_timeout, source, grids)
                 # The zygote kills an overrunning program itself; this deadline is for the zygote.
                 response = worker.read_frame(started + timeout + CHILD_GRACE_S + GRACE_S)
             except OSError:
@@ -356,20 +369,14 @@ class SandboxPool:
             return _all_failed(count, "runtime", "the worker sent a malformed answer", seconds, replaced)
         outputs: list[Grid | None] = []
         errors: list[ProgramError | None] = []
+        blob = response.get("grid_bytes", memoryview(b""))
+        offset = 0
         for result in results:
             error = result.get("error") if isinstance(result, dict) else None
-            output = result.get("output") if isinstance(result, dict) else None
-            if error is None and output is not None:
-                try:
-                    grid = np.asarray(output, dtype=np.int8)
-                except (ValueError, TypeError, OverflowError):
-                    grid = None
-                if (
-                    grid is not None
-                    and grid.ndim == 2
-                    and 1 <= grid.shape[0] <= 30
-                    and 1 <= grid.shape[1] <= 30
-                ):
+            shape = result.get("shape") if isinstance(result, dict) else None
+            if error is None and shape is not None:
+                grid, offset = _grid_at(blob, offset, shape)
+                if grid is not None:
                     outputs.append(grid)
                     errors.append(None)
                     continue

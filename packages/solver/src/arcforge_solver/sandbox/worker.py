@@ -3,10 +3,11 @@
 The zygote (`sandbox.zygote`) forks a fresh process per program, confines it, and calls
 `run_request` there; this module holds what that process does with the program and the frames
 the sandbox speaks: a 4-byte length, then for the pool's requests a fixed binary prefix (call id,
-timeout, grid count) and for answers the call id, then JSON (never pickle: nothing a program does
-can run code in the zygote or the pool). The prefixes let the zygote pass a request to the
-program's process and its answer back as bytes it never parses: every object a zygote touches
-between forks is a page copied at the next fork.
+timeout, grid count) and for answers the call id, then a body: a JSON header and the grids as raw
+int8 bytes (`pack_body`). Never pickle: nothing a program does can run code in the zygote or the
+pool. The prefixes let the zygote pass a request to the program's process and its answer back as
+bytes it never parses, and raw grids spare the program's process and the pool a Python object per
+cell: every object a zygote's child touches is a page copied from the zygote.
 
 Inside the program's process:
 - interval timers (ITIMER_REAL for wall time, ITIMER_PROF for CPU time) raise `ProgramTimeout`, a
@@ -124,6 +125,49 @@ def dumps(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
+_BODY_HEADER = struct.Struct(">I")
+
+
+def pack_body(header: dict[str, Any], blob: bytes = b"") -> bytes:
+    """A request or answer body: the JSON header's length, the header, then raw grid bytes."""
+    encoded = dumps(header)
+    return _BODY_HEADER.pack(len(encoded)) + encoded + blob
+
+
+def unpack_body(data: bytes | memoryview) -> tuple[Any, memoryview]:
+    """(header, blob) from `pack_body`'s bytes; ValueError when they are not that."""
+    view = memoryview(data)
+    if len(view) < _BODY_HEADER.size:
+        raise ValueError("a body shorter than its header length")
+    (size,) = _BODY_HEADER.unpack_from(view)
+    end = _BODY_HEADER.size + size
+    if end > len(view):
+        raise ValueError("a body shorter than its header")
+    return json.loads(bytes(view[_BODY_HEADER.size : end])), view[end:]
+
+
+def pack_grids(grids: Any, np: Any) -> tuple[list[list[int]], bytes]:
+    """Shapes and int8 bytes (C order, one after another) of 2-D grids."""
+    arrays = [np.ascontiguousarray(g, dtype=np.int8) for g in grids]
+    for index, array in enumerate(arrays):
+        if array.ndim != 2:
+            raise ValueError(f"grid {index} has shape {array.shape}, not rows x columns")
+    return [list(a.shape) for a in arrays], b"".join(a.tobytes() for a in arrays)
+
+
+def unpack_grids(shapes: Any, blob: memoryview, np: Any) -> list[Any]:
+    """The grids `pack_grids` made, as writable int8 arrays; ValueError on a mismatch."""
+    grids, offset = [], 0
+    for shape in shapes:
+        rows, cols = (int(v) for v in shape)
+        size = rows * cols
+        if rows < 0 or cols < 0 or offset + size > len(blob):
+            raise ValueError("grid bytes do not match their shapes")
+        grids.append(np.frombuffer(blob, dtype=np.int8, count=size, offset=offset).reshape(rows, cols).copy())
+        offset += size
+    return grids
+
+
 def _short(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
 
@@ -137,8 +181,8 @@ def error(kind: str, message: str) -> dict[str, Any]:
     return {"output": None, "error": {"kind": kind, "message": message}}
 
 
-def check_output(value: Any, np: Any) -> tuple[list[list[int]] | None, str | None]:
-    """The program's return value as a JSON grid, or why it is not a valid grid."""
+def check_output(value: Any, np: Any) -> tuple[Any, str | None]:
+    """The program's return value as an int8 grid, or why it is not a valid grid."""
     if isinstance(value, (str, bytes, dict, set)) or value is None:
         return None, f"solve returned {type(value).__name__}, not a grid"
     try:
@@ -163,7 +207,7 @@ def check_output(value: Any, np: Any) -> tuple[list[list[int]] | None, str | Non
         return None, "solve returned non-integer cells; colours are integers 0-9"
     if array.min() < 0 or array.max() > 9:
         return None, f"solve returned colours {int(array.min())}..{int(array.max())}; colours are 0-9"
-    return array.astype(np.int64).tolist(), None
+    return np.ascontiguousarray(array, dtype=np.int8), None
 
 
 def on_timer(signum: int, frame: Any) -> None:
@@ -188,24 +232,36 @@ def program_globals(np: Any, dsl_names: dict[str, Any]) -> dict[str, Any]:
     return namespace
 
 
-def run_request(request: dict[str, Any], namespace: dict[str, Any], output_limit: int) -> dict[str, Any]:
-    """Run the request's program on each of its grids, in this process, with `namespace` as its
-    globals (the program changes it: give each program its own); the answer frame's body.
-    Never raises: a timer that fires in our own code between program steps is a timeout too."""
-    grids = request["grids"]
+def run_request(body: bytes | memoryview, namespace: dict[str, Any], output_limit: int) -> bytes:
+    """Run the program of a request body (`pack_body`: source, timeout, grid shapes; the grids) on
+    each of its grids, in this process, with `namespace` as its globals (the program changes it:
+    give each program its own); the answer body: per grid its shape or its error, then the output
+    grids' bytes. Never raises: a timer that fires in our own code between program steps is a
+    timeout too."""
+    request, blob = unpack_body(body)
+    grids = unpack_grids(request["shapes"], blob, namespace["np"])
     try:
-        results, stdout = _run(request, namespace, BoundedOutput(output_limit))
+        results, stdout = _run(request, grids, namespace, BoundedOutput(output_limit))
     except ProgramTimeout:
         disarm()
         results, stdout = [error("timeout", "timed out")] * len(grids), ("", 0)
     text, size = stdout
-    return {"results": results, "stdout": text[:STDOUT_KEPT_CHARS], "stdout_chars": size}
+    header: list[dict[str, Any]] = []
+    outputs: list[bytes] = []
+    for result in results:
+        output = result.pop("output", None)
+        if output is not None:
+            header.append({"shape": list(output.shape)})
+            outputs.append(output.tobytes())
+        else:
+            header.append(result)
+    answer = {"results": header, "stdout": text[:STDOUT_KEPT_CHARS], "stdout_chars": size}
+    return pack_body(answer, b"".join(outputs))
 
 
 def _run(
-    request: dict[str, Any], namespace: dict[str, Any], captured: BoundedOutput
+    request: dict[str, Any], grids: list[Any], namespace: dict[str, Any], captured: BoundedOutput
 ) -> tuple[list[dict[str, Any]], tuple[str, int]]:
-    grids = request["grids"]
     timeout = float(request["timeout"])
     try:
         code = compile(request["source"], "<program>", "exec")
@@ -233,7 +289,7 @@ def _run(
             ), captured.take()
         for index, grid in enumerate(grids):
             try:
-                value = solve(np.array(grid, dtype=np.int8))
+                value = solve(grid)
                 output, problem = check_output(value, np)
             except ProgramTimeout:
                 results.extend([error("timeout", f"timed out after {timeout:g} s")] * (len(grids) - index))

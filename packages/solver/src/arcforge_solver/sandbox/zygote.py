@@ -136,11 +136,12 @@ class Zygote:
         """Run one small program here, unconfined and trusted: what numpy, the compiler and the JSON
         codec build lazily on first use is then built once, in the zygote, instead of in (and
         copied by) every program's process."""
-        request = worker.dumps({"source": _WARM_UP, "grids": [[[0, 1], [2, 3]]] * 2, "timeout": 5.0})
+        shapes, blob = worker.pack_grids([[[0, 1], [2, 3]]] * 2, self.np)
+        request = worker.pack_body({"source": _WARM_UP, "shapes": shapes, "timeout": 5.0}, blob)
         old = sys.stdout, sys.stderr
         try:
             namespace = worker.program_globals(self.np, self.dsl_names)
-            worker.dumps(worker.run_request(json.loads(request), namespace, self.output_limit))
+            worker.unpack_body(worker.run_request(request, namespace, self.output_limit))
         finally:
             sys.stdout, sys.stderr = old
 
@@ -187,7 +188,9 @@ class Zygote:
 
     def serve(self) -> None:
         hello = {"ready": True, "pid": self.pid, "dsl_error": self.dsl_error, "layers": self.layers}
-        worker.write_raw_frame(self.out_fd, worker.ANSWER_PREFIX.pack(worker.HELLO_ID), worker.dumps(hello))
+        worker.write_raw_frame(
+            self.out_fd, worker.ANSWER_PREFIX.pack(worker.HELLO_ID), worker.pack_body(hello)
+        )
         prefix = worker.REQUEST_PREFIX
         while True:
             if self.spare is None:
@@ -195,13 +198,15 @@ class Zygote:
             frame = worker.read_raw_frame(self.in_fd)
             if frame is None or len(frame) < prefix.size:
                 return
-            call_id, timeout, count = prefix.unpack_from(frame)
-            answer = self.run_one(timeout, count, memoryview(frame)[prefix.size :])
+            (call_id, _, _) = prefix.unpack_from(frame)
+            answer = self.run_one(frame)
             worker.write_raw_frame(self.out_fd, worker.ANSWER_PREFIX.pack(call_id), answer)
 
-    def run_one(self, timeout: float, count: int, request: bytes | memoryview) -> bytes:
-        """Run one program (`request`: its JSON) in a fresh child, the spare one if ready; the
-        answer's JSON as the child wrote it (the pool checks it), or the zygote's own verdict."""
+    def run_one(self, request: bytes) -> bytes:
+        """Run one program (`request`: the pool's frame, prefix and body) in a fresh child, the
+        spare one if ready; the answer body as the child wrote it (the pool checks it), or the
+        zygote's own verdict."""
+        (_, timeout, count) = worker.REQUEST_PREFIX.unpack_from(request)
         child, self.spare = self.spare or self._fork_child(), None
         if hasattr(resource, "prlimit"):  # Linux; elsewhere the child sets it from the request
             with contextlib.suppress(OSError, ValueError):
@@ -223,7 +228,7 @@ class Zygote:
             error = worker.error("timeout", f"timed out after {timeout:g} s; its process was killed")
         else:
             error = worker.error("runtime", _crash_message(status))
-        return worker.dumps({"results": [error] * count})
+        return worker.pack_body({"results": [error] * count})
 
     def _fork_child(self) -> _Child:
         request_read, request_write = os.pipe()
@@ -294,16 +299,18 @@ class Zygote:
             if self.installer is not None and self.program_filter is not None:
                 self.program_filter.install(os.getpid())
             self.policy.arm({request_fd, answer_fd})
-            request = worker.read_frame(request_fd)  # JSON: the program's process parses it, not the zygote
-            if isinstance(request, dict) and not hasattr(resource, "prlimit"):
-                with contextlib.suppress(ValueError, OSError):
-                    resource.setrlimit(resource.RLIMIT_CPU, _cpu_limit(float(request["timeout"])))
-            if isinstance(request, dict):
-                # The zygote's own copy, not a new one: this process is the program's alone, and a
+            request = worker.read_raw_frame(request_fd)  # parsed here, in the program's process
+            if request is not None and len(request) >= worker.REQUEST_PREFIX.size:
+                (_, timeout, _) = worker.REQUEST_PREFIX.unpack_from(request)
+                if not hasattr(resource, "prlimit"):
+                    with contextlib.suppress(ValueError, OSError):
+                        resource.setrlimit(resource.RLIMIT_CPU, _cpu_limit(timeout))
+                # The zygote's own globals, not a copy: this process is the program's alone, and a
                 # copy would touch (and so copy the pages of) every DSL function.
-                answer = worker.run_request(request, self.namespace, self.output_limit)
+                body = memoryview(request)[worker.REQUEST_PREFIX.size :]
+                answer = worker.run_request(body, self.namespace, self.output_limit)
                 sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-                worker.write_frame(answer_fd, answer)
+                worker.write_raw_frame(answer_fd, answer)
                 code = 0
         except BaseException:  # a crash here must never return into the zygote's loop
             code = CHILD_FAILED
