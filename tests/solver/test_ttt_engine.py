@@ -246,6 +246,7 @@ def test_the_merge_policy_orders_search_and_model_answers(merge: str, order: lis
             assert candidate is programs[0 if answer == [[8, 7]] else 1]
         else:
             assert candidate.origin.startswith("ttt") and candidate.train_exact == 0
+            assert candidate.source == ""  # transduction: there is no program to record or run
 
 
 def test_search_first_is_the_default() -> None:

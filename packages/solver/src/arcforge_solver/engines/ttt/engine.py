@@ -79,7 +79,9 @@ SEARCH_KEPT = 2
 SEARCH_SHARE = 0.8
 """ttt+search: the share of a task's seconds the CPU search gets (it runs beside the model)."""
 RANKS_KEPT = 3
-TTT_SOURCE = "# ttt: test-time-trained transduction; the answer is the model's, there is no program\n"
+TTT_SOURCE = ""
+"""A transduction candidate has no program: an empty source, so the journal records none and
+`arcforge-solve show` does not try to run one."""
 
 
 def _setup_error(message: str) -> Exception:
