@@ -40,15 +40,16 @@ def editable(*specs: str) -> list[str]:
     return [arg for spec in specs for arg in ("-e", f"packages/{spec}")]
 
 
-# What each suite installs besides TEST_TOOLS. Suites may install sibling packages: the TUI's tests
-# read events written by the real writers of the other stages, e2e crosses every package.
+# What each suite installs besides TEST_TOOLS. The TUI's tests write events with the contract's writer,
+# the one every stage uses (tests/contract feeds each stage's real output to the reader); e2e crosses
+# every package.
 SUITE_NEEDS: dict[str, list[str]] = {
     "events": [*editable("events"), "hypothesis"],
     "downloader": [*editable("downloader"), "safetensors", "numpy", "tokenizers"],
     "kaggle_publish": [*editable("kaggle_publish", "solver[llm]"), "tokenizers"],
     "solver": [*editable("solver[ttt]"), "hypothesis"],
     "tui": [
-        *editable("tui", "downloader", "kaggle_publish", "solver"),
+        *editable("tui"),
         "pytest-asyncio",
         "pytest-textual-snapshot",
     ],
