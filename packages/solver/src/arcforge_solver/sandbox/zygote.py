@@ -85,6 +85,7 @@ class Zygote:
         self.installer: Installer | None = None
         self.program_filter: Prepared | None = None
         self.die_with_zygote: PreparedCall | None = None
+        self.limit_processes = os.geteuid() != 0 if hasattr(os, "geteuid") else True
         self.layers: dict[str, str] = {}
         self.policy = Policy(self.scratch, ())
         self.spare: _Child | None = None
@@ -293,9 +294,9 @@ class Zygote:
             os.closerange(3, low)  # the zygote's channel to the pool among them
             os.closerange(low + 1, high)
             os.closerange(high + 1, 1 << 16)
-            with contextlib.suppress(ValueError, OSError):
-                # No processes (where the kernel applies it: not for root); the zygote itself must fork.
-                resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+            if self.limit_processes:  # the kernel does not apply RLIMIT_NPROC to root
+                with contextlib.suppress(ValueError, OSError):
+                    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # here: the zygote must fork
             if self.installer is not None and self.program_filter is not None:
                 self.program_filter.install(os.getpid())
             self.policy.arm({request_fd, answer_fd})
