@@ -157,8 +157,9 @@ def solve_args(
     """`arcforge-solve run`'s arguments, built here once: for a local run, or for the Kaggle notebook.
 
     Local runs cap each task ([solver] time_per_task suits a laptop). On Kaggle the notebook solves every
-    task in the rerun, and the whole [competition] time_budget is the only cap: the solver spreads it over
-    the tasks and lanes. The notebook picks the engine and the workers itself unless told here.
+    task in the rerun, and the whole [competition] time_budget is the only cap: under a budget the solver
+    sets no per-task cap and spreads it over the tasks and lanes. The notebook picks the engine, and the
+    solver the workers (every core less one per GPU lane), unless told here.
     """
     if on == "local":
         return [
@@ -166,9 +167,9 @@ def solve_args(
             "--time-per-task", str(time_per_task or setting(config, "solver", "time_per_task")),
             "--workers", str(workers or config.get("solver", {}).get("workers", 2)),
         ]  # fmt: skip
-    budget = str(setting(config, "competition", "time_budget"))
-    # The solver caps a task at --time-per-task (its own default is a laptop's); here only the budget does.
-    args = ["--time-budget", budget, "--time-per-task", str(time_per_task) if time_per_task else budget]
+    args = ["--time-budget", str(setting(config, "competition", "time_budget"))]
+    if time_per_task:
+        args += ["--time-per-task", str(time_per_task)]
     if engine:
         args += ["--engine", engine]
     if workers:

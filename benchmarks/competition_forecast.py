@@ -1,15 +1,16 @@
-"""What the competition rerun will do: the notebook's own TEST_MODE forecast, for a full-size task set.
+"""What the competition rerun will do: the notebook's TEST_MODE forecast, for a full-size task set.
 
-    python benchmarks/competition_forecast.py                       # 240 ARC-AGI-2 training tasks, 11h
-    python benchmarks/competition_forecast.py --tasks 120 --test-mode-budget 2m --l4x4-workers 44
+    python benchmarks/competition_forecast.py --test-mode-budget 1m   # 240 ARC-AGI-2 training tasks, 11h
+    python benchmarks/competition_forecast.py --tasks 120 --test-mode-budget 2m --l4x4-cpus 32
 
 Builds the competition notebook exactly as `invoke test-run --on kaggle` pushes it (SOLVE_ARGS from
 arcforge.toml through tasks.solve_args), lays out a fake /kaggle tree whose arc-agi_test_challenges.json
 holds TASKS tasks (ARC-AGI-2 training tasks from ../shared/arc, the tuning part only, else the solver's
 bundled sample repeated), runs the notebook's commit run in TEST_MODE on this machine (5 tasks, the search
-engine), and prints its forecast of the rerun on this machine. Then it prints the same arithmetic for Kaggle's
-L4x4 with --l4x4-workers search workers (an assumption, stated with the figures): the budget spread over the
-tasks and workers, and the candidate programs per task at the per-worker rate measured here.
+engine), and prints the solver's forecast of the rerun on this machine (hours planned and expected, the share
+of the budget, GPU hours, search evaluations per task). Then `arcforge-solve forecast` gives the same for
+Kaggle's L4x4 with --l4x4-cpus cores (an assumption, stated with the figures) at the per-process search rate
+measured here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -51,37 +53,26 @@ def challenges(count: int) -> tuple[dict[str, object], str]:
                     "train": task["train"],
                     "test": [{"input": t["input"]} for t in task["test"]],
                 }
-        source = f"ARC-AGI-2 training (tuning part) from {SHARED}"
-    else:
-        sample = json.loads(SAMPLES.read_text())
-        items = list(sample.items())
-        for index in range(count):
-            task_id, task = items[index % len(items)]
-            chosen[task_id if index < len(items) else f"{index:08x}"] = task
-        source = "the solver's bundled sample, repeated"
-    return chosen, source
+        return chosen, f"ARC-AGI-2 training (tuning part) from {SHARED}"
+    items = list(json.loads(SAMPLES.read_text()).items())
+    for index in range(count):
+        task_id, task = items[index % len(items)]
+        chosen[task_id if index < len(items) else f"{index:08x}"] = task
+    return chosen, "the solver's bundled sample, repeated"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=240, help="tasks in the fake test file (default: 240)")
-    parser.add_argument("--test-mode-budget", default="2m", help="the commit run's budget (default: 2m)")
-    parser.add_argument(
-        "--l4x4-workers", type=int, default=44, help="search workers assumed on L4x4 (default: 44)"
-    )
-    args = parser.parse_args()
-
-    config = invoke_tasks.load_config()
-    solve_args = invoke_tasks.solve_args(config, "kaggle")
-    chosen, source = challenges(args.tasks)
+def run_commit(
+    chosen: dict[str, object], solve_args: list[str], test_mode_budget: str
+) -> tuple[dict[str, object], str]:
+    """The notebook's TEST_MODE commit run on a fake /kaggle tree: (its provenance, its stdout)."""
     with tempfile.TemporaryDirectory(prefix="arcforge-forecast-") as tmp:
         root = Path(tmp)
         code = publish(
-            ["kernel", "--id", "bench/arcforge-arc-prize", "--test-mode", "--test-mode-budget", args.test_mode_budget,
+            ["kernel", "--id", "bench/arcforge-arc-prize", "--test-mode", "--test-mode-budget", test_mode_budget,
              "--dry-run", "--state-dir", str(root / "state"), *(f"--solve-arg={a}" for a in solve_args)]
         )  # fmt: skip
         if code != 0:
-            return code
+            raise SystemExit(code)
         notebook = json.loads(
             (root / "state" / "kernels" / "arcforge-arc-prize" / "arcforge-notebook.ipynb").read_text()
         )
@@ -100,8 +91,21 @@ def main() -> int:
         done = run_notebook_cells(notebook, env, root, timeout=3600)
         if done.returncode != 0:
             print(done.stdout[-3000:] + done.stderr[-3000:], file=sys.stderr)
-            return 1
-        forecast = json.loads((working / "arcforge-provenance.json").read_text())["forecast"]
+            raise SystemExit(1)
+        return json.loads((working / "arcforge-provenance.json").read_text()), done.stdout + done.stderr
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=240, help="tasks in the fake test file (default: 240)")
+    parser.add_argument("--test-mode-budget", default="2m", help="the commit run's budget (default: 2m)")
+    parser.add_argument("--l4x4-cpus", type=int, default=48, help="CPU cores assumed on L4x4 (default: 48)")
+    args = parser.parse_args()
+
+    solve_args = invoke_tasks.solve_args(invoke_tasks.load_config(), "kaggle")
+    chosen, source = challenges(args.tasks)
+    provenance, output = run_commit(chosen, solve_args, args.test_mode_budget)
+    forecast = provenance.get("forecast")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
         f"machine: {platform.machine()} {platform.system()}, {cores} cores usable; tasks: {len(chosen)} ({source})"
@@ -109,18 +113,30 @@ def main() -> int:
     print(
         f"solver arguments (tasks.solve_args): {' '.join(solve_args)}; TEST_MODE budget {args.test_mode_budget}"
     )
-    print("\n".join(line for line in done.stdout.splitlines() if line.startswith(("forecast", "  "))))
-    budget, rate = forecast["budget_s"], forecast["programs_per_s"]
-    if budget:
-        share = budget * 0.98 * args.l4x4_workers / forecast["tasks"]
+    if not isinstance(forecast, dict):
+        print("the TEST_MODE run made no forecast:\n" + output[-2000:], file=sys.stderr)
+        return 1
+    print("here, the solver's forecast from the notebook's TEST_MODE run:")
+    print(
+        "\n".join(
+            line
+            for line in output.splitlines()
+            if line.startswith(("full run", "each task", "hours", "what fits", "rates"))
+        )
+    )
+    evaluations = (forecast.get("per_task") or {}).get("search_evaluations")
+    if evaluations and forecast.get("time_per_task_s") and forecast.get("budget_s"):
+        rate = evaluations / forecast["time_per_task_s"]  # per search process, as measured here
+        l4x4 = subprocess.run(
+            [sys.executable, "-m", "arcforge_solver", "forecast", "--tasks", str(forecast["tasks"]),
+             "--time-budget", f"{forecast['budget_s']:g}", "--engine", "search", "--gpus", "4",
+             "--cpus", str(args.l4x4_cpus), "--search-evaluations-per-second", f"{rate:.0f}"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
         print(
-            f"on L4x4 with {args.l4x4_workers} search workers (assumed): {forecast['tasks']} tasks, "
-            f"up to {forecast['at_most_s'] / 3600:.1f} h planned ({100 * forecast['at_most_s'] / budget:.0f} % of "
-            f"the {budget / 3600:.1f} h budget; tasks not solved search to the end), "
-            f"{share / 60:.1f} min per task"
-            + (f", about {rate * share:,.0f} candidate programs per task at {rate:,.0f}/s per worker (measured here)"
-               if rate else "")
-        )  # fmt: skip
+            f"L4x4 with {args.l4x4_cpus} CPU cores (assumed), at the {rate:,.0f} evaluations/s per process measured here:"
+        )
+        print(l4x4.rstrip())
     print(json.dumps(forecast))
     return 0
 

@@ -85,7 +85,7 @@ def test_solver_arguments_are_built_once_local_runs_capped_kaggle_runs_by_the_bu
         "2",
     ]
     # On Kaggle the local per-task default never applies: the whole budget is the only cap.
-    assert tasks.solve_args(config, "kaggle") == ["--time-budget", "11h", "--time-per-task", "11h"]
+    assert tasks.solve_args(config, "kaggle") == ["--time-budget", "11h"]
     assert tasks.solve_args(config, "kaggle", time_per_task=30, engine="llm") == [
         "--time-budget", "11h", "--time-per-task", "30", "--engine", "llm",
     ]  # fmt: skip

@@ -135,14 +135,15 @@ def rerun_summary(record: dict[str, Any]) -> str:
         f" in up to {_hours(float(budget))}" if budget else ""
     )
     words += f" on {machine}"
-    details = [f"engine {forecast.get('engine') or run.get('engine') or '?'}"]
-    expected, most = forecast.get("expected_hours"), forecast.get("at_most_s")
-    if expected is not None:
-        span = f"{expected:.1f} h"
-        if most is not None and float(most) / 3600 - expected >= 0.05:
-            span = f"{expected:.1f}–{float(most) / 3600:.1f} h"  # up to the budget as tasks go unsolved
-        gpu = forecast.get("gpu_hours_at_most", forecast.get("gpu_hours")) or 0
-        details.append(f"expected {span}, up to {float(gpu):.1f} GPU hours")
-    if forecast.get("seconds_per_task"):
-        details.append(f"at least {_hours(float(forecast['seconds_per_task']))} per task")
+    details = [f"engine {run.get('engine') or '?'}"]
+    # The solver's own forecast of the full run, measured on the commit run's TEST_MODE tasks.
+    if forecast.get("expected_hours") is not None:
+        details.append(
+            f"expected {float(forecast['expected_hours']):.1f} h, {float(forecast.get('gpu_hours') or 0):.1f} GPU hours"
+        )
+    if forecast.get("time_per_task_s"):
+        lanes = forecast.get("lanes")
+        details.append(
+            f"{_hours(float(forecast['time_per_task_s']))} per task" + (f" on {lanes} lanes" if lanes else "")
+        )
     return f"{words} ({', '.join(details)})"
