@@ -94,10 +94,12 @@ def test_notebook_cells_follow_the_plan(
     assert 'os.path.join(KAGGLE_INPUT, "competitions", ref)' in code[3]
     assert "/kaggle/input/" not in "".join(code[1:])  # every path is found or derived, never hard-coded
     assert (
-        "command += SOLVE_ARGS" in code[4] and '["--test-mode", "--time-budget", TEST_MODE_BUDGET]' in code[4]
+        "command += SOLVE_ARGS" in code[4]
+        and '["--test-mode", "--time-budget", TEST_MODE_BUDGET, *rerun_forecast_args()]' in code[4]
     )
     assert '["validate", path, "--tasks", CHALLENGES]' in code[5] and "fallback_submission()" in code[5]
-    assert "full_run_forecast()" in code[6] and '"rerun_support": RERUN_SUPPORT' in code[7]
+    assert '"--forecast-tasks", str(TASKS_TOTAL)' in code[4] and '"rerun_support": RERUN_SUPPORT' in code[7]
+    assert 'isinstance(e["data"].get("forecast"), dict)' in code[6]  # the solver's own forecast event
 
 
 def test_save_kernel_error_under_http_200_is_an_error(
