@@ -108,21 +108,19 @@ def test_dfs_returns_exactly_the_completions_above_the_threshold(seed: int) -> N
                 expected[completion] = logprob
     assert len(expected) >= 3, "the hand-set table should leave several completions above the threshold"
 
-    found, stats = dfs_sample(
-        CachedStepper(model, "cpu"),
-        PROMPT,
-        VOCAB,
-        min_prob=min_prob,
-        max_new_tokens=max_new,
-        rectangular=False,
-    )
-    assert not stats.truncated
-    assert {c.tokens for c in found} == set(expected)
-    for completion in found:
-        assert completion.logprob == pytest.approx(expected[completion.tokens], abs=1e-4)
-    assert [c.logprob for c in found] == sorted((c.logprob for c in found), reverse=True)
-    # One forward token per tree node: the cache is cropped, never rebuilt.
-    assert stats.forward_tokens == len(PROMPT) + (model.calls - 1)
+    for answer_only in (False, True):  # the whole vocabulary's vector, or just the answer tokens'
+        model.calls = 0
+        stepper = CachedStepper(model, "cpu", VOCAB.answer_tokens if answer_only else None)
+        found, stats = dfs_sample(
+            stepper, PROMPT, VOCAB, min_prob=min_prob, max_new_tokens=max_new, rectangular=False
+        )
+        assert not stats.truncated
+        assert {c.tokens for c in found} == set(expected)
+        for completion in found:
+            assert completion.logprob == pytest.approx(expected[completion.tokens], abs=1e-4)
+        assert [c.logprob for c in found] == sorted((c.logprob for c in found), reverse=True)
+        # One forward token per tree node: the cache is cropped, never rebuilt.
+        assert stats.forward_tokens == len(PROMPT) + (model.calls - 1)
 
 
 def test_the_grid_constraint_only_removes_answers_that_are_not_grids() -> None:
@@ -135,27 +133,43 @@ def test_the_grid_constraint_only_removes_answers_that_are_not_grids() -> None:
     assert valid and len(valid) < len(free)
 
 
-def test_greedy_follows_the_most_probable_token() -> None:
-    model = _table(5, LIVE)
-    completion, stats = greedy(
-        CachedStepper(model, "cpu"), PROMPT, VOCAB, max_new_tokens=12, rectangular=False
-    )
+def _argmax_path(model: TableModel, limit: int) -> list[int]:
+    """The hand computation of greedy: the most probable live token at each step."""
     tokens: list[int] = []
-    while True:
+    while not tokens or (tokens[-1] != VOCAB.eos and len(tokens) < limit):
         sequence = [*PROMPT, *tokens]
-        position = len(sequence) - 1
-        logits = model.bigram[sequence[-1]] + model.position_bias[position]
-        choice = max(LIVE, key=lambda t: float(logits[t]))
-        tokens.append(choice)
-        if choice == VOCAB.eos or len(tokens) == 12:
-            break
-    if tokens[-1] != VOCAB.eos:
-        assert completion is None
-        return
-    assert completion is not None
-    assert list(completion.tokens) == tokens
-    assert completion.logprob == pytest.approx(_logprob(model, PROMPT, completion.tokens), abs=1e-4)
-    assert stats.forward_tokens == len(PROMPT) + len(tokens) - 1
+        logits = model.bigram[sequence[-1]] + model.position_bias[len(sequence) - 1]
+        tokens.append(max(LIVE, key=lambda t: float(logits[t])))
+    return tokens
+
+
+def test_greedy_follows_the_most_probable_token() -> None:
+    ending = [seed for seed in range(40) if _argmax_path(_table(seed, LIVE), 12)[-1] == VOCAB.eos]
+    endless = [seed for seed in range(40) if seed not in ending]
+    assert ending and endless
+    for seed in (ending[0], ending[1], endless[0]):
+        model = _table(seed, LIVE)
+        tokens = _argmax_path(model, 12)
+        completion, stats = greedy(
+            CachedStepper(model, "cpu"), PROMPT, VOCAB, max_new_tokens=12, rectangular=False
+        )
+        if tokens[-1] != VOCAB.eos:
+            assert completion is None  # no end-of-sequence within the token budget: no answer
+            continue
+        assert completion is not None
+        assert list(completion.tokens) == tokens
+        assert completion.logprob == pytest.approx(_logprob(model, PROMPT, completion.tokens), abs=1e-4)
+        assert stats.forward_tokens == len(PROMPT) + len(tokens) - 1
+        # Asking only for the answer tokens' log-probabilities walks the same path with the same values.
+        narrow, _ = greedy(
+            CachedStepper(model, "cpu", VOCAB.answer_tokens),
+            PROMPT,
+            VOCAB,
+            max_new_tokens=12,
+            rectangular=False,
+        )
+        assert narrow is not None and narrow.tokens == completion.tokens
+        assert narrow.logprob == pytest.approx(completion.logprob, abs=1e-5)
 
 
 def test_dfs_stops_at_its_deadline_and_its_completion_limit() -> None:

@@ -58,11 +58,17 @@ def _output_cache(out: Any) -> Any:
 
 
 class CachedStepper:
-    """Next-token log-probabilities along one sequence, extended and cut back over a KV cache."""
+    """Next-token log-probabilities along one sequence, extended and cut back over a KV cache.
 
-    def __init__(self, model: Any, device: Any) -> None:
+    With `tokens`, each step returns {token: log-probability} for those tokens only (still normalised
+    over the whole vocabulary): on a GPU that moves a dozen numbers to the host per step, not the
+    vocabulary's 150k. Without, the whole vector (a CPU tensor)."""
+
+    def __init__(self, model: Any, device: Any, tokens: Sequence[int] | None = None) -> None:
         self.model = model
         self.device = device
+        self.tokens = list(tokens) if tokens is not None else None
+        self._index: Any = None
         self.cache: Any = None
         self.length = 0
         self.forward_tokens = 0
@@ -82,7 +88,7 @@ class CachedStepper:
         self.cache = _output_cache(out)
         self.length = len(prompt)
         self.forward_tokens += len(prompt)
-        return torch.log_softmax(out.logits[0, -1].float(), dim=-1).cpu()
+        return self._logprobs(out.logits[0, -1])
 
     def extend(self, length: int, token: int) -> Any:
         """Cut the sequence back to its first `length` tokens, append `token`, return the next
@@ -102,7 +108,17 @@ class CachedStepper:
         self.cache = _output_cache(out)
         self.length = length + 1
         self.forward_tokens += 1
-        return torch.log_softmax(out.logits[0, -1].float(), dim=-1).cpu()
+        return self._logprobs(out.logits[0, -1])
+
+    def _logprobs(self, logits: Any) -> Any:
+        import torch  # noqa: PLC0415
+
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        if self.tokens is None:
+            return logprobs.cpu()
+        if self._index is None:
+            self._index = torch.tensor(self.tokens, dtype=torch.long, device=logprobs.device)
+        return dict(zip(self.tokens, logprobs[self._index].tolist(), strict=True))
 
 
 @dataclass

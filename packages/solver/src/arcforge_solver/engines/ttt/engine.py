@@ -302,7 +302,7 @@ class TttEngine:
 
     def _decode(self, run: TaskRun) -> None:
         vocab = self.ttt.vocab
-        stepper = CachedStepper(self.ttt.model, self.ttt.device)
+        stepper = CachedStepper(self.ttt.model, self.ttt.device, vocab.answer_tokens)
         views = self._views(run)
         phase_end = time.monotonic() + run.deadline.remaining() * DECODE_SHARE
         jobs = [(index, view) for view in views for index in range(len(run.task.test))]
