@@ -24,6 +24,7 @@ from arcforge_solver.engines.ttt.budget import (
 from arcforge_solver.engines.ttt.engine import TaskRun, TttEngine, TttSearchEngine
 from arcforge_solver.engines.ttt.model import AdapterSettings, TttModel, open_ttt_model
 from arcforge_solver.engines.ttt.score import Scored
+from arcforge_solver.runtime.journal import journal_path_for
 from arcforge_solver.tasks.model import Pair, Task, to_grid
 
 torch = pytest.importorskip("torch")
@@ -69,7 +70,7 @@ def tasks_dir(tmp_path: Path) -> Path:
 
 
 def _journal(out: Path) -> list[dict[str, Any]]:
-    path = out.with_name(out.stem + ".journal.jsonl")
+    path = journal_path_for(out)
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
