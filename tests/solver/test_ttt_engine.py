@@ -136,6 +136,7 @@ def test_an_expired_deadline_returns_at_once_with_nothing_trained(model_dir: Pat
     result = engine.solve(FLIP, Deadline(0.0), EngineContext())
     assert result.task_id == "flip0001"
     assert result.stats["ttt_steps"] == 0 and result.stats["ttt_stopped"] == "deadline"
+    assert result.stats["ttt_loss_start"] is None and result.stats["ttt_loss_end"] is None  # JSON null
     assert result.stats["ttt_decode_tokens"] == 0
     assert result.candidates == []
 

@@ -76,6 +76,9 @@ def train(
     report = TrainReport(examples=len(examples), batch_size=settings.batch_size)
     if not examples or settings.steps <= 0:
         return report
+    if settings.max_seconds is not None and settings.max_seconds <= 0:
+        report.stopped = "deadline"  # not even the probe losses: no time is left for any forward pass
+        return report
     pad = ttt.tokenizer.pad_token_id if ttt.tokenizer.pad_token_id is not None else ttt.vocab.eos
     rng = random.Random(settings.seed)
     probe = list(examples) if len(examples) <= PROBE_EXAMPLES else rng.sample(list(examples), PROBE_EXAMPLES)
