@@ -47,7 +47,7 @@ SUITE_NEEDS: dict[str, list[str]] = {
     "events": [*editable("events"), "hypothesis"],
     "downloader": [*editable("downloader"), "safetensors", "numpy", "tokenizers"],
     "kaggle_publish": [*editable("kaggle_publish", "solver[llm]"), "tokenizers"],
-    "solver": [*editable("solver[ttt]"), "hypothesis"],
+    "solver": [*editable("solver[ttt,ray]"), "hypothesis"],
     "tui": [
         *editable("tui"),
         "pytest-asyncio",

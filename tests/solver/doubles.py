@@ -86,9 +86,14 @@ class SequentialFixedProgramEngine(FixedProgramEngine):
 
 
 class SlowEngine(FixedProgramEngine):
-    """Test double: uses its whole deadline (or ARCFORGE_DOUBLE_SLEEP seconds) before answering."""
+    """Test double: uses its whole deadline (or ARCFORGE_DOUBLE_SLEEP seconds) before answering.
+    With ARCFORGE_DOUBLE_PIDS set to a folder, it first writes `<task id>.<pid>` there, so that a
+    test can find (and kill) the worker process solving a task."""
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
+        pids = os.environ.get("ARCFORGE_DOUBLE_PIDS")
+        if pids:
+            open(os.path.join(pids, f"{task.task_id}.{os.getpid()}"), "w").close()
         pause = float(os.environ.get("ARCFORGE_DOUBLE_SLEEP", "0") or 0) or deadline.remaining()
         time.sleep(min(pause, deadline.remaining()))
         return super().solve(task, deadline, context)

@@ -1,4 +1,4 @@
-"""The `arcforge-solve` command line: `run`, `validate`, `score`, `forecast`, `report` and `show`."""
+"""The `arcforge-solve` command line: `run`, `sweep`, `validate`, `score`, `forecast`, `report` and `show`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from arcforge_solver.runtime.forecast_command import add_forecast_command, comma
 from arcforge_solver.runtime.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunConfig, run
 from arcforge_solver.runtime.scoring import format_scores, score_submission
 from arcforge_solver.runtime.submission import validate_submission
+from arcforge_solver.runtime.sweep import command_sweep
 from arcforge_solver.runtime.timing import parse_duration
 from arcforge_solver.tasks.io import TaskFormatError, TaskSourceError, load_tasks, read_json, read_solutions
 
@@ -96,6 +97,18 @@ def _add_run(sub: Any) -> None:
         help="CPU worker processes, or auto: every core less one per GPU lane (default: auto)",
     )
     run_parser.add_argument(
+        "--executor",
+        choices=("process", "ray"),
+        default="process",
+        help="where tasks run: process, a pool of local worker processes; ray, Ray tasks on a local "
+        "Ray cluster or the one at --ray-address (needs arcforge-solver[ray]) (default: %(default)s)",
+    )
+    run_parser.add_argument(
+        "--ray-address",
+        help="with --executor ray: the Ray cluster to join, e.g. auto or 10.0.0.5:6379 "
+        "(default: start a local one with --workers CPUs)",
+    )
+    run_parser.add_argument(
         "--gpu-lanes",
         type=_positive_int,
         help="most GPU lanes for an engine that holds a model (default: one per GPU a replica fits on)",
@@ -154,6 +167,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run(sub)
+    sweep = sub.add_parser(
+        "sweep",
+        help="run a grid of settings (engine, time per task, seed) over a task set and tabulate scores",
+        description="Run every setting of a sweep file's grid over its task set, each in a folder of its "
+        "own, and write one table of settings, scores and seconds per task. Rerunning resumes.",
+    )
+    sweep.add_argument("config", type=Path, help="the sweep file (TOML; see the solver README, Scale out)")
+    sweep.add_argument(
+        "--state-dir",
+        type=Path,
+        help="where test-run.jsonl events go (default: $ARCFORGE_STATE_DIR or .arcforge)",
+    )
+    sweep.add_argument(
+        "--fresh", action="store_true", help="ignore and clear every setting's journal instead of resuming"
+    )
     validate = sub.add_parser(
         "validate",
         help="check a submission against a challenges file",
@@ -215,7 +243,12 @@ def command_run(args: argparse.Namespace) -> int:
         journal=args.journal,
         fresh=args.fresh,
         sandbox_memory_mb=args.sandbox_memory_mb,
+        executor=args.executor,
+        ray_address=args.ray_address,
     )
+    if args.ray_address and args.executor != "ray":
+        print("arcforge-solve: --ray-address needs --executor ray", file=sys.stderr)
+        return EXIT_USAGE
     return run(config).exit_code
 
 
@@ -277,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return command_run(args)
+    if args.command == "sweep":
+        return command_sweep(args.config, state_dir=args.state_dir, fresh=args.fresh)
     if args.command == "validate":
         return command_validate(args)
     if args.command == "score":

@@ -44,6 +44,7 @@ from arcforge_solver.runtime.journal import (
 )
 from arcforge_solver.runtime.lanes import GpuDetectionError, LanePlan, auto_workers, engine_lane_plan
 from arcforge_solver.runtime.progress import ProgressLine
+from arcforge_solver.runtime.ray_executor import RayExecutor
 from arcforge_solver.runtime.scheduler import BudgetScheduler
 from arcforge_solver.runtime.scoring import Scores, format_scores, score_submission, task_correctness
 from arcforge_solver.runtime.submission import SubmissionFile, choose_attempts, fallback_entries
@@ -93,6 +94,10 @@ class RunConfig:
     journal: Path | None = None
     fresh: bool = False
     sandbox_memory_mb: int | None = None
+    executor: str = "process"
+    """process: the local pool; ray: Ray tasks (see `ray_executor`)."""
+    ray_address: str | None = None
+    """With executor ray: the cluster to join; None: a local cluster Ray starts."""
 
 
 @dataclass
@@ -367,6 +372,13 @@ class Run:
         if plan is not None:
             self.say(f"GPU lanes: {plan.reason}")
         parallel = bool(getattr(engine_class, "parallel", True))
+        if config.executor == "ray" and not parallel:
+            return self.fail(
+                f"--executor ray runs engines that solve tasks in worker processes; {config.engine!r} "
+                "runs in the runtime's own process or its GPU lanes: leave --executor out",
+                EXIT_USAGE,
+                problems,
+            )
         if parallel:
             lanes = min(workers, max(1, len(todo)))
         else:
@@ -398,8 +410,19 @@ class Run:
             if kind in ("item", "progress", "log", "error"):
                 self.events.emit(kind, **{"task_id": task_id, **data})
 
-        executor: InProcessExecutor | ProcessExecutor
-        if parallel:
+        executor: InProcessExecutor | ProcessExecutor | RayExecutor
+        if parallel and config.executor == "ray":
+            executor = RayExecutor(
+                config.engine,
+                options=config.engine_options,
+                seed=config.seed,
+                workers=config.workers if config.ray_address else lanes,
+                sink=sink,
+                address=config.ray_address,
+                sandbox_memory_mb=config.sandbox_memory_mb,
+            )
+            self.scheduler.lanes = min(executor.capacity, max(1, len(todo)))  # a cluster's CPUs
+        elif parallel:
             executor = ProcessExecutor(
                 config.engine,
                 options=config.engine_options,
