@@ -172,6 +172,19 @@ def test_greedy_follows_the_most_probable_token() -> None:
         assert narrow.logprob == pytest.approx(completion.logprob, abs=1e-5)
 
 
+def test_greedy_then_dfs_share_the_prompts_cache() -> None:
+    model = _table(1, LIVE)
+    alone, _ = dfs_sample(CachedStepper(model, "cpu"), PROMPT, VOCAB, min_prob=0.01, max_new_tokens=6)
+    stepper = CachedStepper(model, "cpu")
+    greedy(stepper, PROMPT, VOCAB, max_new_tokens=6)
+    calls = model.calls
+    after, stats = dfs_sample(stepper, PROMPT, VOCAB, min_prob=0.01, max_new_tokens=6)
+    assert [(c.tokens, round(c.logprob, 6)) for c in after] == [
+        (c.tokens, round(c.logprob, 6)) for c in alone
+    ]
+    assert stats.forward_tokens == model.calls - calls  # one token per call: the prompt was not run again
+
+
 def test_dfs_stops_at_its_deadline_and_its_completion_limit() -> None:
     model = _table(0, LIVE)
     _, late = dfs_sample(

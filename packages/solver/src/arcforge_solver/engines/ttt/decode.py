@@ -62,22 +62,29 @@ class CachedStepper:
 
     With `tokens`, each step returns {token: log-probability} for those tokens only (still normalised
     over the whole vocabulary): on a GPU that moves a dozen numbers to the host per step, not the
-    vocabulary's 150k. Without, the whole vector (a CPU tensor)."""
+    vocabulary's 150k. Without, the whole vector (a CPU tensor). A stepper serves one state of the
+    model's weights: make a new one after training."""
 
     def __init__(self, model: Any, device: Any, tokens: Sequence[int] | None = None) -> None:
         self.model = model
         self.device = device
         self.tokens = list(tokens) if tokens is not None else None
         self._index: Any = None
+        self._prompt: tuple[int, ...] | None = None
+        self._first: Any = None
         self.cache: Any = None
         self.length = 0
         self.forward_tokens = 0
         self.keyword = cache_keyword()
 
     def start(self, prompt: Sequence[int]) -> Any:
-        """Run the prompt; return the log-probabilities of the token after it (a 1-D CPU tensor)."""
+        """Run the prompt; return the log-probabilities of the token after it. The same prompt again
+        (greedy, then the DFS) costs nothing: the cache still holds it, and `extend` cuts back to it."""
         import torch  # noqa: PLC0415
 
+        key = tuple(prompt)
+        if key == self._prompt and self.cache is not None:
+            return self._first
         self.cache = None
         with torch.no_grad():
             out = self.model(
@@ -88,7 +95,8 @@ class CachedStepper:
         self.cache = _output_cache(out)
         self.length = len(prompt)
         self.forward_tokens += len(prompt)
-        return self._logprobs(out.logits[0, -1])
+        self._prompt, self._first = key, self._logprobs(out.logits[0, -1])
+        return self._first
 
     def extend(self, length: int, token: int) -> Any:
         """Cut the sequence back to its first `length` tokens, append `token`, return the next
