@@ -368,3 +368,18 @@ def test_a_missing_model_fails_with_a_listing(publish, tmp_path: Path, state_dir
     assert "no model under" in done.stderr and "config.json, the weights and the tokenizer" in done.stderr
     assert "arc-prize-2026-arc-agi-2/" in done.stderr and "arc-agi_test_challenges.json" in done.stderr
     assert not (working / "submission.json").exists()
+
+
+@pytest.mark.usefixtures("kaggle")
+def test_the_rerun_on_the_wrong_machine_goes_on_with_the_search(
+    publish, tmp_path: Path, state_dir: Path
+) -> None:
+    """The commit run stops on the wrong machine (it is the check); the rerun still submits something."""
+    _input, working, out = run_as_rerun(publish, state_dir, tmp_path, "current", "--model", KAGGLE_MODEL)
+    assert (
+        "but this machine has no GPU" in out
+        and "The competition rerun goes on with the model-free search" in out
+    )
+    provenance = json.loads((working / "arcforge-provenance.json").read_text())
+    assert provenance["engine"] == "search" and provenance["model_root"] is None
+    assert_valid_submission(working)
