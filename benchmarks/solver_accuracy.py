@@ -2,11 +2,19 @@
 
     python benchmarks/solver_accuracy.py /work/shared/arc/arc-agi-1/training --time-per-task 30 --workers 2
     python benchmarks/solver_accuracy.py TASKS --time-per-task 5 --split holdout --limit 80
+    python benchmarks/solver_accuracy.py TASKS --split holdout --curve 1,5,30 --workers 1
+    python benchmarks/solver_accuracy.py TASKS --split holdout --time-per-task 1 --no-check symmetry
 
 TASKS is a folder of task JSON files (with test outputs), or one such file. Prints the three scores
-(Kaggle's, the per-task fraction, the share of tasks fully solved), seconds per task and candidate
-evaluations per second, for the chosen split and, with `--split all`, for the tune and held-out parts
-separately. A task is held out when sha256(task_id) % 5 == 0 (the project's fixed split).
+(Kaggle's, the per-task fraction, the share of tasks fully solved), how many tasks got a train-exact
+program and the share of those whose attempts were right on the test input, seconds per task and
+candidate evaluations per second, for the chosen split and, with `--split all`, for the tune and
+held-out parts separately. Then a failure table for the unsolved held-out tasks: no candidate fit the
+train pairs (the enumeration finished its levels), one fit but was wrong on test, or it timed out (no
+fit, and the enumeration was cut off by the deadline). `--curve 1,5,30` runs the split once per time
+per task and prints accuracy against time. The attempts are picked as the runtime picks them: the
+first two distinct predictions in the engine's order. A task is held out when sha256(task_id) % 5 == 0
+(the project's fixed split).
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from arcforge_solver.engines.protocol import Deadline, EngineContext
-from arcforge_solver.engines.ranking import pick_attempts
-from arcforge_solver.engines.search.search_engine import SearchEngine
+from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext
+from arcforge_solver.engines.ranking import first_two_distinct, predictions_key, rank
+from arcforge_solver.engines.search.properties import CHECKS
+from arcforge_solver.engines.search.search_engine import SearchEngine, order_by_vote, task_background
 from arcforge_solver.tasks.model import Pair, Task, to_grid
 
 
@@ -43,33 +52,75 @@ def load_tasks(path: Path) -> list[Task]:
     return tasks
 
 
+def variants(checks: list[str]) -> dict[str, tuple[bool, list[str]]]:
+    """The selection variants `--ablate` compares on one search: name -> (vote, checks)."""
+    out = {"as run": (True, checks), "no vote": (False, checks), "no checks": (True, [])}
+    out["neither"] = (False, [])
+    for name in checks:
+        out[f"no {name}"] = (True, [c for c in checks if c != name])
+    return out
+
+
+def simplest_per_prediction(candidates: list[Candidate]) -> list[Candidate]:
+    """One candidate per test prediction, the best ranked: voting with nobody to vote."""
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for candidate in rank(candidates):
+        key = predictions_key(candidate.predictions)
+        if key not in seen:
+            seen.add(key)
+            out.append(candidate)
+    return out
+
+
+def hits(task: Task, attempts: list[Candidate]) -> list[bool]:
+    return [
+        any(a.predictions[i] is not None and np.array_equal(a.predictions[i], pair.output) for a in attempts)
+        for i, pair in enumerate(task.test)
+    ]
+
+
 def _run_one(job: tuple[Task, float, int, dict[str, Any]]) -> dict[str, Any]:
     task, seconds, seed, options = job
+    ablate = options.pop("ablate", False)
     engine = SearchEngine(**options)
     # the expected test outputs stay here: the engine sees only the test inputs
     blind = Task(task.task_id, task.train, tuple(Pair(p.input) for p in task.test), task.source)
     started = time.monotonic()
     result = engine.solve(blind, Deadline(seconds), EngineContext(seed=seed))
     elapsed = time.monotonic() - started
-    attempts = pick_attempts(result.candidates)
-    correct = []
-    for i, pair in enumerate(task.test):
-        hit = any(
-            a.predictions[i] is not None and np.array_equal(a.predictions[i], pair.output) for a in attempts
-        )
-        correct.append(hit)
+    attempts = first_two_distinct(result.candidates)  # the engine's order, as the runtime takes it
+    correct = hits(task, attempts)
+    chosen: dict[str, list[bool]] = {}
+    if ablate:  # the same search, its candidates chosen each way
+        bg = task_background(blind)
+        for name, (vote, checks) in variants(options["checks"]).items():
+            pool = result.candidates if vote else simplest_per_prediction(result.candidates)
+            chosen[name] = hits(task, first_two_distinct(order_by_vote(blind, bg, pool, checks)))
     best = result.candidates[0] if result.candidates else None
+    train_solved = bool(result.stats.get("train_solved", False))
+    completed = int(result.stats.get("completed_cost", 0))
+    if all(correct):
+        status = "solved"
+    elif train_solved:
+        status = "wrong on test"
+    elif completed < int(options.get("max_cost", 4)):
+        status = "timed out"
+    else:
+        status = "no fit"
     return {
         "task_id": task.task_id,
         "held_out": held_out(task.task_id),
         "correct": correct,
         "seconds": elapsed,
         "evaluations": int(result.stats.get("evaluations", 0)),
-        "train_solved": bool(result.stats.get("train_solved", False)),
+        "train_solved": train_solved,
+        "status": status,
         "fitness": best.train_fitness if best else 0.0,
         "program": best.source if best else "",
         "origin": best.origin if best else "",
-        "completed_cost": int(result.stats.get("completed_cost", 0)),
+        "completed_cost": completed,
+        "variants": chosen,
     }
 
 
@@ -92,11 +143,56 @@ def report(label: str, rows: list[dict[str, Any]]) -> str:
     evaluations = sum(r["evaluations"] for r in rows)
     solved = sum(all(r["correct"]) for r in rows)
     train = sum(r["train_solved"] for r in rows)
+    right = sum(r["train_solved"] and all(r["correct"]) for r in rows)
     return (
         f"{label}: {len(rows)} tasks  kaggle {s['kaggle']:.3f}  task_fraction {s['task_fraction']:.3f}  "
         f"tasks_fully_solved {s['tasks_fully_solved']:.3f} ({solved})  train-exact {train}  "
+        f"right on test {right}/{train} ({right / train if train else 0:.0%})  "
         f"{seconds / len(rows):.2f} s/task  {evaluations / seconds if seconds else 0:.0f} evals/s"
     )
+
+
+FAILURES = ("no fit", "wrong on test", "timed out")
+
+
+def failure_table(rows: list[dict[str, Any]]) -> str:
+    """The unsolved tasks by why they failed, with their ids."""
+    unsolved = [r for r in rows if r["status"] != "solved"]
+    lines = [f"failures: {len(unsolved)} unsolved of {len(rows)}"]
+    for status in FAILURES:
+        ids = [r["task_id"] for r in unsolved if r["status"] == status]
+        lines.append(f"  {status:<14} {len(ids):>4}  {' '.join(ids)}")
+    return "\n".join(lines)
+
+
+def ablation_table(rows: list[dict[str, Any]]) -> str:
+    """Tasks solved and train-exact precision when the same searches' attempts are chosen each way."""
+    train = sum(r["train_solved"] for r in rows)
+    lines = [f"selection on the same searches ({train} train-exact):"]
+    for name in rows[0]["variants"] if rows else ():
+        solved = sum(all(r["variants"][name]) for r in rows)
+        right = sum(r["train_solved"] and all(r["variants"][name]) for r in rows)
+        lines.append(f"  {name:<14} solved {solved:>4}  right on test {right}/{train}")
+    return "\n".join(lines)
+
+
+def run_split(
+    tasks: list[Task], seconds: float, args: argparse.Namespace, options: dict[str, Any]
+) -> list[dict[str, Any]]:
+    jobs = [(t, seconds, args.seed, dict(options)) for t in tasks]
+    rows: list[dict[str, Any]] = []
+    with multiprocessing.get_context("spawn").Pool(max(1, args.workers)) as pool:
+        for row in pool.imap_unordered(_run_one, jobs):
+            rows.append(row)
+            mark = {"solved": "ok ", "wrong on test": "trn", "timed out": "t/o"}.get(row["status"], "-- ")
+            print(
+                f"[{len(rows)}/{len(jobs)}] {mark} {row['task_id']} {row['seconds']:.1f}s "
+                f"fitness {row['fitness']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    rows.sort(key=lambda r: r["task_id"])
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,39 +213,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the engine's random seed")
     parser.add_argument("--max-cost", type=int, default=4, help="the deepest enumeration level")
     parser.add_argument("--out", type=Path, help="write per-task results (JSON) here, for failure analysis")
+    parser.add_argument(
+        "--curve",
+        help="comma-separated seconds per task (e.g. 1,5,30): run the split at each and print accuracy per time",
+    )
+    parser.add_argument(
+        "--no-check",
+        action="append",
+        default=[],
+        choices=CHECKS,
+        help="switch off one property check (repeatable)",
+    )
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also choose each search's attempts without voting and without each check, and compare",
+    )
+    parser.add_argument(
+        "--no-vote", action="store_true", help="rank train-exact programs by simplicity alone, without voting"
+    )
     args = parser.parse_args(argv)
     if not args.tasks.exists():
         parser.error(f"no such file or folder: {args.tasks}")
+    try:
+        times = [float(t) for t in args.curve.split(",")] if args.curve else [args.time_per_task]
+    except ValueError:
+        parser.error(f"--curve takes comma-separated seconds, not {args.curve!r}")
     tasks = load_tasks(args.tasks)
     if args.split != "all":
         tasks = [t for t in tasks if held_out(t.task_id) == (args.split == "holdout")]
     if args.limit:
         tasks = tasks[: args.limit]
-    options = {"max_cost": args.max_cost}
-    jobs = [(t, args.time_per_task, args.seed, options) for t in tasks]
-    rows: list[dict[str, Any]] = []
-    started = time.monotonic()
-    with multiprocessing.get_context("spawn").Pool(max(1, args.workers)) as pool:
-        for row in pool.imap_unordered(_run_one, jobs):
-            rows.append(row)
-            mark = "ok " if all(row["correct"]) else ("trn" if row["train_solved"] else "-- ")
+    checks = [c for c in CHECKS if c not in args.no_check]
+    options = {"max_cost": args.max_cost, "checks": checks, "vote": not args.no_vote, "ablate": args.ablate}
+    curve: list[tuple[float, list[dict[str, Any]]]] = []
+    for seconds in times:
+        started = time.monotonic()
+        rows = run_split(tasks, seconds, args, options)
+        curve.append((seconds, rows))
+        print(
+            f"settings: {len(tasks)} tasks from {args.tasks}, {seconds:g} s/task, "
+            f"{args.workers} workers, split {args.split}, checks {','.join(checks) or 'none'}, "
+            f"vote {'off' if args.no_vote else 'on'}, wall {time.monotonic() - started:.0f} s"
+        )
+        print(report("all", rows))
+        if args.split == "all":
+            print(report("tune", [r for r in rows if not r["held_out"]]))
+            print(report("holdout", [r for r in rows if r["held_out"]]))
+        print(failure_table([r for r in rows if r["held_out"]] if args.split == "all" else rows))
+        if args.ablate:
+            print(ablation_table(rows))
+        if args.out:
+            out = args.out if len(times) == 1 else args.out.with_suffix(f".{seconds:g}s.json")
+            out.write_text(json.dumps(rows, indent=1))
+    if len(curve) > 1:
+        print("curve: s/task  solved  kaggle  train-exact  right-on-test  evals/s")
+        for seconds, rows in curve:
+            s = scores(rows)
+            train = sum(r["train_solved"] for r in rows)
+            right = sum(r["train_solved"] and all(r["correct"]) for r in rows)
+            spent = sum(r["seconds"] for r in rows)
+            evals = sum(r["evaluations"] for r in rows) / spent if spent else 0.0
             print(
-                f"[{len(rows)}/{len(jobs)}] {mark} {row['task_id']} {row['seconds']:.1f}s "
-                f"fitness {row['fitness']:.3f}",
-                file=sys.stderr,
-                flush=True,
+                f"  {seconds:>6g}  {sum(all(r['correct']) for r in rows):>6}  {s['kaggle']:.3f}  "
+                f"{train:>11}  {right / train if train else 0:>12.0%}  {evals:>7.0f}"
             )
-    rows.sort(key=lambda r: r["task_id"])
-    print(
-        f"settings: {len(tasks)} tasks from {args.tasks}, {args.time_per_task:g} s/task, "
-        f"{args.workers} workers, split {args.split}, wall {time.monotonic() - started:.0f} s"
-    )
-    print(report("all", rows))
-    if args.split == "all":
-        print(report("tune", [r for r in rows if not r["held_out"]]))
-        print(report("holdout", [r for r in rows if r["held_out"]]))
-    if args.out:
-        args.out.write_text(json.dumps(rows, indent=1))
     return 0
 
 

@@ -1,0 +1,112 @@
+"""benchmarks/solver_accuracy.py: the failure table, train-exact precision, the time curve and the
+selection ablation, run end to end on two small task files."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_benchmark() -> ModuleType:
+    # on sys.path, so that the benchmark's spawned workers (which inherit the path) import it too
+    if str(ROOT / "benchmarks") not in sys.path:
+        sys.path.insert(0, str(ROOT / "benchmarks"))
+    return importlib.import_module("solver_accuracy")
+
+
+bench = load_benchmark()
+
+
+def row(task_id: str, status: str, correct: bool, train: bool) -> dict[str, object]:
+    return {
+        "task_id": task_id,
+        "held_out": True,
+        "correct": [correct],
+        "seconds": 1.0,
+        "evaluations": 100,
+        "train_solved": train,
+        "status": status,
+        "variants": {"as run": [correct], "no vote": [False]},
+    }
+
+
+def test_report_failure_table_and_ablation() -> None:
+    rows = [
+        row("a", "solved", True, True),
+        row("b", "wrong on test", False, True),
+        row("c", "no fit", False, False),
+        row("d", "timed out", False, False),
+        row("e", "timed out", False, False),
+    ]
+    text = bench.report("holdout", rows)
+    assert "tasks_fully_solved 0.200 (1)" in text and "train-exact 2" in text
+    assert "right on test 1/2 (50%)" in text and "100 evals/s" in text
+    table = bench.failure_table(rows).splitlines()
+    assert table[0] == "failures: 4 unsolved of 5"
+    assert table[1].split() == ["no", "fit", "1", "c"]
+    assert table[2].split() == ["wrong", "on", "test", "1", "b"]
+    assert table[3].split() == ["timed", "out", "2", "d", "e"]
+    ablation = bench.ablation_table(rows)
+    assert "as run         solved    1  right on test 1/2" in ablation
+    assert "no vote        solved    0  right on test 0/2" in ablation
+
+
+def test_variants_switch_off_each_check_once() -> None:
+    variants = bench.variants(["size", "palette"])
+    assert variants["as run"] == (True, ["size", "palette"])
+    assert variants["no vote"] == (False, ["size", "palette"])
+    assert variants["no size"] == (True, ["palette"])
+    assert variants["neither"] == (False, [])
+
+
+def write_task(
+    folder: Path, name: str, train: list[tuple[list[list[int]], list[list[int]]]], test: tuple
+) -> None:
+    data = {
+        "train": [{"input": i, "output": o} for i, o in train],
+        "test": [{"input": test[0], "output": test[1]}],
+    }
+    (folder / f"{name}.json").write_text(json.dumps(data))
+
+
+def test_curve_mode_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    flip = [([[1, 0], [2, 3]], [[0, 1], [3, 2]]), ([[0, 4, 4]], [[4, 4, 0]]), ([[5], [6]], [[5], [6]])]
+    write_task(tmp_path, "flip", flip, ([[7, 0, 1]], [[1, 0, 7]]))
+    out = tmp_path / "rows.json"
+    code = bench.main(
+        [
+            str(tmp_path),
+            "--curve",
+            "2,3",
+            "--split",
+            "all",
+            "--ablate",
+            "--out",
+            str(out),
+            "--no-check",
+            "objects",
+        ]
+    )
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert printed.count("settings: 1 tasks") == 2
+    assert "checks size,palette,symmetry, vote on" in printed
+    assert "failures:" in printed and "selection on the same searches" in printed
+    curve = printed[printed.index("curve:") :].splitlines()
+    assert [line.split()[0] for line in curve[1:]] == ["2", "3"]
+    rows = json.loads((tmp_path / "rows.2s.json").read_text())
+    assert rows[0]["task_id"] == "flip" and rows[0]["status"] == "solved"
+    assert rows[0]["variants"]["as run"] == [True]
+
+
+def test_bad_curve_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        bench.main([str(tmp_path), "--curve", "1,fast"])
+    assert "--curve takes comma-separated seconds" in capsys.readouterr().err
