@@ -129,6 +129,14 @@ def test_scratch_folder_is_writable_and_cleaned_between_calls(pool: SandboxPool)
         assert run.ok, run.error
 
 
+def test_folders_a_program_leaves_are_removed_too(pool: SandboxPool) -> None:
+    leave = "import os\ndef solve(grid):\n    os.makedirs('a/b')\n    open('a/b/c.txt', 'w').write('x')\n    return grid\n"
+    check = "import os\ndef solve(grid):\n    assert not os.listdir('.'), os.listdir('.')\n    return grid\n"
+    assert pool.run_program(leave, [GRID]).ok
+    run = pool.run_program(check, [GRID])
+    assert run.ok, run.error
+
+
 def test_stdout_is_captured_and_bounded(pool: SandboxPool) -> None:
     run = pool.run_program("def solve(grid):\n    print('hello from solve')\n    return grid\n", [GRID])
     assert run.ok and run.stdout == "hello from solve\n"

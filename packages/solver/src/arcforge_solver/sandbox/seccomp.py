@@ -10,12 +10,14 @@ Two profiles, stacked (a filter can only be added to, never lifted, and the stri
 the program profile holds only what it adds to the zygote's):
 - `ZYGOTE`, installed once in the pre-imported zygote and inherited by every child: no exec, no
   sockets, no ptrace or cross-process memory, no mount or namespace calls (`clone` with a namespace
-  flag included), no pidfds, no kernel keyrings, modules, BPF, perf or io_uring, no uid changes;
-- `PROGRAM`, installed in each program's process after fork, before the program runs: on top of the
-  zygote's, no new processes or threads at all, signals only to itself, no rlimit raising, no
-  cwd change, no `*at` call relative to a directory descriptor (the dir_fd hole: `unlinkat`,
-  `renameat`, `mkdirat`, `openat`... must use the scratch cwd), no chmod/chown/utime or xattrs
-  (Landlock does not cover file metadata), no clearing of the parent-death signal.
+  flag included), no pidfds, no kernel keyrings, modules, BPF, perf or io_uring, no uid changes, no
+  rlimit or cwd changes, no `*at` call relative to a directory descriptor (the dir_fd hole:
+  `unlinkat`, `renameat`, `mkdirat`, `openat`... must use the cwd, the scratch folder), no links,
+  no chmod/chown/utime or xattrs (Landlock does not cover file metadata): the zygote does all of
+  that once, before its filter;
+- `PROGRAM`, installed in each program's process after fork, before the program runs, and short
+  (each child compiles it): no new processes or threads at all, signals only to itself, no rlimit
+  setting through prlimit (the zygote sets its children's), no clearing of the parent-death signal.
 
 Denied calls fail with EPERM (ENOSYS for `clone3`, so that libc falls back to `clone`, whose flags
 the filter can read): a program sees an ordinary `PermissionError`, and the pool goes on. A call
@@ -381,10 +383,7 @@ _DENIED_ALWAYS = (
     # identity
     "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "setfsuid",
     "setfsgid", "capset",
-)  # fmt: skip
-# The program's process only: what the zygote needs for its children but a program never does.
-_DENIED_FOR_PROGRAMS = (
-    "fork", "vfork", "clone",
+    # what the zygote does once, before its filter, and never again
     "setrlimit", "chdir", "fchdir", "setsid", "setpgid",
     "setpriority", "sched_setscheduler", "sched_setparam", "sched_setattr", "sched_setaffinity",
     "ioprio_set",
@@ -395,6 +394,9 @@ _DENIED_FOR_PROGRAMS = (
     "setxattr", "lsetxattr", "fsetxattr", "removexattr", "lremovexattr", "fremovexattr",
     "setxattrat", "removexattrat",
 )  # fmt: skip
+# The program's process only: what the zygote needs for its children but a program never does. Kept
+# short: each child compiles it (the zygote's is compiled once).
+_DENIED_FOR_PROGRAMS = ("fork", "vfork", "clone")
 # Calls relative to a directory descriptor: the program's must be relative to its cwd (the scratch
 # folder) or absolute, so that the path checks see where they land. (name, argument positions)
 _CWD_RELATIVE_ONLY = (
@@ -495,14 +497,14 @@ def build(arch: Arch, profile: Profile) -> Filter:
         when_arg("clone", 0, _JMP_JSET_K, CLONE_DENIED_FLAGS, deny_on_match=True)
         for request in (TIOCSTI, TIOCLINUX):
             when_arg("ioctl", 1, _JMP_JEQ_K, request, deny_on_match=True)
-    pid_slots: list[int] = []
-    if profile is Profile.PROGRAM:
-        for option in (PR_SET_PDEATHSIG, PR_SET_MM, PR_SET_PTRACER):
-            when_arg("prctl", 0, _JMP_JEQ_K, option, deny_on_match=True)
         for name, positions in _CWD_RELATIVE_ONLY:
             for index in positions:
                 if name in numbers:
                     when_arg(name, index, _JMP_JEQ_K, AT_FDCWD, deny_on_match=False)
+    pid_slots: list[int] = []
+    if profile is Profile.PROGRAM:
+        for option in (PR_SET_PDEATHSIG, PR_SET_MM, PR_SET_PTRACER):
+            when_arg("prctl", 0, _JMP_JEQ_K, option, deny_on_match=True)
         for name, index in _SELF_SIGNALS:
             when_arg(name, index, _JMP_JEQ_K, 0, deny_on_match=False)
             pid_slots.append(8 * (len(out) - 2))  # the JEQ's k is patched with the child's pid

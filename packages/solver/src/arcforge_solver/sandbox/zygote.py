@@ -30,7 +30,6 @@ import json
 import os
 import resource
 import select
-import shutil
 import signal
 import sys
 import time
@@ -122,6 +121,7 @@ class Zygote:
             with contextlib.suppress(SeccompUnavailableError):
                 self.installer = Installer()
                 self.die_with_zygote = self.installer.prepared_call(PR_SET_PDEATHSIG, signal.SIGKILL)
+        self._set_limits()  # before the filter, which forbids setrlimit
         self.layers = (
             self._confine() if self.kernel_layers else layers_module.all_off("turned off by the pool")
         )
@@ -129,7 +129,6 @@ class Zygote:
         self.policy = Policy(self.scratch, (), self.library_roots, self.hidden_files)
         self.policy.armed = False  # it holds from `arm()` on, in each child
         sys.addaudithook(self.policy)
-        self._set_limits()
         gc.collect()
         gc.freeze()  # what the zygote holds is never collected: children do not copy its pages to scan them
 
@@ -244,6 +243,10 @@ class Zygote:
             self._child(request_read, answer_write)
         os.close(request_read)
         os.close(answer_write)
+        if self.limit_processes and hasattr(resource, "prlimit"):
+            # No processes (where the kernel applies it: not for root), set before its request goes.
+            with contextlib.suppress(OSError, ValueError):
+                resource.prlimit(pid, resource.RLIMIT_NPROC, (0, 0))
         return _Child(pid, request_write, answer_read)
 
     def _read_answer(self, fd: int, deadline: float) -> tuple[bytes | None, str]:
@@ -271,14 +274,20 @@ class Zygote:
                 buffer += chunk
 
     def _clean_scratch(self) -> None:
-        try:
-            for entry in os.scandir(self.scratch):
-                if entry.is_dir(follow_symlinks=False):
-                    shutil.rmtree(entry.path, ignore_errors=True)
-                else:
-                    os.remove(entry.path)
-        except OSError:
-            pass
+        """Empty the scratch folder, by absolute paths (the zygote's filter forbids dir_fd calls,
+        which shutil.rmtree uses)."""
+        with contextlib.suppress(OSError):
+            for root, folders, files in os.walk(self.scratch, topdown=False):
+                for name in files:
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(root, name))
+                for name in folders:
+                    path = os.path.join(root, name)
+                    with contextlib.suppress(OSError):
+                        if os.path.islink(path):
+                            os.remove(path)
+                        else:
+                            os.rmdir(path)
 
     # -- the program's process ----------------------------------------------------------------
 
@@ -294,7 +303,7 @@ class Zygote:
             os.closerange(3, low)  # the zygote's channel to the pool among them
             os.closerange(low + 1, high)
             os.closerange(high + 1, 1 << 16)
-            if self.limit_processes:  # the kernel does not apply RLIMIT_NPROC to root
+            if self.limit_processes and not hasattr(resource, "prlimit"):  # else the zygote sets it
                 with contextlib.suppress(ValueError, OSError):
                     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # here: the zygote must fork
             if self.installer is not None and self.program_filter is not None:
