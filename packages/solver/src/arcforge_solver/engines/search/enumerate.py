@@ -154,9 +154,12 @@ class Enumerator:
                 self._add(spec.output, node, values, cost, budget)
         return True
 
-    def run(self, max_cost: int, budget: Budget) -> None:
-        """Enumerate cost levels 1..max_cost until done, stopped or out of budget."""
-        for cost in range(1, max_cost + 1):
+    def run(self, max_cost: int, budget: Budget, max_found: int | None = None) -> None:
+        """Enumerate the cost levels after the last completed one, up to max_cost, until done, stopped,
+        out of budget, or (before starting a level) holding more than `max_found` programs."""
+        for cost in range(self.completed_cost + 1, max_cost + 1):
+            if max_found is not None and self.found > max_found:
+                return
             if not self._level(cost, budget):
                 return
             self.completed_cost = cost

@@ -2,7 +2,10 @@
 
 `SearchEngine(**options).solve(task, deadline, context)` returns trusted candidates ranked best
 first, each a standalone `def solve(grid)` over `arcforge_solver.dsl`. Options (others ignored):
-- `max_cost` (4): the deepest enumeration level;
+- `max_cost` (4): the enumeration levels always run (time allowing);
+- `deepest` (6): levels past `max_cost` the enumeration goes on to while its share of the time lasts
+  and the task is unsolved, so a longer deadline buys deeper compositions (the first levels, and so
+  the first second, are unchanged); at most `MAX_FOUND` programs are held;
 - `population` (48), `generations` (None: until the deadline): the evolution's shape;
 - `max_evaluations` (None): a cap on evaluations, which makes a run independent of machine speed;
 - `enumerate_share` (0.7): the part of the time the enumeration may take when unsolved;
@@ -56,6 +59,10 @@ def task_background(task: Task) -> int:
 def kind_of_op(op: str) -> str:
     spec = BY_NAME.get(op)
     return spec.output if spec is not None else "grid"
+
+
+MAX_FOUND = 150_000
+"""No deeper enumeration level starts once this many programs are held (memory)."""
 
 
 class _SearchBudget(Budget):
@@ -154,6 +161,7 @@ class SearchEngine:
         self,
         *,
         max_cost: int = 4,
+        deepest: int = 6,
         population: int | None = None,
         generations: int | None = None,
         max_evaluations: int | None = None,
@@ -164,6 +172,7 @@ class SearchEngine:
         **_ignored: Any,
     ) -> None:
         self.max_cost = int(max_cost)
+        self.deepest = max(self.max_cost, int(deepest))
         self.population = int(population) if population else 48
         self.generations = int(generations) if generations is not None else None
         self.max_evaluations = int(max_evaluations) if max_evaluations is not None else None
@@ -187,6 +196,8 @@ class SearchEngine:
         enum_cap = None if self.max_evaluations is None else int(self.enumerate_share * self.max_evaluations)
         enum_budget = _SearchBudget(enumerate_until, state.ev, enum_cap, state)
         enumerator.run(self.max_cost, enum_budget)
+        if state.solved_at is None and state.learned_at is None:
+            enumerator.run(self.deepest, enum_budget, MAX_FOUND)
         evolution = None
         if state.solved_at is None and not budget.spent():
             evolution = Evolution(
