@@ -260,6 +260,12 @@ def test_an_unknown_merge_policy_is_refused() -> None:
         _stub_engine("vote")
 
 
+def test_a_setting_that_does_not_parse_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARCFORGE_TTT_STEPS", "many")
+    with pytest.raises(EngineStartError, match="ARCFORGE_TTT_STEPS='many' is not a valid int"):
+        _stub_engine("search-first")
+
+
 def _measured(step_s: float, decode_s: float, score_s: float) -> TttPace:
     pace = TttPace()
     for _ in range(3):

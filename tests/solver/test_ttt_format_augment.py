@@ -149,3 +149,34 @@ def test_fit_context_drops_the_longest_pairs_first(vocab: GridVocabulary) -> Non
     assert fit_context(vocab, [small, large], query, max_tokens=needed, answer_tokens=room) == [small]
     with pytest.raises(FormatError, match="context window holds 10"):
         fit_context(vocab, [small], query, max_tokens=10, answer_tokens=room)
+
+
+class SentencePieceLike:
+    """A tokenizer as Llama 2, Mistral and Gemma ship theirs (tokenizer.json with byte fallback): the
+    newline is the byte token `<0x0A>` and digits are single pieces; `encode` of a lone digit adds the
+    word-start piece `▁` first, so it is two ids (SentencePiece's add_dummy_prefix)."""
+
+    eos_token_id, bos_token_id = 2, 1
+
+    def __init__(self, split_digits: bool = True) -> None:
+        self.vocab = {"<unk>": 0, "<s>": 1, "</s>": 2, "<0x0A>": 13, "▁": 29871, "I": 29902, "O": 29949}
+        if split_digits:
+            self.vocab.update({str(d): 29900 + d for d in range(10)})
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self.vocab)
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[int]:
+        return [self.vocab["▁"], *(self.vocab.get(ch, 0) for ch in text)]
+
+
+def test_grid_tokens_are_found_in_a_sentencepiece_vocabulary() -> None:
+    vocab = GridVocabulary.from_tokenizer(SentencePieceLike())
+    assert vocab.row_separator == 13
+    assert vocab.digits == tuple(29900 + d for d in range(10))
+    assert vocab.prefix == (1,) and vocab.eos == 2
+
+
+def test_a_tokenizer_without_single_digit_tokens_is_refused_by_name() -> None:
+    with pytest.raises(FormatError, match="no single token for '0'"):
+        GridVocabulary.from_tokenizer(SentencePieceLike(split_digits=False))

@@ -89,11 +89,17 @@ def _setup_error(message: str) -> Exception:
 
 
 def _setting(value: Any, name: str, default: Any, kind: Callable[[Any], Any]) -> Any:
-    """The option when given, else `ARCFORGE_TTT_<NAME>`, else the default."""
-    if value is not None:
-        return kind(value)
-    env = os.environ.get(f"ARCFORGE_TTT_{name}")
-    return kind(env) if env not in (None, "") else default
+    """The option when given, else `ARCFORGE_TTT_<NAME>`, else the default; a value that does not
+    parse stops the engine at start with one message naming it."""
+    variable = f"ARCFORGE_TTT_{name}"
+    raw = value if value is not None else os.environ.get(variable)
+    if raw is None or raw == "":
+        return default
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        where = f"the ttt option {name.lower()}" if value is not None else variable
+        raise _setup_error(f"{where}={raw!r} is not a valid {getattr(kind, '__name__', 'value')}") from None
 
 
 def _flag(value: Any) -> bool:
