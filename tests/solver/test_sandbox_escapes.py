@@ -296,6 +296,36 @@ def test_a_patch_does_not_outlive_its_program(pool: SandboxPool, what: str) -> N
     honest_after(pool)
 
 
+FORGED = {
+    "colours out of range": (
+        "from arcforge_solver.sandbox import worker\n"
+        "body = worker.pack_body({'results': [{'shape': [1, 1]}]}, bytes([99]))\n"
+        "for fd in range(3, 12):\n    try:\n        worker.write_raw_frame(fd, body)\n    except OSError:\n        pass\n",
+        "colours outside 0-9",
+    ),
+    "a grid past the bytes": (
+        "from arcforge_solver.sandbox import worker\n"
+        "body = worker.pack_body({'results': [{'shape': [30, 30]}]}, bytes([1]))\n"
+        "for fd in range(3, 12):\n    try:\n        worker.write_raw_frame(fd, body)\n    except OSError:\n        pass\n",
+        "malformed grid",
+    ),
+    "garbage": (
+        "import os\nfor fd in range(3, 12):\n    try:\n        os.write(fd, b'\\x00\\x00\\x00\\x05hello')\n    except OSError:\n        pass\n",
+        "malformed answer",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(FORGED))
+def test_a_forged_answer_is_checked_and_the_worker_goes_on(pool: SandboxPool, how: str) -> None:
+    forge, fragment = FORGED[how]
+    (zygote,) = pool.pids
+    run = pool.run_program(forge + "def solve(grid):\n    return grid\n", [GRID])
+    assert run.error is not None and fragment in run.error.message, run.error
+    assert pool.pids == [zygote]
+    honest_after(pool)
+
+
 def test_nothing_of_a_program_is_left_running_after_close(victim: subprocess.Popen[bytes]) -> None:
     with SandboxPool(workers=1, timeout_s=1.0) as pool:
         assert pool.run_program(HONEST, [GRID]).ok

@@ -117,19 +117,16 @@ def worker_environment(scratch: str) -> dict[str, str]:
     return env
 
 
-def _grid_at(blob: memoryview, offset: int, shape: Any) -> tuple[Grid | None, int]:
-    """The output grid at `offset` of an answer's grid bytes, checked (a program may have forged
-    the answer: sides 1-30, colours 0-9), and where the next one starts; None when malformed."""
+def _grid_at(cells: np.ndarray, offset: int, shape: Any) -> tuple[Grid | None, int]:
+    """The output grid at `offset` of an answer's cells, checked (a program may have forged the
+    answer: sides 1-30), and where the next one starts; None when malformed."""
     try:
         rows, cols = (int(v) for v in shape)
     except (TypeError, ValueError):
         return None, offset
-    if not (1 <= rows <= 30 and 1 <= cols <= 30) or offset + rows * cols > len(blob):
+    if not (1 <= rows <= 30 and 1 <= cols <= 30) or offset + rows * cols > len(cells):
         return None, offset
-    grid = np.frombuffer(blob, dtype=np.int8, count=rows * cols, offset=offset).reshape(rows, cols).copy()
-    if grid.min() < 0 or grid.max() > 9:
-        return None, offset + rows * cols
-    return grid, offset + rows * cols
+    return cells[offset : offset + rows * cols].reshape(rows, cols), offset + rows * cols
 
 
 class _Worker:
@@ -369,13 +366,17 @@ class SandboxPool:
             return _all_failed(count, "runtime", "the worker sent a malformed answer", seconds, replaced)
         outputs: list[Grid | None] = []
         errors: list[ProgramError | None] = []
-        blob = response.get("grid_bytes", memoryview(b""))
+        cells = np.frombuffer(response.get("grid_bytes", b""), dtype=np.int8).copy()
+        if len(cells) and (cells.min() < 0 or cells.max() > 9):  # colours 0-9, all grids at once
+            return _all_failed(
+                count, "invalid_output", "the worker sent colours outside 0-9", seconds, replaced
+            )
         offset = 0
         for result in results:
             error = result.get("error") if isinstance(result, dict) else None
             shape = result.get("shape") if isinstance(result, dict) else None
             if error is None and shape is not None:
-                grid, offset = _grid_at(blob, offset, shape)
+                grid, offset = _grid_at(cells, offset, shape)
                 if grid is not None:
                     outputs.append(grid)
                     errors.append(None)

@@ -277,6 +277,8 @@ class Zygote:
         """Empty the scratch folder, by absolute paths (the zygote's filter forbids dir_fd calls,
         which shutil.rmtree uses)."""
         with contextlib.suppress(OSError):
+            if not os.listdir(self.scratch):
+                return  # the usual case, and the cheap one
             for root, folders, files in os.walk(self.scratch, topdown=False):
                 for name in files:
                     with contextlib.suppress(OSError):
