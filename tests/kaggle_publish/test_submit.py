@@ -86,8 +86,11 @@ def test_kernel_passes_solver_arguments_through_untouched(publish, state_dir: Pa
 
     assert publish("kernel", "--id", KERNEL, "--dry-run").code == 0
     folder = state_dir / "kernels" / "arcforge-arc-prize"
-    cells = [c["source"] for c in json.loads((folder / "arcforge-notebook.ipynb").read_text())["cells"]]
+    notebook = json.loads((folder / "arcforge-notebook.ipynb").read_text())
+    cells = [c["source"] for c in notebook["cells"]]
     assert "SOLVE_ARGS = []\n" in cells[1]  # nothing defaulted: the solver's own defaults apply
+    ids = [c["id"] for c in notebook["cells"]]  # nbformat 4.5: every cell has a unique id
+    assert notebook["nbformat_minor"] == 5 and len(set(ids)) == len(ids) == len(cells)
     args = ["--time-budget", "1h30m", "--time-per-task", "soon", "--future-flag=x"]
     code = main(["kernel", "--id", KERNEL, "--state-dir", str(state_dir), "--dry-run",
                  "--solve-arg=--seed", "--solve-arg", "3", "--", *args])  # fmt: skip
