@@ -134,6 +134,20 @@ def test_padded_batches_score_like_single_rows_on_last_position_logits(model_dir
     assert batched == pytest.approx(single, abs=1e-3)
 
 
+def test_a_loss_scaled_step_trains_like_a_plain_one(model_dir: Path) -> None:
+    from arcforge_solver.engines.ttt.train import _scaler, _step
+
+    ttt = _fresh(model_dir)
+    assert not _scaler(ttt).is_enabled()  # float32 on CPU: no scaling
+    scaler = torch.amp.GradScaler("cpu", enabled=True, init_scale=2.0**10)  # as on a float16 GPU
+    optimizer = torch.optim.AdamW(ttt.trainable(), lr=1e-2)
+    examples = leave_one_out(swap_task(), sample_augmentations(1, 3, seed=0), ttt.vocab, max_tokens=4096)
+    ttt.model.train()
+    losses = [_step(ttt, optimizer, scaler, examples, ttt.tokenizer.pad_token_id) for _ in range(8)]
+    assert losses[-1] < losses[0]
+    assert scaler.get_scale() > 0
+
+
 def test_training_stops_at_its_deadline(model_dir: Path) -> None:
     ttt = _fresh(model_dir)
     examples = leave_one_out(swap_task(), sample_augmentations(1, 3, seed=0), ttt.vocab, max_tokens=4096)

@@ -85,6 +85,7 @@ def train(
     report.loss_start = mean_answer_loss(ttt.model, probe, pad_id=pad, device=ttt.device, batch_size=4)
     torch.manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(ttt.trainable(), lr=settings.learning_rate, weight_decay=0.0)
+    scaler = _scaler(ttt)
     order: list[Encoded] = []
     batch_size = max(1, settings.batch_size)
     started = time.monotonic()
@@ -102,7 +103,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(step, settings)
             try:
-                loss = _step(ttt, optimizer, batch, pad)
+                loss = _step(ttt, optimizer, scaler, batch, pad)
             except (RuntimeError, MemoryError) as exc:
                 if not is_out_of_memory(exc) or batch_size == 1:
                     raise
@@ -126,15 +127,30 @@ def train(
     return report
 
 
-def _step(ttt: TttModel, optimizer: object, batch: Sequence[Encoded], pad: int) -> float:
+def _scaler(ttt: TttModel) -> Any:
+    """Loss scaling where the weights compute in float16 on a GPU (T4, V100: compute capability below
+    8.0), so that small gradients through the frozen half-precision layers do not underflow to zero.
+    The LoRA weights themselves are float32 (peft's default), which loss scaling needs; a full
+    fine-tune in float16 has float16 weights and cannot be unscaled, so it trains unscaled."""
+    import torch  # noqa: PLC0415
+
+    device = getattr(ttt.device, "type", str(ttt.device))
+    trainable_fp32 = all(p.dtype == torch.float32 for p in ttt.trainable())
+    enabled = ttt.dtype == "float16" and device == "cuda" and trainable_fp32
+    return torch.amp.GradScaler(device if device in ("cuda", "cpu") else "cpu", enabled=enabled)
+
+
+def _step(ttt: TttModel, optimizer: Any, scaler: Any, batch: Sequence[Encoded], pad: int) -> float:
     import torch  # noqa: PLC0415
 
     sums, counts = answer_token_logprobs(ttt.model, collate(batch, pad, ttt.device))
     loss: Any = -sums.sum() / counts.sum().clamp(min=1)
-    loss.backward()
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     torch.nn.utils.clip_grad_norm_(ttt.trainable(), 1.0)
-    optimizer.step()  # type: ignore[attr-defined]
-    optimizer.zero_grad(set_to_none=True)  # type: ignore[attr-defined]
+    scaler.step(optimizer)  # skips the step when float16 gradients overflowed
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
     return float(loss.detach())
 
 
