@@ -225,6 +225,12 @@ def main(argv: list[str] | None = None) -> int:
         help="switch off one property check (repeatable)",
     )
     parser.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        help="also solve this many augmented views of each task (colours, then dihedral) and vote",
+    )
+    parser.add_argument(
         "--ablate",
         action="store_true",
         help="also choose each search's attempts without voting and without each check, and compare",
@@ -245,7 +251,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         tasks = tasks[: args.limit]
     checks = [c for c in CHECKS if c not in args.no_check]
-    options = {"max_cost": args.max_cost, "checks": checks, "vote": not args.no_vote, "ablate": args.ablate}
+    options = {
+        "max_cost": args.max_cost,
+        "checks": checks,
+        "vote": not args.no_vote,
+        "ablate": args.ablate,
+        "augment": args.augment,
+    }
     curve: list[tuple[float, list[dict[str, Any]]]] = []
     for seconds in times:
         started = time.monotonic()
@@ -254,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"settings: {len(tasks)} tasks from {args.tasks}, {seconds:g} s/task, "
             f"{args.workers} workers, split {args.split}, checks {','.join(checks) or 'none'}, "
-            f"vote {'off' if args.no_vote else 'on'}, wall {time.monotonic() - started:.0f} s"
+            f"vote {'off' if args.no_vote else 'on'}, augment {args.augment}, wall {time.monotonic() - started:.0f} s"
         )
         print(report("all", rows))
         if args.split == "all":

@@ -12,7 +12,10 @@ first, each a standalone `def solve(grid)` over `arcforge_solver.dsl`. Options (
 - `candidates` (16): how many ranked candidates to hand back (agreeing programs come on top);
 - `vote` (True): order train-exact programs by vote (`engines.ranking.vote`), not simplicity alone;
 - `checks` (all of `properties.CHECKS`): the property checks that demote a train-exact program
-  whose test output breaks a rule every train output obeys (a list or a comma-separated string).
+  whose test output breaks a rule every train output obeys (a list or a comma-separated string);
+- `augment` (0): also solve this many views of the task (`augment.VIEWS`: colour normalisation, then
+  the dihedral transforms), each with an equal share of the time, and let their programs, carried
+  back to the original grids, vote with the untransformed run's.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import random
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -28,6 +32,7 @@ import numpy as np
 from arcforge_solver.dsl.core import colour_counts
 from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineResult
 from arcforge_solver.engines.ranking import predictions_key, vote
+from arcforge_solver.engines.search.augment import View, views
 from arcforge_solver.engines.search.enumerate import Budget, Enumerator
 from arcforge_solver.engines.search.evaluator import Evaluator, Values
 from arcforge_solver.engines.search.evolve import Evolution
@@ -169,6 +174,7 @@ class SearchEngine:
         candidates: int = 16,
         vote: bool = True,
         checks: Any = CHECKS,
+        augment: int = 0,
         **_ignored: Any,
     ) -> None:
         self.max_cost = int(max_cost)
@@ -179,6 +185,7 @@ class SearchEngine:
         self.enumerate_share = float(enumerate_share)
         self.candidates = int(candidates)
         self.vote = bool(vote)
+        self.augment = max(0, int(augment))
         names = checks.split(",") if isinstance(checks, str) else list(checks)
         self.checks = tuple(n.strip() for n in names if n.strip())
         unknown = sorted(set(self.checks) - set(CHECKS))
@@ -189,11 +196,50 @@ class SearchEngine:
         started = time.monotonic()
         # keep a little time back to build the candidates and return
         until = deadline.at - min(0.2, 0.05 * max(deadline.seconds, 0.0))
-        state = TaskSearch(task, context.seed)
-        budget = _SearchBudget(until, state.ev, self.max_evaluations, state)
+        extra = views(task, self.augment) if self.augment else []
+        shares = 1 + len(extra)
+        cap = None if self.max_evaluations is None else self.max_evaluations // shares
+        # the untransformed run first, with its share; each view then shares what is left
+        first_until = started + max(0.0, until - started) / shares
+        state, enumerator, evolution = self._search(task, first_until, cap, context.seed)
+        candidates = self._members(state)
+        evaluations = state.ev.evaluations
+        train_solved = state.board.best_fitness >= 1.0
+        for k, view in enumerate(extra):
+            now = time.monotonic()
+            view_until = now + max(0.0, until - now) / (len(extra) - k)
+            seen, _, _ = self._search(view.task(task), view_until, cap, context.seed)
+            candidates += [_through(view, c, node) for c, node in self._members(seen)]
+            evaluations += seen.ev.evaluations
+            train_solved = train_solved or seen.board.best_fitness >= 1.0
+        ordered = order_by_vote(task, state.bg, [c for c, _ in candidates], self.checks)
+        seconds = time.monotonic() - started
+        stats = {
+            "evaluations": evaluations,
+            "evals_per_s": evaluations / seconds if seconds > 0 else 0.0,
+            "seconds": seconds,
+            "enumerated": sum(len(v) for v in enumerator.pool.values()),
+            "duplicates": enumerator.duplicates,
+            "completed_cost": enumerator.completed_cost,
+            "generations": evolution.generations if evolution else 0,
+            "children": evolution.children if evolution else 0,
+            "train_solved": train_solved,
+            "best_fitness": max(state.board.best_fitness, 1.0 if train_solved else 0.0),
+            "train_exact_programs": sum(1 for c in ordered if c.train_fitness >= 1.0),
+            "views": len(extra),
+        }
+        return EngineResult(task.task_id, ordered, stats)
+
+    def _search(
+        self, task: Task, until: float, max_evaluations: int | None, seed: int
+    ) -> tuple[TaskSearch, Enumerator, Evolution | None]:
+        """Enumerate, deepen while unsolved, then evolve, until `until` or the evaluation cap."""
+        started = time.monotonic()
+        state = TaskSearch(task, seed)
+        budget = _SearchBudget(until, state.ev, max_evaluations, state)
         enumerator = Enumerator(state.ev, state.domain, state.bg, state.on_enumerated)
         enumerate_until = started + self.enumerate_share * max(0.0, until - started)
-        enum_cap = None if self.max_evaluations is None else int(self.enumerate_share * self.max_evaluations)
+        enum_cap = None if max_evaluations is None else int(self.enumerate_share * max_evaluations)
         enum_budget = _SearchBudget(enumerate_until, state.ev, enum_cap, state)
         enumerator.run(self.max_cost, enum_budget)
         if state.solved_at is None and state.learned_at is None:
@@ -211,33 +257,16 @@ class SearchEngine:
             )
             seeds = [e.node for e in state.board.top(self.population) if e.node.op in BY_NAME]
             evolution.run(seeds, budget, self.generations, lambda: state.solved_at is not None)
-        seconds = time.monotonic() - started
-        candidates = self._candidates(task, state)
-        stats = {
-            "evaluations": state.ev.evaluations,
-            "evals_per_s": state.ev.evaluations / seconds if seconds > 0 else 0.0,
-            "seconds": seconds,
-            "enumerated": sum(len(v) for v in enumerator.pool.values()),
-            "duplicates": enumerator.duplicates,
-            "completed_cost": enumerator.completed_cost,
-            "generations": evolution.generations if evolution else 0,
-            "children": evolution.children if evolution else 0,
-            "train_solved": state.board.best_fitness >= 1.0,
-            "best_fitness": state.board.best_fitness,
-            "train_exact_programs": sum(
-                1 + len(e.supporters) for e in state.board.entries.values() if e.fitness >= 1.0
-            ),
-        }
-        return EngineResult(task.task_id, candidates, stats)
+        return state, enumerator, evolution
 
-    def _candidates(self, task: Task, state: TaskSearch) -> list[Candidate]:
-        """The board's best entries as candidates, with the train-exact ones' supporters, in vote order."""
+    def _members(self, state: TaskSearch) -> list[tuple[Candidate, Node]]:
+        """The board's best entries, then (when voting) the train-exact ones' supporters, as candidates."""
         entries = state.board.ranked()[: self.candidates]
-        out = [_candidate(e, e.node, e.sort_key[1], e.origin) for e in entries]
+        out = [(_candidate(e, e.node, e.sort_key[1], e.origin), e.node) for e in entries]
         if self.vote:  # without supporters every group is one program: simplest first
             for e in entries:
-                out += [_candidate(e, node, cost, origin) for cost, node, origin in e.supporters]
-        return order_by_vote(task, state.bg, out, self.checks)
+                out += [(_candidate(e, node, cost, origin), node) for cost, node, origin in e.supporters]
+        return out
 
 
 def order_by_vote(task: Task, bg: int, candidates: list[Candidate], checks: Sequence[str]) -> list[Candidate]:
@@ -254,6 +283,16 @@ def order_by_vote(task: Task, bg: int, candidates: list[Candidate], checks: Sequ
         return broken[key]
 
     return vote(candidates, demerits)
+
+
+def _through(view: View, candidate: Candidate, node: Node) -> tuple[Candidate, Node]:
+    """A candidate found in a view, as a program over the original grids."""
+    wrapped = view.wrap(node)
+    predictions = tuple(view.unmap(p) for p in candidate.predictions)
+    moved = replace(
+        candidate, source=render(wrapped), predictions=predictions, origin=f"{candidate.origin}/{view.name}"
+    )
+    return moved, wrapped
 
 
 def _candidate(entry: Entry, node: Node, complexity: int, origin: str) -> Candidate:
