@@ -211,7 +211,13 @@ def main(argv: list[str] | None = None) -> int:
         "--limit", type=int, default=0, help="run only the first N tasks of the split (0: all)"
     )
     parser.add_argument("--seed", type=int, default=0, help="the engine's random seed")
-    parser.add_argument("--max-cost", type=int, default=4, help="the deepest enumeration level")
+    parser.add_argument("--max-cost", type=int, default=4, help="the enumeration levels always run")
+    parser.add_argument(
+        "--max-evaluations",
+        type=int,
+        help="cap each task's candidate evaluations: the work no longer depends on machine load "
+        "(then --time-per-task is only a ceiling)",
+    )
     parser.add_argument("--out", type=Path, help="write per-task results (JSON) here, for failure analysis")
     parser.add_argument(
         "--curve",
@@ -257,15 +263,17 @@ def main(argv: list[str] | None = None) -> int:
         "vote": not args.no_vote,
         "ablate": args.ablate,
         "augment": args.augment,
+        "max_evaluations": args.max_evaluations,
     }
     curve: list[tuple[float, list[dict[str, Any]]]] = []
     for seconds in times:
         started = time.monotonic()
         rows = run_split(tasks, seconds, args, options)
         curve.append((seconds, rows))
+        cap = args.max_evaluations or "none"
         print(
-            f"settings: {len(tasks)} tasks from {args.tasks}, {seconds:g} s/task, "
-            f"{args.workers} workers, split {args.split}, checks {','.join(checks) or 'none'}, "
+            f"settings: {len(tasks)} tasks from {args.tasks}, {seconds:g} s/task, {args.workers} workers, "
+            f"max evaluations {cap}, split {args.split}, checks {','.join(checks) or 'none'}, "
             f"vote {'off' if args.no_vote else 'on'}, augment {args.augment}, wall {time.monotonic() - started:.0f} s"
         )
         print(report("all", rows))
