@@ -25,6 +25,9 @@ except ModuleNotFoundError:  # Python 3.10
 ROOT = Path(__file__).resolve().parent
 CONFIG_ENV = "ARCFORGE_CONFIG"
 
+# The engines that hold a model, and so need --model-dir.
+MODEL_ENGINES = ("llm", "hybrid", "ttt", "ttt+search")
+
 # Module to run with `python -m`, and its distribution, for each stage.
 CLIS = {
     "download": ("arcforge_downloader", "arcforge-downloader"),
@@ -134,9 +137,18 @@ def upload(c: Context, model_dir: str = "", skip_wheelhouse: bool = False, dry_r
     common: list[object] = ["--state-dir", state_dir(config)]
     if dry_run:
         common.append("--dry-run")
+    model = config.get("kaggle", {}).get("model", "")
+    folder = Path(model_dir or setting(config, "model", "output_dir"))
+    if (
+        (model_dir or not model)
+        and not (folder / "model").is_dir()
+        and not (folder / "config.json").is_file()
+    ):
+        raise Exit(
+            f"arcforge: no downloaded model in {folder} (model/ is missing): run `invoke download` first"
+        )
     if not skip_wheelhouse:
         run_cli(c, "publish", "wheelhouse", "--id", kaggle_id(config, "wheelhouse_slug"), *common)
-    model = config.get("kaggle", {}).get("model", "")
     if model and not model_dir:
         print(f"arcforge: [kaggle] model is {model} (Kaggle Models): no model dataset to publish")
         return
@@ -152,7 +164,7 @@ def upload(c: Context, model_dir: str = "", skip_wheelhouse: bool = False, dry_r
 
 
 def solve_args(
-    config: dict[str, Any], on: str, *, engine: str = "", time_per_task: float = 0.0, workers: int = 0
+    config: dict[str, Any], on: str, *, engine: str = "", time_per_task: str = "", workers: int = 0
 ) -> list[str]:
     """`arcforge-solve run`'s arguments, built here once: for a local run, or for the Kaggle notebook.
 
@@ -187,7 +199,8 @@ def solve_args(
         "time_per_task": "seconds per task (default: [solver] time_per_task here; on Kaggle no cap but the budget)",
         "workers": "parallel worker processes (default: [solver] workers here; on Kaggle every free core)",
         "limit": "run only the first N tasks",
-        "model_dir": "model folder for the llm and hybrid engines",
+        "model_dir": "model folder for the model engines (default: [model] output_dir, as on Kaggle)",
+        "fresh": "forget the journal's results and solve every task again",
     },
 )
 def test_run(
@@ -196,10 +209,11 @@ def test_run(
     tasks: str = "",
     out: str = "out/submission.json",
     engine: str = "",
-    time_per_task: float = 0.0,
+    time_per_task: str = "",
     workers: int = 0,
     limit: int = 0,
     model_dir: str = "",
+    fresh: bool = False,
 ) -> None:
     """Solve ARC tasks and report the score: locally on the bundled sample by default, or on Kaggle."""
     config = load_config()
@@ -215,6 +229,16 @@ def test_run(
     args += ["--out", out, *chosen, "--state-dir", state_dir(config)]
     if limit:
         args += ["--limit", limit]
+    if fresh:
+        args.append("--fresh")
+    chosen_engine = engine or setting(config, "solver", "engine")
+    if not model_dir and chosen_engine in MODEL_ENGINES:
+        model_dir = setting(config, "model", "output_dir")  # where `invoke download` put it, as on Kaggle
+        if not Path(model_dir).is_dir():
+            raise Exit(
+                f"arcforge: engine {chosen_engine} needs a model and {model_dir} has none: "
+                "run `invoke download` first"
+            )
     if model_dir:
         args += ["--model-dir", model_dir]
     run_cli(c, "solve", *args)
@@ -267,6 +291,28 @@ def submit(c: Context, version: int = 0, message: str = "arcforge submission", w
     if wait:
         args.append("--wait")
     run_cli(c, "publish", *args)
+
+
+@task(
+    help={
+        "submission": "the run's submission.json (default: out/submission.json; a fetched Kaggle output works too)",
+        "tasks": "the challenges file or task folder of the run (default: found beside it, or the bundled sample)",
+        "out": "where the HTML goes (default: <submission>.report.html beside it)",
+    }
+)
+def report(c: Context, submission: str = "out/submission.json", tasks: str = "", out: str = "") -> None:
+    """Write the self-contained HTML report of a run: scores, every task, its grids and best program."""
+    config = load_config()
+    if not Path(submission).is_file():
+        raise Exit(f"arcforge: no submission at {submission}: run `invoke test-run` first, or name one")
+    # The events: a fetched Kaggle output's beside the submission, else the state dir's last run for it.
+    os.environ.setdefault("ARCFORGE_STATE_DIR", state_dir(config))
+    args: list[object] = ["report", submission]
+    if tasks:
+        args += ["--tasks", tasks]
+    if out:
+        args += ["--out", out]
+    run_cli(c, "solve", *args)
 
 
 @task(help={"replay": "load a finished run at once instead of following it live"})

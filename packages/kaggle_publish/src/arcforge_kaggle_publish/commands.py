@@ -112,6 +112,8 @@ def cmd_dataset(session: Session) -> int:
 def cmd_wheelhouse(session: Session) -> int:
     args = session.args
     args.dataset_id = session.full_ref(args.dataset_id, "--id")  # before anything is built
+    if not args.dry_run:
+        _ = session.credentials  # signed in before the wheels take their 15-20 s, not after
     _owner, slug = split_id(args.dataset_id)
     third_party: list[str] | None = [] if args.skip_third_party else (args.requirement or None)
     out = session.state_dir / "wheelhouse" / slug
