@@ -99,7 +99,7 @@ def test_notebook_cells_follow_the_plan(
     )
     assert '["validate", path, "--tasks", CHALLENGES]' in code[5] and "fallback_submission()" in code[5]
     assert '"--forecast-tasks", str(TASKS_TOTAL)' in code[4] and '"rerun_support": RERUN_SUPPORT' in code[7]
-    assert 'isinstance(e["data"].get("forecast"), dict)' in code[6]  # the solver's own forecast event
+    assert 'isinstance(e.data.get("forecast"), dict)' in code[6]  # the solver's own forecast event
 
 
 def test_save_kernel_error_under_http_200_is_an_error(
