@@ -19,10 +19,17 @@ def _reach_from_border(passable: Mask, diagonal: bool = False) -> Mask:
     reached[:, 0] |= passable[:, 0]
     reached[:, -1] |= passable[:, -1]
     while True:
-        p = np.pad(reached, 1)
-        grown = p[:-2, 1:-1] | p[2:, 1:-1] | p[1:-1, :-2] | p[1:-1, 2:] | reached
+        # grow by one step with shifted in-place ORs (np.pad per step cost more than the step itself)
+        grown = reached.copy()
+        grown[1:, :] |= reached[:-1, :]
+        grown[:-1, :] |= reached[1:, :]
+        grown[:, 1:] |= reached[:, :-1]
+        grown[:, :-1] |= reached[:, 1:]
         if diagonal:
-            grown |= p[:-2, :-2] | p[:-2, 2:] | p[2:, :-2] | p[2:, 2:]
+            grown[1:, 1:] |= reached[:-1, :-1]
+            grown[1:, :-1] |= reached[:-1, 1:]
+            grown[:-1, 1:] |= reached[1:, :-1]
+            grown[:-1, :-1] |= reached[1:, 1:]
         grown &= passable
         if np.array_equal(grown, reached):
             return reached
