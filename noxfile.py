@@ -150,15 +150,19 @@ def build(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run a benchmark script: `nox -s bench -- benchmarks/NAME.py ARGS`."""
+    """Run a benchmark script: `nox -s bench -- benchmarks/NAME.py ARGS`, with everything any of them
+    imports (the stand-ins under tests/support, the model engines, the publisher, invoke's tasks.py)."""
     session.install(
         *CONSTRAINTS,
-        *editable("downloader", "solver[llm]"),
+        *editable("downloader", "kaggle_publish", "solver[ttt]"),
+        "invoke",
         "safetensors",
         "tokenizers",
         "numpy",
         "hf_transfer",
     )
+    if any("ray_overhead" in arg for arg in session.posargs):
+        session.install(*CONSTRAINTS, *editable("solver[ray]"))
     if not session.posargs:
         scripts = sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
         session.error(
