@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import pickle
+import socket
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -70,17 +71,56 @@ def import_ray(local: bool) -> ModuleType:
     return ray
 
 
+CONNECT_CHECK_S = 10.0
+"""How long a cluster's host:port may take to accept a connection before the run gives up (Ray's own
+retries go on for minutes)."""
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a plain `host:port` address; None for `auto` and `ray://` client addresses."""
+    host, _, port = address.rpartition(":")
+    if not host or "://" in address or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
+
+
+def is_loopback(address: str | None) -> bool:
+    """A local cluster, or a cluster address on this machine's loopback (127.0.0.1:6379)."""
+    if address is None:
+        return True
+    parts = _host_port(address)
+    return parts is not None and (parts[0] in ("localhost", "::1") or parts[0].startswith("127."))
+
+
+def check_reachable(address: str) -> None:
+    """RayUnavailableError at once when nothing listens at a `host:port` address."""
+    parts = _host_port(address)
+    if parts is None:
+        return
+    try:
+        socket.create_connection(parts, timeout=CONNECT_CHECK_S).close()
+    except OSError as exc:
+        raise RayUnavailableError(
+            f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}"
+            " (start one with `ray start --head`, or check --ray-address)"
+        ) from None
+
+
 def connect(address: str | None, workers: int | None) -> tuple[int, bool]:
     """Join the cluster at `address`, or start a local one of `workers` CPUs (loopback, no dashboard);
     reuse a connection this process already has. Returns (the tasks to run at once, whether this call
     started the connection and so must shut it down)."""
-    ray = import_ray(local=address is None)
+    ray = import_ray(local=is_loopback(address))
     owned = False
     if not ray.is_initialized():
+        if address is not None:
+            check_reachable(address)
         quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
         try:
             if address is None:
-                ray.init(num_cpus=max(1, workers or os.cpu_count() or 1), include_dashboard=False, **quiet)
+                # "local": a new cluster even where $RAY_ADDRESS or a stale /tmp/ray file names one.
+                cpus = max(1, workers or os.cpu_count() or 1)
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
             else:
                 ray.init(address=address, **quiet)
         except Exception as exc:  # a wrong address, a cluster that is down or of another version
@@ -101,7 +141,7 @@ def ray_session(address: str | None, workers: int | None) -> Iterator[int]:
         yield capacity
     finally:
         if owned:
-            import_ray(local=address is None).shutdown()
+            import_ray(local=is_loopback(address)).shutdown()
 
 
 @dataclass(frozen=True)
@@ -189,8 +229,7 @@ class RayExecutor:
     ) -> None:
         self.sink = sink
         self.capacity, self._owned = connect(address, workers)
-        self._ray = import_ray(local=address is None)
-        self._address = address
+        self._ray = import_ray(local=is_loopback(address))
         self._setup = RayTaskSetup(engine_name, dict(options), seed, sandbox_memory_mb)
         self._remote = self._ray.remote(num_cpus=1, max_retries=max_retries)(solve_in_worker)
         self._max_retries = max_retries
