@@ -112,6 +112,11 @@ def load_sweep(path: Path) -> SweepConfig:
     except tomllib.TOMLDecodeError as exc:
         raise SweepConfigError(f"{path}: not valid TOML: {exc}") from None
     unknown = sorted(set(raw) - TOP_KEYS)
+    misplaced = [name for name in unknown if name in GRID_KEYS]
+    if misplaced:
+        raise SweepConfigError(
+            f"{path}: {misplaced[0]} belongs in the [grid] table: [grid] {misplaced[0]} = [...]"
+        )
     if unknown:
         raise SweepConfigError(f"{path}: unknown field {unknown[0]!r}; known: {', '.join(sorted(TOP_KEYS))}")
     grid = raw.get("grid")
