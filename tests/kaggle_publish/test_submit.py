@@ -161,3 +161,24 @@ def test_a_commit_run_whose_solver_crashed_completes_but_is_never_submitted(
         "/1: the solver exited with 2; the submission is the last valid one it left in its commit run"
         in refused.err
     )
+
+
+@needs_solver
+def test_a_version_is_submitted_to_the_competition_it_was_pushed_for(
+    tmp_path: Path, publish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.kaggle import default_competition, start_kaggle_server
+
+    monkeypatch.delenv("KAGGLE_API_TOKEN", raising=False)
+    editions = [default_competition(), default_competition(name="arc-prize-2025")]
+    with start_kaggle_server(users={"alice": "alice-secret-key-0123456789"}, competitions=editions) as server:
+        for name, value in server.env().items():
+            monkeypatch.setenv(name, value)
+        pushed = publish("kernel", "--id", KERNEL, "--competition", "arc-prize-2025", "--test-mode", "--run")
+        assert pushed.code == 0, pushed.err
+        assert publish("status", KERNEL, "--wait").code == 0
+        assert publish("output", KERNEL, "--to", str(tmp_path / "out")).code == 0
+        submitted = publish("submit", "--kernel", KERNEL)  # no --competition: the one it was pushed for
+        assert submitted.code == 0, submitted.err
+        (request,) = server.calls_to("CreateCodeSubmission")
+    assert request["competitionName"] == "arc-prize-2025"

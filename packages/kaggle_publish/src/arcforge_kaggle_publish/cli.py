@@ -207,7 +207,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="the notebook version to submit (default: the last pushed version that ran to COMPLETE and "
         "whose submission `arcforge-publish output` validated)",
     )
-    p.add_argument("--competition", default=DEFAULT_COMPETITION, help=f"(default: {DEFAULT_COMPETITION})")
+    p.add_argument(
+        "--competition",
+        help=f"(default: the competition the version was pushed for, else {DEFAULT_COMPETITION})",
+    )
     p.add_argument("-m", "--message", default="arcforge submission", help="the submission's description")
     p.add_argument(
         "--file-name", default="submission.json", help="the output file to submit (default: submission.json)"

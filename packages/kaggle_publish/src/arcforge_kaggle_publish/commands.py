@@ -20,7 +20,7 @@ from arcforge_kaggle_publish.kernels import (
     resolve_model_source,
     wait_for_kernel,
 )
-from arcforge_kaggle_publish.limits import check_competition, split_id
+from arcforge_kaggle_publish.limits import SUPPORTED_COMPETITIONS, check_competition, split_id
 from arcforge_kaggle_publish.notebook import (
     KERNEL_METADATA_FILE,
     NOTEBOOK_FILE,
@@ -325,9 +325,14 @@ def _remember_submission(session: Session, args: Any, ref: int, submission: Any 
 def cmd_submit(session: Session) -> int:
     args = session.args
     args.kernel_id = session.full_ref(args.kernel_id, "--kernel")
-    args.competition = check_competition(args.competition)
+    if args.competition:  # a named one is checked before anything else
+        args.competition = check_competition(args.competition)
     args.kernel_version, record = choose_version(
         Records(session.state_dir), args.kernel_id, args.kernel_version
+    )
+    # Unless named, a version goes to the competition it was pushed for.
+    args.competition = args.competition or check_competition(
+        record.get("competition") or SUPPORTED_COMPETITIONS[0]
     )
     api: Any = session.api
     reporter = session.reporter("upload")
