@@ -41,15 +41,14 @@ def solve_command(tasks: Path, out: Path, engine: str, *extra: str) -> list[str]
     ]
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def execute(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PYTHON, "-m", "arcforge_solver", *args],
-        env=env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
+        command, env=env, capture_output=True, check=False, text=True, timeout=RUN_TIMEOUT_S
     )
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return execute([PYTHON, "-m", "arcforge_solver", *args], env)
 
 
 def journal_states(out: Path) -> dict[str, str]:
@@ -87,13 +86,9 @@ def test_a_killed_ray_worker_is_retried_and_the_scores_equal_the_process_pools(
     small_tasks: Path, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     pool_out = tmp_path / "pool" / "submission.json"
-    pool = subprocess.run(
+    pool = execute(
         solve_command(small_tasks, pool_out, "SlowEngine", "--seed", "3", "--time-per-task", "120"),
-        env={**cli_env, "ARCFORGE_DOUBLE_SLEEP": "0.05"},
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
+        {**cli_env, "ARCFORGE_DOUBLE_SLEEP": "0.05"},
     )
     assert pool.returncode == 0, pool.stderr
 
@@ -134,15 +129,11 @@ def test_a_hung_engine_is_cancelled_as_a_timeout_and_the_rest_finish(
     small_tasks: Path, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     out = tmp_path / "submission.json"
-    result = subprocess.run(
+    result = execute(
         solve_command(
             small_tasks, out, "HangingEngine", "--limit", "1", "--time-per-task", "1", "--executor", "ray"
         ),
-        env=cli_env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
+        cli_env,
     )
     assert result.returncode == 0, result.stderr
     journal = out.with_name(out.stem + ".journal.jsonl")
@@ -187,13 +178,9 @@ def test_a_run_against_a_cluster_address(small_tasks: Path, tmp_path: Path, cli_
                 time.sleep(0.5)
         out = tmp_path / "submission.json"
         command = solve_command(small_tasks, out, "FixedProgramEngine", "--executor", "ray")
-        result = subprocess.run(
+        result = execute(
             [*command, "--ray-address", f"127.0.0.1:{port}"],
-            env=env,
-            capture_output=True,
-            check=False,
-            text=True,
-            timeout=RUN_TIMEOUT_S,
+            env,
         )
         assert result.returncode == 0, result.stderr
         assert set(journal_states(out).values()) == {"done"}
@@ -213,13 +200,9 @@ def test_no_cluster_at_the_address_is_one_clear_error(
 ) -> None:
     out = tmp_path / "submission.json"
     command = solve_command(small_tasks, out, "FixedProgramEngine", "--executor", "ray")
-    result = subprocess.run(
+    result = execute(
         [*command, "--ray-address", f"127.0.0.1:{free_port()}"],
-        env=cli_env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
+        cli_env,
     )
     assert result.returncode == 2
     assert "cannot reach the Ray cluster at 127.0.0.1:" in result.stderr
@@ -235,13 +218,9 @@ def test_without_ray_the_error_names_the_extra(
     (hidden / "ray" / "__init__.py").write_text("raise ImportError(\"No module named 'ray'\")\n")
     env = {**cli_env, "PYTHONPATH": os.pathsep.join([str(hidden), cli_env["PYTHONPATH"]])}
     out = tmp_path / "submission.json"
-    result = subprocess.run(
+    result = execute(
         solve_command(small_tasks, out, "FixedProgramEngine", "--executor", "ray"),
-        env=env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
+        env,
     )
     assert result.returncode == 2
     assert "pip install 'arcforge-solver[ray]'" in result.stderr
@@ -253,13 +232,9 @@ def test_an_engine_of_the_runtimes_own_process_is_refused(
     small_tasks: Path, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     out = tmp_path / "submission.json"
-    result = subprocess.run(
+    result = execute(
         solve_command(small_tasks, out, "SequentialFixedProgramEngine", "--executor", "ray"),
-        env=cli_env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=RUN_TIMEOUT_S,
+        cli_env,
     )
     assert result.returncode == 2
     assert "--executor ray runs engines that solve tasks in worker processes" in result.stderr
@@ -270,13 +245,9 @@ def test_a_ray_address_without_the_ray_executor_is_refused(
     small_tasks: Path, tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
     command = solve_command(small_tasks, tmp_path / "submission.json", "FixedProgramEngine")
-    result = subprocess.run(
+    result = execute(
         [*command, "--ray-address", "127.0.0.1:6379"],
-        env=cli_env,
-        capture_output=True,
-        check=False,
-        text=True,
-        timeout=120,
+        cli_env,
     )
     assert result.returncode == 2
     assert "--ray-address needs --executor ray" in result.stderr
