@@ -36,6 +36,10 @@ def time_per_task_cap(time_budget_s: float | None, time_per_task_s: float | None
     return None if time_budget_s is not None else TIME_PER_TASK_S
 
 
+PORTFOLIO_LIMIT = 8
+"""Most DSL search processes one task gets at once (each holds its own value cache in memory)."""
+
+
 def engine_for(model_dir: object | None) -> str:
     """The engine when `--engine` is not given: hybrid with a model, else the search."""
     return ENGINE_WITH_MODEL if model_dir else ENGINE

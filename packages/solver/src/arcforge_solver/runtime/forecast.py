@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from arcforge_solver.engines.llm.search_worker import PORTFOLIO_LIMIT
+from arcforge_solver.runtime.defaults import PORTFOLIO_LIMIT
 from arcforge_solver.runtime.lanes import Gpu, auto_workers, plan_lanes
 from arcforge_solver.runtime.scheduler import RESERVE_FRACTION, per_task_allotment
 from arcforge_solver.runtime.timing import format_duration

@@ -17,6 +17,7 @@ from typing import Any
 
 from arcforge_solver.engines.protocol import Deadline, EngineContext, EngineResult
 from arcforge_solver.engines.ranking import merge
+from arcforge_solver.runtime.defaults import PORTFOLIO_LIMIT
 from arcforge_solver.runtime.workers import (
     GRACE_S,
     Child,
@@ -137,8 +138,6 @@ class SearchWorker:
         self._child = None
 
 
-PORTFOLIO_LIMIT = 8
-"""Most search processes one task gets at once (each holds its own value cache in memory)."""
 SEED_STRIDE = 7919
 
 
