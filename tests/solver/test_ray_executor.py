@@ -24,6 +24,12 @@ HEAD = ["--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stat
 RUN_TIMEOUT_S = 420  # a cold local Ray cluster on a loaded 2-core machine takes a while to start
 
 
+@pytest.fixture
+def cli_env(cli_env: dict[str, str]) -> dict[str, str]:
+    """The suite's env without a $RAY_ADDRESS of the caller's (a run would join that cluster)."""
+    return {name: value for name, value in cli_env.items() if name != "RAY_ADDRESS"}
+
+
 def solve_command(tasks: Path, out: Path, engine: str, *extra: str) -> list[str]:
     return [
         PYTHON,
@@ -195,15 +201,17 @@ def test_a_run_against_a_cluster_address(small_tasks: Path, tmp_path: Path, cli_
         shutil.rmtree(ray_temp, ignore_errors=True)
 
 
+@pytest.mark.parametrize("given", ["flag", "environment"])
 def test_no_cluster_at_the_address_is_one_clear_error(
-    small_tasks: Path, tmp_path: Path, cli_env: dict[str, str]
+    small_tasks: Path, tmp_path: Path, cli_env: dict[str, str], given: str
 ) -> None:
     out = tmp_path / "submission.json"
     command = solve_command(small_tasks, out, "FixedProgramEngine", "--executor", "ray")
-    result = execute(
-        [*command, "--ray-address", f"127.0.0.1:{free_port()}"],
-        cli_env,
-    )
+    address = f"127.0.0.1:{free_port()}"
+    if given == "flag":
+        result = execute([*command, "--ray-address", address], cli_env)
+    else:  # as `ray job submit` hands its entrypoint the cluster
+        result = execute(command, {**cli_env, "RAY_ADDRESS": address})
     assert result.returncode == 2
     assert "cannot reach the Ray cluster at 127.0.0.1:" in result.stderr
     assert "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ from arcforge_solver.engines.registry import ENGINE_PATHS
 from arcforge_solver.report.commands import add_report_commands, command_report, command_show
 from arcforge_solver.runtime import defaults
 from arcforge_solver.runtime.forecast_command import add_forecast_command, command_forecast
+from arcforge_solver.runtime.ray_executor import cluster_address
 from arcforge_solver.runtime.run import EXIT_FAILED, EXIT_OK, EXIT_USAGE, RunConfig, run
 from arcforge_solver.runtime.scoring import format_scores, score_submission
 from arcforge_solver.runtime.submission import validate_submission
@@ -106,7 +107,7 @@ def _add_run(sub: Any) -> None:
     run_parser.add_argument(
         "--ray-address",
         help="with --executor ray: the Ray cluster to join, e.g. auto or 10.0.0.5:6379 "
-        "(default: start a local one with --workers CPUs)",
+        "(default: $RAY_ADDRESS, else start a local one of --workers CPUs)",
     )
     run_parser.add_argument(
         "--gpu-lanes",
@@ -244,7 +245,7 @@ def command_run(args: argparse.Namespace) -> int:
         fresh=args.fresh,
         sandbox_memory_mb=args.sandbox_memory_mb,
         executor=args.executor,
-        ray_address=args.ray_address,
+        ray_address=cluster_address(args.ray_address) if args.executor == "ray" else None,
     )
     if args.ray_address and args.executor != "ray":
         print("arcforge-solve: --ray-address needs --executor ray", file=sys.stderr)

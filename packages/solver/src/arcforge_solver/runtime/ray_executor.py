@@ -76,6 +76,12 @@ CONNECT_CHECK_S = 10.0
 retries go on for minutes)."""
 
 
+def cluster_address(given: str | None) -> str | None:
+    """The cluster a run joins: the address given, else $RAY_ADDRESS (what `ray job submit` sets for
+    its entrypoint), else None: a local cluster."""
+    return given or os.environ.get("RAY_ADDRESS") or None
+
+
 def _host_port(address: str) -> tuple[str, int] | None:
     """(host, port) of a plain `host:port` address; None for `auto` and `ray://` client addresses."""
     host, _, port = address.rpartition(":")

@@ -26,7 +26,7 @@ from arcforge_solver.engines.registry import (
     resolve_engine_class,
 )
 from arcforge_solver.runtime.journal import Journal, journal_path_for, settings_digest
-from arcforge_solver.runtime.ray_executor import RayUnavailableError, ray_session
+from arcforge_solver.runtime.ray_executor import RayUnavailableError, cluster_address, ray_session
 from arcforge_solver.runtime.run import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, RunConfig, RunReport, run
 from arcforge_solver.runtime.submission import write_json_atomic, write_text_atomic
 from arcforge_solver.runtime.timing import parse_duration
@@ -171,7 +171,7 @@ def load_sweep(path: Path) -> SweepConfig:
         solutions=_path_field(path, raw, "solutions"),
         limit=limit,
         executor=executor,
-        ray_address=address,
+        ray_address=cluster_address(address) if executor == "ray" else None,
         workers=workers,
         option_names=option_names,
     )
