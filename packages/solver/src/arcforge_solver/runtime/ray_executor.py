@@ -173,8 +173,14 @@ def _close_sandboxes() -> None:
 atexit.register(_close_sandboxes)
 
 
-def solve_in_worker(setup: RayTaskSetup, task: Task, seconds: float, run_info: RunInfo) -> tuple[Any, ...]:
-    """The body of a Ray task: ("outcome", state, seconds, result, error, events) or ("fatal", why)."""
+def solve_in_worker(
+    setup: RayTaskSetup, task: Task, seconds: float, until: float, run_info: RunInfo
+) -> tuple[Any, ...]:
+    """The body of a Ray task: ("outcome", state, seconds, result, error, events) or ("fatal", why).
+
+    The engine gets `seconds`, or less when the wall clock is near `until`: a try that Ray retried
+    after a lost worker gets only what the task has left, so the task ends within its limit."""
+    seconds = max(0.0, min(seconds, until - time.time()))
     key = json.dumps([setup.engine_name, setup.options], sort_keys=True, default=str)
     engine = _engines.get(key)
     if engine is None:
@@ -246,8 +252,10 @@ class RayExecutor:
         return len(self._in_flight)
 
     def start(self, task: Task, seconds: float, run_info: RunInfo | None = None) -> None:
-        ref = self._remote.remote(self._setup, task, seconds, run_info or RunInfo())
         cold = self._heard + len(self._in_flight) < self.capacity
+        # Wall clock, not monotonic: the worker may be another machine (clusters keep clocks in step).
+        until = time.time() + seconds + (START_ALLOWANCE_S if cold else 0.0)
+        ref = self._remote.remote(self._setup, task, seconds, until, run_info or RunInfo())
         self._in_flight[ref] = _InFlight(task, seconds, time.monotonic(), cold)
 
     def _limit(self, flight: _InFlight) -> float:
