@@ -8,7 +8,8 @@ the outcome with the events the engine emitted; the driver forwards those throug
 - A task that overruns its seconds plus the grace period (and, on a cold worker, the start
   allowance) is cancelled with `ray.cancel(force=True)`, which kills its worker, and ends `timeout`.
 - A worker lost mid-task (killed, out of memory, its node gone) is Ray's to handle: the task is
-  retried on another worker (`max_retries`), and the task ends `failed` only when every try died.
+  retried on another worker (`max_retries`) with what is left of its seconds, and the task ends
+  `failed` only when every try died.
 
 Ray is imported only when this executor is used; without it, one clear error names the extra.
 """
@@ -48,6 +49,9 @@ START_ALLOWANCE_S = 20.0
 Ray worker first starts a Python process, imports the solver and builds the engine."""
 ENGINES_PER_WORKER = 4
 """Engines a Ray worker keeps built at once (a sweep sends it several settings in turn)."""
+CONNECT_CHECK_S = 10.0
+"""How long a cluster's host:port may take to accept a connection before the run gives up (Ray's own
+retries go on for minutes)."""
 LOCAL_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 """Ray reads it at import: "0" keeps a local cluster on 127.0.0.1 instead of the machine's address
 (ray/_private/services.py, get_node_ip_address)."""
@@ -69,11 +73,6 @@ def import_ray(local: bool) -> ModuleType:
             f"--executor ray needs Ray, which is not installed: {RAY_INSTALL_HINT}"
         ) from None
     return ray
-
-
-CONNECT_CHECK_S = 10.0
-"""How long a cluster's host:port may take to accept a connection before the run gives up (Ray's own
-retries go on for minutes)."""
 
 
 def cluster_address(given: str | None) -> str | None:
