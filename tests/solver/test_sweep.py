@@ -173,6 +173,7 @@ seed = [0, 1]
         ("limit = 0\n[grid]\nengine = ['search']\n", "limit"),
         ("engine = 'search'\n", "[grid]"),
         ("[grid\n", "not valid TOML"),
+        ("tasks = 'nowhere'\n[grid]\nengine = ['search']\n", "tasks: "),
         ("ray_address = '127.0.0.1:6379'\n[grid]\nengine = ['search']\n", "ray_address"),
     ],
 )

@@ -163,11 +163,14 @@ def load_sweep(path: Path) -> SweepConfig:
     address = raw.get("ray_address")
     if address is not None and (not isinstance(address, str) or executor != "ray"):
         raise SweepConfigError(f'{path}: ray_address must be a string, and needs executor = "ray"')
+    tasks = _path_field(path, raw, "tasks")
+    if tasks is not None and not tasks.exists():
+        raise SweepConfigError(f"{path}: tasks: {tasks} does not exist")
     return SweepConfig(
         path=path,
         out=_path_field(path, raw, "out") or path.with_name(path.stem + "-sweep"),
         settings=settings,
-        tasks=_path_field(path, raw, "tasks"),
+        tasks=tasks,
         solutions=_path_field(path, raw, "solutions"),
         limit=limit,
         executor=executor,
@@ -216,16 +219,14 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         return ""
     columns = [name for name in rows[0] if name != "submission"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join(" --- " for _ in columns) + "|"]
-    for row in rows:
-        lines.append(
-            "| "
-            + " | ".join(
-                "" if row[c] is None else f"{row[c]:g}" if isinstance(row[c], float) else str(row[c])
-                for c in columns
-            )
-            + " |"
-        )
+    lines += ["| " + " | ".join(_cell(row[name]) for name in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def write_table(out: Path, rows: list[dict[str, Any]]) -> None:
