@@ -65,6 +65,10 @@ class FixedProgramEngine:
 
     def __init__(self, **options: Any) -> None:
         self.options = options
+        builds = os.environ.get("ARCFORGE_DOUBLE_BUILDS")
+        if builds:  # one line per engine built, by process: a test counts builds per worker
+            with open(os.path.join(builds, str(os.getpid())), "a") as log:
+                log.write("built\n")
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
         if context.emit is not None:

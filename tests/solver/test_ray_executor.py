@@ -102,7 +102,10 @@ def test_a_killed_ray_worker_is_retried_and_the_scores_equal_the_process_pools(
     pids.mkdir()
     ray_out = tmp_path / "ray" / "submission.json"
     log = (tmp_path / "ray.log").open("w")
+    builds = tmp_path / "builds"
+    builds.mkdir()
     env = {**cli_env, "ARCFORGE_DOUBLE_SLEEP": "3", "ARCFORGE_DOUBLE_PIDS": str(pids)}
+    env["ARCFORGE_DOUBLE_BUILDS"] = str(builds)
     command = solve_command(
         small_tasks, ray_out, "SlowEngine", "--seed", "3", "--time-per-task", "120", "--executor", "ray"
     )
@@ -124,6 +127,12 @@ def test_a_killed_ray_worker_is_retried_and_the_scores_equal_the_process_pools(
     # The killed task ran again in another worker process, and the run finished every task.
     tries = {path.name.rsplit(".", 1)[1] for path in pids.glob(f"{killed_task}.*")}
     assert killed_pid in tries and len(tries) >= 2
+    # Each Ray worker process built the engine once, however many tasks it solved.
+    solvers = {path.name.rsplit(".", 1)[1] for path in pids.iterdir()}
+    assert len(solvers) < len(list(pids.iterdir()))  # some worker solved more than one task
+    assert {path.name: path.read_text() for path in builds.iterdir() if path.name in solvers} == {
+        pid: "built\n" for pid in solvers
+    }
     assert journal_states(ray_out) == {task: "done" for task in journal_states(pool_out)}
     assert_valid(ray_out, small_tasks, cli_env)
     assert scores(ray_out, small_tasks, cli_env) == scores(pool_out, small_tasks, cli_env)
