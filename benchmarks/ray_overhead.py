@@ -1,7 +1,7 @@
 """What running the tasks as Ray tasks costs against the local process pool, side by side.
 
-    python benchmarks/ray_overhead.py                          # 12 bundled sample tasks, search, 2 workers
-    python benchmarks/ray_overhead.py TASKS --limit 40 --workers 4 --time-per-task 5
+    nox -s bench -- benchmarks/ray_overhead.py                      # 12 bundled sample tasks, search, 2 workers
+    nox -s bench -- benchmarks/ray_overhead.py TASKS --limit 40 --workers 4 --time-per-task 5
 
 Runs the same tasks with the same engine, seed, workers and time per task three times through the
 runtime's `run()` (journal, events, submission and all), each in a fresh folder:
