@@ -74,7 +74,9 @@ def test_download_upload_a_kaggle_test_run_and_submit(tmp_path: Path) -> None:
     # One push, in TEST_MODE, and that same version submitted: the full solve is left to Kaggle's rerun.
     assert len(pushed) == 1 and [s["kernelVersion"] for s in submitted] == [1]
     assert "TEST_MODE = True" in pushed[0]["text"] and "'--time-budget', '1h'" in pushed[0]["text"]
-    assert "if submitted, the rerun solves all tasks of the hidden set in up to 1.0 h on 4 x NVIDIA L4" in output
+    assert (
+        "if submitted, the rerun solves all tasks of the hidden set in up to 1.0 h on 4 x NVIDIA L4" in output
+    )
     assert "/1: the rerun solves all tasks of the hidden set in up to 1.0 h on 4 x NVIDIA L4" in output
 
     # Provenance links the model commit to the dataset, the wheels, the kernel and the submission.
