@@ -102,6 +102,25 @@ def test_notebook_cells_follow_the_plan(
     assert 'isinstance(e.data.get("forecast"), dict)' in code[6]  # the solver's own forecast event
 
 
+def test_engine_only_appends_engine_to_the_solver_arguments(
+    kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
+) -> None:
+    """`--engine NAME` is `--engine NAME` at the end of SOLVE_ARGS, nothing more: after an --engine given
+    with --solve-arg (so it wins) and unchecked (the solver resolves the name where it runs)."""
+    _publish_inputs(publish, tmp_path)
+    result = _push(
+        publish, "--solve-arg=--engine", "--solve-arg=search", "--engine", "my-plugin", "--dry-run"
+    )
+    assert result.code == 0, result.err
+    notebook = json.loads(
+        (state_dir / "kernels" / "arcforge-arc-prize" / "arcforge-notebook.ipynb").read_text()
+    )
+    code = [c["source"] for c in notebook["cells"] if c["cell_type"] == "code"]
+    assert "SOLVE_ARGS = ['--engine', 'search', '--engine', 'my-plugin']" in code[0]
+    # The install cell installs the packages the wheelhouse's manifest names as included, by name.
+    assert 'subprocess.run(pip + ["arcforge-solver"] + INCLUDED, check=True)' in code[2]
+
+
 def test_save_kernel_error_under_http_200_is_an_error(
     kaggle: KaggleStandIn, publish, tmp_path: Path, state_dir: Path
 ) -> None:

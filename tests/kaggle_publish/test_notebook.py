@@ -10,7 +10,6 @@ virtualenv that holds what Kaggle's image would (numpy, no arcforge).
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import random
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.kaggle_publish.conftest import ROOT
+from tests.support.kaggle.image import kaggle_image_python as image_python
 from tests.support.kaggle.notebook_runner import (
     competition_mount,
     dataset_mount,
@@ -66,29 +66,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def kaggle_image_python(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A fresh virtualenv that holds only what Kaggle's image would bring for the search: pip and numpy."""
-    target = tmp_path_factory.mktemp("kaggle-image")
-    venv.EnvBuilder(with_pip=True).create(target / "venv")  # ensurepip installs its bundled pip, offline
-    python = target / "venv" / "bin" / "python"
-    image = target / "image-site"
-    image.mkdir()
-    numpy = importlib.metadata.distribution("numpy")
-    top = Path(str(numpy.locate_file("numpy")))
-    for entry in top.parent.iterdir():  # numpy, numpy.libs and numpy's dist-info, nothing else
-        if entry.name in ("numpy", "numpy.libs") or (
-            entry.name.startswith("numpy-") and entry.name.endswith(".dist-info")
-        ):
-            (image / entry.name).symlink_to(entry)
-    own_site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    (Path(own_site) / "kaggle_image.pth").write_text(f"{image}\n")
-    probe = subprocess.run(
-        [str(python), "-c", "import numpy, importlib.util; print(importlib.util.find_spec('arcforge_solver'))"],
-        capture_output=True, text=True, check=False, env={"PATH": os.environ.get("PATH", "")},
-    )  # fmt: skip
-    assert probe.returncode == 0 and probe.stdout.strip() == "None", probe.stdout + probe.stderr
-    return str(python)
+    return image_python(tmp_path_factory.mktemp("kaggle-image"))
 
 
 @pytest.fixture(scope="module")

@@ -50,3 +50,62 @@ def test_every_package_folder_is_built_the_four_stages_first(tmp_path: Path) -> 
     (tmp_path / "notes").mkdir()  # no pyproject.toml: not a package
     names = [p.name for p in package_folders(tmp_path)]
     assert names == ["solver", "downloader", "kaggle_publish", "tui", "events", "zeta_contract"]
+
+
+@pytest.mark.parametrize("shape", ["missing", "no-pyproject"])
+def test_an_include_that_is_no_package_is_named_before_anything_is_built(tmp_path: Path, shape: str) -> None:
+    folder = tmp_path / "my-engine"
+    if shape == "no-pyproject":
+        folder.mkdir()
+        (folder / "setup.cfg").write_text("[metadata]\n")
+    with pytest.raises(PublishError, match=f"--include {folder} (is not a folder|has no pyproject.toml)"):
+        build_wheelhouse(ROOT / "packages", tmp_path / "out", [], include=[folder])
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_include_that_fails_to_build_names_its_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "broken-engine"
+    folder.mkdir()
+    (folder / "pyproject.toml").write_text("[project\nname = 'broken'\n")  # not TOML
+    with pytest.raises(PublishError, match=f"pip could not build the wheel of {folder}"):
+        build_wheelhouse(ROOT / "packages", tmp_path / "out", [], include=[folder])
+
+
+def test_the_cli_says_a_wrong_include_in_one_line(publish, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = publish("wheelhouse", "--id", "alice/wheels", "--include", str(tmp_path / "nope"), "--dry-run")
+    assert result.code == 1
+    assert result.err.startswith(f"arcforge-publish: error: --include {tmp_path / 'nope'} is not a folder")
+    assert "Traceback" not in result.err
+
+
+def fake_wheel(folder: Path, name: str, requires: list[str]) -> Path:
+    wheel = folder / f"{name}-1.0-py3-none-any.whl"
+    lines = [
+        "Metadata-Version: 2.3",
+        f"Name: {name}",
+        "Version: 1.0",
+        *(f"Requires-Dist: {r}" for r in requires),
+    ]
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr(f"{name}-1.0.dist-info/METADATA", "\n".join(lines) + "\n")
+    return wheel
+
+
+def test_an_included_package_gets_only_the_requirements_the_wheelhouse_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arcforge_kaggle_publish import wheelhouse
+
+    out = tmp_path / "out"
+    out.mkdir()
+    fake_wheel(out, "numpy", [])
+    engine = fake_wheel(
+        out,
+        "my_engine",
+        ["arcforge-solver>=0.1", "NumPy>=1.26", "torch>=2", "scipy>=1.11", "rich; extra == 'dev'"],
+    )
+    fetched: list[list[str]] = []
+    monkeypatch.setattr(wheelhouse, "_pip_wheel", lambda args, _out, _what: fetched.append(args))
+    wheelhouse._fetch_missing([engine], out, lambda _line: None)
+    # arcforge-* is built from source, numpy is there already (names compared normalised), torch is the image's.
+    assert fetched == [["--only-binary=:all:", "scipy>=1.11"]]

@@ -92,10 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         "less torch, CUDA and triton)",
     )
     p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        type=Path,
+        dest="include_packages",  # not `include`: that is `dataset`'s held-back file patterns
+        metavar="PATH",
+        help="also build the wheel of your own package at PATH (a folder with a pyproject.toml), e.g. one "
+        "that registers a plug-in engine, with its third-party requirements the wheelhouse lacks (repeatable)",
+    )
+    p.add_argument(
         "--skip-third-party",
         action="store_true",
         default=os.environ.get("ARCFORGE_WHEELHOUSE_SKIP_THIRD_PARTY", "") not in ("", "0"),
-        help="only the four arcforge wheels (also set by ARCFORGE_WHEELHOUSE_SKIP_THIRD_PARTY=1)",
+        help="only the arcforge wheels and the --include ones, no third-party wheel (also set by "
+        "ARCFORGE_WHEELHOUSE_SKIP_THIRD_PARTY=1)",
     )
     p.add_argument("--title", help="dataset title (default: the slug with spaces)")
     p.add_argument("--version-notes", default="", help="notes for a new version")
@@ -156,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ARG",
         help="one argument for arcforge-solve run, passed through untouched (repeatable; write "
         "--solve-arg=--time-budget --solve-arg=11h), e.g. the whole run's budget",
+    )
+    p.add_argument(
+        "--engine",
+        metavar="NAME",
+        help="append `--engine NAME` to the solver arguments, nothing more: the solver resolves NAME (a "
+        "built-in, or a plug-in registered under the arcforge.engines entry points by a package in the "
+        "wheelhouse, see `wheelhouse --include`)",
     )
     p.add_argument(
         "solver_args",

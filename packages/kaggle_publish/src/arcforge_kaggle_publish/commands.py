@@ -41,7 +41,7 @@ from arcforge_kaggle_publish.submission_check import (
 )
 from arcforge_kaggle_publish.submissions import create_code_submission, follow_submission
 from arcforge_kaggle_publish.submittable import choose_version, crash_warning, notebook_run, rerun_summary
-from arcforge_kaggle_publish.wheelhouse import build_wheelhouse
+from arcforge_kaggle_publish.wheelhouse import MANIFEST, build_wheelhouse, included_folders
 
 
 @contextmanager
@@ -112,13 +112,14 @@ def cmd_dataset(session: Session) -> int:
 def cmd_wheelhouse(session: Session) -> int:
     args = session.args
     args.dataset_id = session.full_ref(args.dataset_id, "--id")  # before anything is built
+    included_folders(args.include_packages)  # a wrong --include is said before anything else
     if not args.dry_run:
         _ = session.credentials  # signed in before the wheels take their 15-20 s, not after
     _owner, slug = split_id(args.dataset_id)
     third_party: list[str] | None = [] if args.skip_third_party else (args.requirement or None)
     out = session.state_dir / "wheelhouse" / slug
     print(f"building the wheelhouse in {out}" + (" (arcforge packages only)" if third_party == [] else ""))
-    wheels = build_wheelhouse(args.packages_dir, out, third_party)
+    wheels = build_wheelhouse(args.packages_dir, out, third_party, include=args.include_packages)
     print(f"  {len(wheels)} wheels: " + ", ".join(w.name for w in wheels))
     return _publish_folder(session, out, "wheelhouse", args.title or "arcforge wheelhouse", "apache-2.0")
 
@@ -135,7 +136,7 @@ def _pushed_with(session: Session, datasets: list[str]) -> tuple[dict[str, Any],
         split_id(ref, "--dataset")
         record = records.dataset(ref) or {}
         files = record.get("files") or {}
-        holds_wheels = bool(files) and all(str(name).endswith(".whl") for name in files)
+        holds_wheels = bool(files) and all(str(name).endswith(".whl") or name == MANIFEST for name in files)
         if record:
             role = "wheelhouse" if record.get("target") == "wheelhouse" or holds_wheels else "dataset"
         else:  # published elsewhere: judge by name
@@ -160,6 +161,8 @@ def cmd_kernel(session: Session) -> int:
     _owner, slug = args.kernel_id.split("/")
     pushed, expect_model = _pushed_with(session, args.datasets)
     solve_args = [*args.solve_args, *args.solver_args]  # passed through untouched
+    if args.engine:  # last, so it wins over an --engine among the others; the solver checks the name
+        solve_args += ["--engine", args.engine]
     notebook = build_notebook(
         args.competition,
         test_mode=args.test_mode,
