@@ -72,7 +72,8 @@ def import_ray(local: bool) -> ModuleType:
         raise RayUnavailableError(
             f"--executor ray needs Ray, which is not installed: {RAY_INSTALL_HINT}"
         ) from None
-    return ray
+    module: ModuleType = ray  # typed whether or not Ray's stubs are installed
+    return module
 
 
 def cluster_address(given: str | None) -> str | None:

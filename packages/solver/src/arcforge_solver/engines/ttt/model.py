@@ -167,9 +167,9 @@ def _load_quantized(model_dir: str | os.PathLike[str], dtype: str, quantize: str
     paths = resolve_model_paths(model_dir)
     compute = getattr(torch, plan.dtype)
     config = (
-        BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=compute, bnb_4bit_quant_type="nf4")  # type: ignore[no-untyped-call]
+        BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=compute, bnb_4bit_quant_type="nf4")  # type: ignore[no-untyped-call,unused-ignore]
         if quantize == "4bit"
-        else BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call]
+        else BitsAndBytesConfig(load_in_8bit=True)  # type: ignore[no-untyped-call,unused-ignore]
     )
     try:
         tokenizer = AutoTokenizer.from_pretrained(paths.tokenizer, local_files_only=True)
