@@ -10,8 +10,8 @@ TASKS is a folder of task JSON files (with test outputs), or one such file. Prin
 program and the share of those whose attempts were right on the test input, seconds per task and
 candidate evaluations per second, for the chosen split and, with `--split all`, for the tune and
 held-out parts separately. Then a failure table for the unsolved held-out tasks: no candidate fit the
-train pairs (the enumeration finished its levels), one fit but was wrong on test, or it timed out (no
-fit, and the enumeration was cut off by the deadline). `--curve 1,5,30` runs the split once per time
+train pairs (the enumeration finished its `--max-cost` levels), one fit but was wrong on test, or it
+timed out (no fit, and the deadline or the evaluation cap cut the enumeration off before those levels). `--curve 1,5,30` runs the split once per time
 per task and prints accuracy against time. The attempts are picked as the runtime picks them: the
 first two distinct predictions in the engine's order. A task is held out when sha256(task_id) % 5 == 0
 (the project's fixed split).
