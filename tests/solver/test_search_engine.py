@@ -159,13 +159,14 @@ def test_enumeration_keeps_one_program_per_train_behaviour() -> None:
     assert "rot180(grid)" in keys and "rot90(rot90(grid))" not in keys
 
 
-def unsolvable() -> Task:
+def unsolvable(side: int = 6, n_pairs: int = 3) -> Task:
+    """Random side x side inputs with unrelated random 3x5 outputs: nothing fits."""
     rng = np.random.default_rng(3)
     pairs = tuple(
-        Pair(rng.integers(0, 4, (6, 6)).astype(np.int8), rng.integers(0, 4, (3, 5)).astype(np.int8))
-        for _ in range(3)
+        Pair(rng.integers(0, 4, (side, side)).astype(np.int8), rng.integers(0, 4, (3, 5)).astype(np.int8))
+        for _ in range(n_pairs)
     )
-    return Task("noise", pairs, (Pair(rng.integers(0, 4, (6, 6)).astype(np.int8)),))
+    return Task("noise", pairs, (Pair(rng.integers(0, 4, (side, side)).astype(np.int8)),))
 
 
 def test_deterministic_for_a_seed() -> None:

@@ -8,15 +8,7 @@ import numpy as np
 from arcforge_solver.engines.protocol import Deadline, EngineContext
 from arcforge_solver.engines.search.search_engine import SearchEngine
 from arcforge_solver.tasks.model import Pair, Task
-
-
-def unsolvable() -> Task:
-    rng = np.random.default_rng(3)
-    pairs = tuple(
-        Pair(rng.integers(0, 4, (4, 4)).astype(np.int8), rng.integers(0, 4, (3, 5)).astype(np.int8))
-        for _ in range(2)
-    )
-    return Task("noise", pairs, (Pair(rng.integers(0, 4, (4, 4)).astype(np.int8)),))
+from tests.solver.test_search_engine import unsolvable as noise_task
 
 
 def run(task: Task, **options: object) -> object:
@@ -25,7 +17,7 @@ def run(task: Task, **options: object) -> object:
 
 
 def test_unsolved_search_goes_past_max_cost_while_its_share_lasts() -> None:
-    task = unsolvable()
+    task = noise_task(side=4, n_pairs=2)
     shallow = run(task, deepest=1)
     deeper = run(task, deepest=2)
     assert shallow.stats["completed_cost"] == 1  # type: ignore[attr-defined]
@@ -43,7 +35,7 @@ def test_solved_search_does_not_deepen() -> None:
 
 
 def test_deepening_is_deterministic_for_a_seed() -> None:
-    task = unsolvable()
+    task = noise_task(side=4, n_pairs=2)
     runs = [run(task, deepest=3) for _ in range(2)]
     assert [c.source for c in runs[0].candidates] == [c.source for c in runs[1].candidates]  # type: ignore[attr-defined]
     assert runs[0].stats == {
