@@ -96,6 +96,9 @@ class KernelVersion:
     failure: str = ""
     outputs: dict[str, bytes] = field(default_factory=dict)
     log: str = ""
+    rerun: bool = False
+    """True for the competition rerun a code submission starts: the runner mounts the competition's hidden
+    files and sets KAGGLE_IS_COMPETITION_RERUN."""
 
 
 @dataclass
@@ -122,6 +125,8 @@ class Submission:
     status: str = "PENDING"
     public_score: str = ""
     error: str = ""
+    rerun: KernelVersion | None = None
+    """The competition rerun of the submitted version, once it has run: its outputs and log."""
 
 
 @dataclass
@@ -129,6 +134,17 @@ class Competition:
     name: str
     files: dict[str, bytes]  # e.g. arc-agi_test_challenges.json
     solutions: dict[str, list[Grid]] | None = None  # task id -> expected test outputs
+    hidden_files: dict[str, bytes] | None = None
+    """What the competition rerun mounts in place of `files` (the hidden test set); None: `files`."""
+    hidden_solutions: dict[str, list[Grid]] | None = None
+    """The hidden set's expected outputs, which a submission is scored on."""
+
+    def mounted_files(self, rerun: bool) -> dict[str, bytes]:
+        """The competition's files as a notebook sees them: the hidden ones in the rerun."""
+        return {**self.files, **(self.hidden_files or {})} if rerun else self.files
+
+    def scoring_solutions(self) -> dict[str, list[Grid]]:
+        return (self.hidden_solutions if self.hidden_files is not None else self.solutions) or {}
 
 
 @dataclass
@@ -169,8 +185,15 @@ def default_competition(
     tasks: dict[str, Any] | None = None,
     solutions: dict[str, list[Grid]] | None = None,
     name: str = COMPETITION,
+    hidden_tasks: dict[str, Any] | None = None,
+    hidden_solutions: dict[str, list[Grid]] | None = None,
 ) -> Competition:
-    """An ARC competition with the given challenges (default: one 2x2 flip task) in Kaggle's file layout."""
+    """An ARC competition with the given challenges (default: one 2x2 flip task) in Kaggle's file layout.
+
+    `hidden_tasks` are what the competition rerun of a submission solves and is scored on, in place of the
+    public arc-agi_test_challenges.json (default with the default task: another flip task; with given
+    `tasks` and no hidden ones: the given tasks, so a test's own tasks are its hidden set too).
+    """
     if tasks is None:
         tasks = {
             "00000001": {
@@ -179,9 +202,24 @@ def default_competition(
             }
         }
         solutions = {"00000001": [[[0, 0], [0, 2]]]}
-    files = {"arc-agi_test_challenges.json": json.dumps(tasks).encode()}
+        if hidden_tasks is None:
+            hidden_tasks = {
+                "0000000a": {
+                    "train": [{"input": [[3, 0], [0, 0]], "output": [[0, 3], [0, 0]]}],
+                    "test": [{"input": [[0, 4], [0, 0]]}],
+                }
+            }
+            hidden_solutions = {"0000000a": [[[4, 0], [0, 0]]]}
+    files = _challenge_files(tasks)
+    hidden = _challenge_files(hidden_tasks) if hidden_tasks is not None else None
+    return Competition(name, files, solutions, hidden, hidden_solutions if hidden is not None else None)
+
+
+def _challenge_files(tasks: dict[str, Any]) -> dict[str, bytes]:
     sample = {
         tid: [{"attempt_1": [[0]], "attempt_2": [[0]]} for _ in task["test"]] for tid, task in tasks.items()
     }
-    files["sample_submission.json"] = json.dumps(sample).encode()
-    return Competition(name, files, solutions)
+    return {
+        "arc-agi_test_challenges.json": json.dumps(tasks).encode(),
+        "sample_submission.json": json.dumps(sample).encode(),
+    }

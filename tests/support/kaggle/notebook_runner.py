@@ -1,5 +1,8 @@
 """Makes a kernel version's output: the identity runner, or the pushed notebook executed for real.
 
+A version's `rerun` flag marks the competition rerun of a submission: the runner mounts the competition's
+hidden files in place of the public ones, and the notebook runner sets KAGGLE_IS_COMPETITION_RERUN=1.
+
 Kernels do not run Jupyter here. `identity_runner` (the default) writes a well-formed submission that predicts
 each test input unchanged; `notebook_runner(...)` executes the pushed notebook's code cells in a subprocess
 against a fake `/kaggle/input` tree built from the attached datasets and the competition's files, in one of
@@ -52,7 +55,8 @@ def identity_runner(
     competitions = version.request.get("competitionDataSources", [])
     if not competitions:
         raise KernelFailedError("FileNotFoundError: /kaggle/input has no competition data")
-    challenges_bytes = server.competitions[competitions[0]].files["arc-agi_test_challenges.json"]
+    mounted = server.competitions[competitions[0]].mounted_files(version.rerun)
+    challenges_bytes = mounted["arc-agi_test_challenges.json"]
     challenges = json.loads(challenges_bytes)
     submission = {
         task_id: [{"attempt_1": t["input"], "attempt_2": t["input"]} for t in task["test"]]
@@ -89,7 +93,7 @@ def materialize_inputs(
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
     for name in version.request.get("competitionDataSources", []):
-        for file_name, content in server.competitions[name].files.items():
+        for file_name, content in server.competitions[name].mounted_files(version.rerun).items():
             target = competition_mount(input_dir, name, layout) / file_name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
@@ -175,8 +179,12 @@ def notebook_runner(
                 "KAGGLE_API_TOKEN",
                 "KAGGLE_IS_COMPETITION_RERUN",
             ):
-                env.pop(name, None)  # a Kaggle kernel has no API credentials; the commit run is no rerun
+                env.pop(name, None)  # a Kaggle kernel has no API credentials; only the rerun sets the flag
             env.update(extra_env or {})
+            if version.rerun:
+                # The hidden rerun sets KAGGLE_IS_COMPETITION_RERUN (/work/shared/notes/real-world.md:
+                # ARC Prize 2026 docs; public ARC notebooks branch on it).
+                env["KAGGLE_IS_COMPETITION_RERUN"] = "1"
             notebook = json.loads(version.request.get("text", "{}"))
             done = run_notebook_cells(notebook, env, root, python=python, timeout=timeout)
             log = f"[stdout] {done.stdout}\n[stderr] {done.stderr}\n"

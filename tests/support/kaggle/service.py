@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -497,11 +498,28 @@ class KaggleStandIn:
         submission.polls += 1
         if submission.status != "PENDING" or submission.polls < 2:
             return
-        kernel = self.kernels[submission.kernel]
-        content = kernel.versions[submission.version - 1].outputs[submission.file_name]
+        # A code submission is not scored on the commit run's output: Kaggle reruns the submitted version
+        # on the hidden test set with KAGGLE_IS_COMPETITION_RERUN set (/work/shared/notes/real-world.md:
+        # "The hidden rerun sets KAGGLE_IS_COMPETITION_RERUN"; ARC Prize 2026 docs) and scores that run's
+        # file. A rerun that fails or writes no such file scores nothing.
+        committed = self.kernels[submission.kernel].versions[submission.version - 1]
+        rerun = replace(committed, rerun=True, outputs={}, log="", status="RUNNING", failure="")
+        submission.rerun = rerun
+        try:
+            rerun.outputs, rerun.log = self.runner(self, self.kernels[submission.kernel], rerun)
+        except KernelFailedError as exc:
+            rerun.status, rerun.failure = "ERROR", str(exc)
+            submission.status, submission.error = "ERROR", f"Notebook Threw Exception: {exc}"
+            return
+        rerun.status = "COMPLETE"
+        content = rerun.outputs.get(submission.file_name)
+        if content is None:
+            submission.status = "ERROR"
+            submission.error = f"the rerun's output has no {submission.file_name}"
+            return
         competition = self.competitions[submission.competition]
         try:
-            score = score_submission(json.loads(content), competition.solutions or {})
+            score = score_submission(json.loads(content), competition.scoring_solutions())
         except (ValueError, KeyError, TypeError) as exc:
             submission.status, submission.error = "ERROR", f"Submission scoring error: {exc}"
             return
