@@ -25,6 +25,7 @@ import json
 import multiprocessing
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,10 @@ def failure_table(rows: list[dict[str, Any]]) -> str:
     for status in FAILURES:
         ids = [r["task_id"] for r in unsolved if r["status"] == status]
         lines.append(f"  {status:<14} {len(ids):>4}  {' '.join(ids)}")
+    stopped = Counter(r["completed_cost"] + 1 for r in unsolved if r["status"] == "timed out")
+    if stopped:
+        levels = ", ".join(f"level {level}: {n}" for level, n in sorted(stopped.items()))
+        lines.append(f"  timed out in enumeration {levels}")
     return "\n".join(lines)
 
 

@@ -33,6 +33,7 @@ def row(task_id: str, status: str, correct: bool, train: bool) -> dict[str, obje
         "evaluations": 100,
         "train_solved": train,
         "status": status,
+        "completed_cost": 1,
         "variants": {"as run": [correct], "no vote": [False]},
     }
 
@@ -53,6 +54,7 @@ def test_report_failure_table_and_ablation() -> None:
     assert table[1].split() == ["no", "fit", "1", "c"]
     assert table[2].split() == ["wrong", "on", "test", "1", "b"]
     assert table[3].split() == ["timed", "out", "2", "d", "e"]
+    assert table[4].strip() == "timed out in enumeration level 2: 2"
     ablation = bench.ablation_table(rows)
     assert "as run         solved    1  right on test 1/2" in ablation
     assert "no vote        solved    0  right on test 0/2" in ablation
