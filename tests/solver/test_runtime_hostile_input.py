@@ -11,26 +11,13 @@ import pytest
 
 from arcforge_solver.cli import main
 from tests.solver.conftest import DOUBLE
+from tests.solver.test_runtime_run import run_cli as run_with_double
 
 SECRET = "hf_" + "q" * 12 + "SeCrEt"
 
 
 def run_cli(tmp_path: Path, tasks: Path, *args: str, engine: str = "FixedProgramEngine") -> int:
-    return main(
-        [
-            "run",
-            str(tasks),
-            "--out",
-            str(tmp_path / "out" / "submission.json"),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--engine",
-            f"{DOUBLE}:{engine}",
-            "--time-per-task",
-            "5",
-            *args,
-        ]
-    )
+    return run_with_double(tmp_path, *args, engine=engine, tasks=tasks)
 
 
 def journal_file(tmp_path: Path) -> Path:
