@@ -150,7 +150,9 @@ def _add_run(sub: Any) -> None:
         "--fresh", action="store_true", help="ignore and clear the progress journal instead of resuming"
     )
     run_parser.add_argument(
-        "--model-dir", type=Path, help="model folder (model/ + tokenizer/) for the llm and hybrid engines"
+        "--model-dir",
+        type=Path,
+        help="model folder (model/ + tokenizer/, or a plain Hugging Face folder) for the llm, hybrid and ttt engines",
     )
     run_parser.add_argument("--population", type=_positive_int, help="engine population size per task")
     run_parser.add_argument("--generations", type=_positive_int, help="engine generations per task")
