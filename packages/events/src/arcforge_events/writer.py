@@ -46,6 +46,21 @@ def environment_secrets() -> list[str]:
     return sorted((s for s in found if len(s) >= MIN_SECRET_LENGTH), key=len, reverse=True)
 
 
+def mask_secrets(text: str, secrets: list[str] | None = None) -> str:
+    """`text` with each secret (default: the environment's, see `environment_secrets`) masked."""
+    for secret in environment_secrets() if secrets is None else secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def at_line_start(fd: int) -> bool:
+    """Whether the open file is empty or ends with a newline: an append that starts elsewhere would be
+    glued to a torn fragment (a writer killed mid-line) and lost with it."""
+    size = os.fstat(fd).st_size
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
+
+
 def strict_mode() -> bool:
     return os.environ.get(STRICT_ENV, "") not in ("", "0")
 
@@ -111,10 +126,7 @@ class EventWriter:
     def _mask(self, text: str) -> str:
         if self._redact is not None:
             text = self._redact(text)
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        return mask_secrets(text, self._secrets)
 
     def _clean(self, value: Any) -> Any:
         """The value as plain JSON: strings masked, paths as text, non-finite floats as null."""
@@ -142,7 +154,7 @@ class EventWriter:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 # Read access too: each append first looks at the file's last byte.
                 self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-            if not self._at_line_start(self._fd):
+            if not at_line_start(self._fd):
                 # A writer died mid-line: end its fragment, or our line would be glued to it and lost.
                 line = b"\n" + line
             os.write(self._fd, line)  # one write per line: appenders never interleave inside it
@@ -151,11 +163,6 @@ class EventWriter:
             print(
                 f"arcforge: cannot write events to {self.path}: {exc}; going on without them", file=sys.stderr
             )
-
-    @staticmethod
-    def _at_line_start(fd: int) -> bool:
-        size = os.fstat(fd).st_size
-        return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
 
     def close(self) -> None:
         with self._lock:

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from arcforge_events.writer import at_line_start
 from arcforge_solver.tasks.io import TaskFormatError, check_grid
 
 FINISHED_STATES = frozenset({"done", "timeout"})
@@ -163,7 +164,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
-            if _ends_torn(fd):
+            if not at_line_start(fd):
                 line = b"\n" + line  # start on a fresh line: never glue a record to a torn fragment
             os.write(fd, line)  # one write: a kill leaves at most a torn last line, which load() skips
         finally:
@@ -171,12 +172,6 @@ class Journal:
 
     def reset(self) -> None:
         self.path.unlink(missing_ok=True)
-
-
-def _ends_torn(fd: int) -> bool:
-    """Whether the open file's last byte is something other than a newline."""
-    size = os.fstat(fd).st_size
-    return size > 0 and os.pread(fd, 1, size - 1) != b"\n"
 
 
 def settings_digest(engine: str, options: Mapping[str, Any], seed: int) -> str:

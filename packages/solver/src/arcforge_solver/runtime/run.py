@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from arcforge_events.writer import environment_secrets
+from arcforge_events.writer import mask_secrets
 from arcforge_solver.engines.protocol import EngineResult, EngineStartError, RunInfo
 from arcforge_solver.engines.registry import (
     EngineUnavailableError,
@@ -656,11 +656,7 @@ def run(config: RunConfig, stream: TextIO | None = None) -> RunReport:
 def redact_secrets(text: str | None) -> str | None:
     """The text with the values of $HF_TOKEN, $KAGGLE_KEY and $KAGGLE_API_TOKEN masked, as the event
     writer masks them: an engine error may quote its environment, and the journal outlives the run."""
-    if text is None:
-        return None
-    for secret in environment_secrets():
-        text = text.replace(secret, "***")
-    return text
+    return None if text is None else mask_secrets(text)
 
 
 def unusable_output_paths(config: RunConfig) -> str | None:
