@@ -21,6 +21,14 @@ def flipped_task(grids: list[list[list[int]]], tests: list[list[list[int]]]) -> 
     }
 
 
+def write_task_files(folder: Path, tasks: dict[str, Any]) -> Path:
+    """One `<task id>.json` per task in a new folder; the folder."""
+    folder.mkdir()
+    for task_id, body in tasks.items():
+        (folder / f"{task_id}.json").write_text(json.dumps(body))
+    return folder
+
+
 @pytest.fixture
 def small_tasks(tmp_path: Path) -> Path:
     """A folder of five task files: three the test doubles solve, two they do not."""

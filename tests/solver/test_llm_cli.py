@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from arcforge_solver.cli import main
+from tests.solver.conftest import write_task_files
 from tests.support.tiny_model import build_tiny_model
 
 pytest.importorskip("torch")
@@ -36,11 +37,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tasks_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "tasks"
-    folder.mkdir()
-    for task_id, task in TASKS.items():
-        (folder / f"{task_id}.json").write_text(json.dumps(task))
-    return folder
+    return write_task_files(tmp_path / "tasks", TASKS)
 
 
 def _events(state: Path) -> list[dict[str, object]]:

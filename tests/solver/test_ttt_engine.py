@@ -29,21 +29,10 @@ from arcforge_solver.tasks.model import Pair, Task, to_grid
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
+from tests.solver.conftest import write_task_files  # noqa: E402
+from tests.solver.test_llm_cli import TASKS  # noqa: E402  (the LLM CLI tests' two tasks)
 from tests.support.tiny_model import build_tiny_model, build_tokenizer  # noqa: E402
 
-TASKS = {
-    "flip0001": {
-        "train": [
-            {"input": [[1, 2], [3, 4]], "output": [[2, 1], [4, 3]]},
-            {"input": [[5, 0, 0]], "output": [[0, 0, 5]]},
-        ],
-        "test": [{"input": [[7, 8]], "output": [[8, 7]]}],
-    },
-    "twotest2": {
-        "train": [{"input": [[1]], "output": [[1, 1]]}, {"input": [[2]], "output": [[2, 2]]}],
-        "test": [{"input": [[3]], "output": [[3, 3]]}, {"input": [[4]], "output": [[4, 4]]}],
-    },
-}
 FLIP = Task(
     "flip0001",
     (
@@ -62,11 +51,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tasks_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "tasks"
-    folder.mkdir()
-    for task_id, task in TASKS.items():
-        (folder / f"{task_id}.json").write_text(json.dumps(task))
-    return folder
+    return write_task_files(tmp_path / "tasks", TASKS)
 
 
 def _journal(out: Path) -> list[dict[str, Any]]:
