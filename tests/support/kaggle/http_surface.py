@@ -47,6 +47,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _user(self) -> str | None:
+        # A KGAT_ API token arrives as `Authorization: Bearer …`, the legacy key as Basic auth
+        # (kagglesdk kaggle_http_client.py `_try_fill_auth`, `BearerAuth`; the kaggle-api README).
         header = self.headers.get("Authorization", "")
         with self.server.state.lock:
             self.server.state.auth_headers.append(header)
@@ -117,6 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404, {"code": 404, "message": "upload session not found"})
             return
         upload.puts += 1
+        # Google's resumable-upload protocol, which the kaggle client drives for dataset files
+        # (kaggle_api_extended.py `upload_complete` / `ResumableUploadContext`): `bytes */N` asks how much
+        # arrived, 308 with a Range header means "go on from there", 200 means complete.
         content_range = self.headers.get("Content-Range", "")
         if content_range.startswith("bytes */"):
             self._read_body()

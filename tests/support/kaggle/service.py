@@ -509,6 +509,8 @@ class KaggleStandIn:
             rerun.outputs, rerun.log = self.runner(self, self.kernels[submission.kernel], rerun)
         except KernelFailedError as exc:
             rerun.status, rerun.failure = "ERROR", str(exc)
+            # A rerun that fails scores nothing (/work/shared/notes/real-world.md: only the rerun scores). The
+            # wording of Kaggle's error text here is from memory, not from a source.
             submission.status, submission.error = "ERROR", f"Notebook Threw Exception: {exc}"
             return
         rerun.status = "COMPLETE"
