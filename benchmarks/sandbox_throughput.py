@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from arcforge_solver.sandbox.pool import SandboxPool, worker_environment
-from arcforge_solver.sandbox.worker import pack_body, pack_grids, read_raw_frame, unpack_body, write_raw_frame
+from arcforge_solver.sandbox.worker import pack_request, read_raw_frame, unpack_body, write_raw_frame
 
 PROGRAM = """
 def solve(grid):
@@ -124,8 +124,7 @@ def pooled(evaluations: int, workers: int) -> tuple[float, float, float, str]:
 def reused(evaluations: int, workers: int, scratch_parent: str) -> tuple[float, float, float]:
     """(evaluations/s, CPU seconds and page faults per evaluation) for long-lived worker
     processes, no fork."""
-    shapes, blob = pack_grids(grids(), np)
-    request = pack_body({"source": PROGRAM, "timeout": 2.0, "shapes": shapes}, blob)
+    request = pack_request(0, 2.0, PROGRAM, grids(), np)
     root = Path(__file__).resolve().parents[1] / "packages" / "solver" / "src"
     processes = []
     for k in range(workers):

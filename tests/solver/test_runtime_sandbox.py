@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from arcforge_solver.sandbox import worker
 from arcforge_solver.sandbox.pool import SandboxError, SandboxPool
 
 GRID = np.array([[1, 2], [3, 4]], dtype=np.int8)
@@ -113,6 +114,27 @@ def test_outputs_and_per_grid_errors(pool: SandboxPool) -> None:
     assert run.outputs[1] is None and run.errors[1] is not None and run.errors[1].kind == "runtime"
     assert np.array_equal(run.outputs[2], np.rot90(GRID))
     assert run.errors[0] is None and run.error is run.errors[1]
+
+
+def test_a_request_round_trips_its_source_timeout_and_grids() -> None:
+    grids = [GRID, np.arange(6, dtype=np.int8).reshape(2, 3) % 10]
+    source = "def solve(grid):\n    return grid  # \u00e9 \ud800\n"  # a lone surrogate, as a model may write
+    request = worker.pack_request(7, 1.5, source, grids, np)
+    timeout, decoded, unpacked = worker.unpack_request(request, np)
+    assert (timeout, decoded) == (1.5, source)
+    assert [g.tolist() for g in unpacked] == [g.tolist() for g in grids]
+    assert all(g.flags.writeable and g.dtype == np.int8 for g in unpacked)
+    with pytest.raises(ValueError):
+        worker.unpack_request(request[:-1], np)  # one grid byte short
+    with pytest.raises(ValueError):
+        worker.unpack_request(request[: worker.REQUEST_PREFIX.size + 2], np)  # cut inside the shapes
+
+
+def test_a_lone_surrogate_in_a_source_is_its_syntax_error_not_the_pool_s(pool: SandboxPool) -> None:
+    run = pool.run_program("def solve(grid):\n    note = '\ud800'\n    return grid.T\n", [GRID])
+    assert run.error is not None and run.error.kind == "syntax" and "surrogates" in run.error.message
+    assert not run.worker_replaced
+    assert pool.run_program("def solve(grid):\n    return grid.T\n", [GRID]).ok
 
 
 def test_dsl_names_and_lists_and_floats_are_accepted(pool: SandboxPool) -> None:

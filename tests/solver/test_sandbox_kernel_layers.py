@@ -264,8 +264,8 @@ programs = json.loads(sys.argv[2])
 out = {}
 from arcforge_solver.sandbox import worker
 for name, source in programs.items():
-    body = worker.pack_body({"source": source, "timeout": 2.0, "shapes": [[1, 1]]}, bytes([1]))
-    answer, grid_bytes = worker.unpack_body(z.run_one(worker.REQUEST_PREFIX.pack(1, 2.0, 1) + body))
+    request = worker.pack_request(1, 2.0, source, [[[1]]], zygote.numpy)
+    answer, grid_bytes = worker.unpack_body(z.run_one(request))
     out[name] = {**answer["results"][0], "grid_bytes": list(grid_bytes)}
 out["layers"] = z.layers
 os.write(z.out_fd, json.dumps(out).encode())

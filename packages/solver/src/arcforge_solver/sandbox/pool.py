@@ -46,9 +46,7 @@ from arcforge_solver.sandbox.worker import (
     FRAME_HEADER,
     HELLO_ID,
     MAX_ANSWER_BYTES,
-    REQUEST_PREFIX,
-    pack_body,
-    pack_grids,
+    pack_request,
     unpack_body,
 )
 from arcforge_solver.tasks.model import Grid
@@ -204,9 +202,7 @@ class _Worker:
         sandbox_layers.say_once(self.layers)
 
     def send(self, call_id: int, timeout: float, source: str, grids: Sequence[Grid]) -> None:
-        shapes, blob = pack_grids(grids, np)
-        request = pack_body({"source": source, "timeout": timeout, "shapes": shapes}, blob)
-        body = REQUEST_PREFIX.pack(call_id, timeout, len(shapes)) + request
+        body = pack_request(call_id, timeout, source, grids, np)
         data = memoryview(FRAME_HEADER.pack(len(body)) + body)
         while data:
             written = os.write(self.to_worker, data)

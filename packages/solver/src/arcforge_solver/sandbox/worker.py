@@ -2,12 +2,13 @@
 
 The zygote (`sandbox.zygote`) forks a fresh process per program, confines it, and calls
 `run_request` there; this module holds what that process does with the program and the frames
-the sandbox speaks: a 4-byte length, then for the pool's requests a fixed binary prefix (call id,
-timeout, grid count) and for answers the call id, then a body: a JSON header and the grids as raw
-int8 bytes (`pack_body`). Never pickle: nothing a program does can run code in the zygote or the
-pool. The prefixes let the zygote pass a request to the program's process and its answer back as
-bytes it never parses, and raw grids spare the program's process and the pool a Python object per
-cell: every object a zygote's child touches is a page copied from the zygote.
+the sandbox speaks: a 4-byte length, then a body. A request is all binary (`pack_request`: call
+id, timeout, grid count, the grids' shapes, the source, the grids as raw int8 bytes); an answer is
+the call id, then a JSON header and the output grids as raw bytes (`pack_body`). Never pickle:
+nothing a program does can run code in the zygote or the pool. The prefixes let the zygote pass a
+request to the program's process and its answer back as bytes it never parses. A binary request
+and raw grids spare the program's process a JSON decoder and a Python object per cell: every object
+a zygote's child touches is a page copied from the zygote.
 
 Inside the program's process:
 - interval timers (ITIMER_REAL for wall time, ITIMER_PROF for CPU time) raise `ProgramTimeout`, a
@@ -126,10 +127,41 @@ def dumps(value: Any) -> bytes:
 
 
 _BODY_HEADER = struct.Struct(">I")
+_REQUEST_SHAPE = struct.Struct(">HH")
+_SOURCE_LENGTH = struct.Struct(">I")
+
+
+def pack_request(call_id: int, timeout: float, source: str, grids: Any, np: Any) -> bytes:
+    """A request body: `REQUEST_PREFIX` (call id, timeout, grid count), each grid's rows and
+    columns, the source's UTF-8 length and bytes, then the grids' int8 bytes."""
+    shapes, blob = pack_grids(grids, np)
+    encoded = source.encode("utf-8", "surrogatepass")  # a model may write lone surrogates
+    parts = [REQUEST_PREFIX.pack(call_id, timeout, len(shapes))]
+    parts += [_REQUEST_SHAPE.pack(rows, cols) for rows, cols in shapes]
+    parts += [_SOURCE_LENGTH.pack(len(encoded)), encoded, blob]
+    return b"".join(parts)
+
+
+def unpack_request(request: bytes | memoryview, np: Any) -> tuple[float, str, list[Any]]:
+    """(timeout, source, grids) of a `pack_request` body; ValueError when it is not one."""
+    view = memoryview(request)
+    try:
+        (_, timeout, count) = REQUEST_PREFIX.unpack_from(view)
+        offset = REQUEST_PREFIX.size
+        shapes = [_REQUEST_SHAPE.unpack_from(view, offset + k * _REQUEST_SHAPE.size) for k in range(count)]
+        offset += count * _REQUEST_SHAPE.size
+        (length,) = _SOURCE_LENGTH.unpack_from(view, offset)
+    except struct.error as exc:
+        raise ValueError(f"a malformed request: {exc}") from None
+    offset += _SOURCE_LENGTH.size
+    if offset + length > len(view):
+        raise ValueError("a request shorter than its source")
+    source = bytes(view[offset : offset + length]).decode("utf-8", "surrogatepass")
+    return timeout, source, unpack_grids(shapes, view[offset + length :], np)
 
 
 def pack_body(header: dict[str, Any], blob: bytes = b"") -> bytes:
-    """A request or answer body: the JSON header's length, the header, then raw grid bytes."""
+    """An answer body: the JSON header's length, the header, then raw grid bytes."""
     encoded = dumps(header)
     return _BODY_HEADER.pack(len(encoded)) + encoded + blob
 
@@ -232,16 +264,15 @@ def program_globals(np: Any, dsl_names: dict[str, Any]) -> dict[str, Any]:
     return namespace
 
 
-def run_request(body: bytes | memoryview, namespace: dict[str, Any], output_limit: int) -> bytes:
-    """Run the program of a request body (`pack_body`: source, timeout, grid shapes; the grids) on
-    each of its grids, in this process, with `namespace` as its globals (the program changes it:
-    give each program its own); the answer body: per grid its shape or its error, then the output
-    grids' bytes. Never raises: a timer that fires in our own code between program steps is a
-    timeout too."""
-    request, blob = unpack_body(body)
-    grids = unpack_grids(request["shapes"], blob, namespace["np"])
+def run_request(request: bytes | memoryview, namespace: dict[str, Any], output_limit: int) -> bytes:
+    """Run the program of a request (`pack_request`: timeout, source, grids) on each of its
+    grids, in this process, with `namespace` as its globals (the program changes it: give each
+    program its own); the answer body: per grid its shape or its error, then the output grids'
+    bytes. Never raises: a timer that fires in our own code between program steps is a timeout
+    too."""
+    timeout, source, grids = unpack_request(request, namespace["np"])
     try:
-        results, stdout = _run(request, grids, namespace, BoundedOutput(output_limit))
+        results, stdout = _run(source, timeout, grids, namespace, BoundedOutput(output_limit))
     except ProgramTimeout:
         disarm()
         results, stdout = [error("timeout", "timed out")] * len(grids), ("", 0)
@@ -260,11 +291,10 @@ def run_request(body: bytes | memoryview, namespace: dict[str, Any], output_limi
 
 
 def _run(
-    request: dict[str, Any], grids: list[Any], namespace: dict[str, Any], captured: BoundedOutput
+    source: str, timeout: float, grids: list[Any], namespace: dict[str, Any], captured: BoundedOutput
 ) -> tuple[list[dict[str, Any]], tuple[str, int]]:
-    timeout = float(request["timeout"])
     try:
-        code = compile(request["source"], "<program>", "exec")
+        code = compile(source, "<program>", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         return [error("syntax", describe(exc))] * len(grids), ("", 0)
     np = namespace["np"]

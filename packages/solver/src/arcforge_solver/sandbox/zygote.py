@@ -3,7 +3,7 @@
 Started by `sandbox.pool` as `python -I -B -c BOOT PACKAGE_ROOT CONFIG_JSON` in a scrubbed
 environment (only what numpy needs), in a process group of its own. It imports numpy and the DSL
 once, confines itself (the kernel layers of `sandbox.layers`), says hello with the layers that are
-active, and then serves length-prefixed JSON requests on private copies of its stdin/stdout.
+active, and then serves length-prefixed binary requests (`worker.pack_request`) on private copies of its stdin/stdout.
 
 For each program it forks a child, which:
 - dies with the zygote (PR_SET_PDEATHSIG) and keeps only its own result pipe (the zygote's channel
@@ -136,8 +136,7 @@ class Zygote:
         """Run one small program here, unconfined and trusted: what numpy, the compiler and the JSON
         codec build lazily on first use is then built once, in the zygote, instead of in (and
         copied by) every program's process."""
-        shapes, blob = worker.pack_grids([[[0, 1], [2, 3]]] * 2, self.np)
-        request = worker.pack_body({"source": _WARM_UP, "shapes": shapes, "timeout": 5.0}, blob)
+        request = worker.pack_request(0, 5.0, _WARM_UP, [[[0, 1], [2, 3]]] * 2, self.np)
         old = sys.stdout, sys.stderr
         try:
             namespace = worker.program_globals(self.np, self.dsl_names)
@@ -319,8 +318,7 @@ class Zygote:
                         resource.setrlimit(resource.RLIMIT_CPU, _cpu_limit(timeout))
                 # The zygote's own globals, not a copy: this process is the program's alone, and a
                 # copy would touch (and so copy the pages of) every DSL function.
-                body = memoryview(request)[worker.REQUEST_PREFIX.size :]
-                answer = worker.run_request(body, self.namespace, self.output_limit)
+                answer = worker.run_request(request, self.namespace, self.output_limit)
                 sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
                 worker.write_raw_frame(answer_fd, answer)
                 code = 0
