@@ -41,9 +41,12 @@ state_dir = ".arcforge"
     return path
 
 
-def run_invoke(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run_module(
+    module: str, *args: str, env: dict[str, str], timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """`python -m MODULE ARGS` from the repository root, with `env` over this environment."""
     return subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         env={**os.environ, **env},
         capture_output=True,
@@ -51,3 +54,7 @@ def run_invoke(*args: str, env: dict[str, str], timeout: float = 900) -> subproc
         timeout=timeout,
         check=False,
     )
+
+
+def run_invoke(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return run_module("invoke", *args, env=env, timeout=timeout)

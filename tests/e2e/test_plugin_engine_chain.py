@@ -8,16 +8,14 @@ installed from the wheelhouse locally, run with `arcforge-solve run --engine exa
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ROOT
+from tests.e2e.conftest import ROOT, run_module
 from tests.support.kaggle import default_competition, notebook_runner, start_kaggle_server
 from tests.support.kaggle.image import kaggle_image_python
 
@@ -39,15 +37,7 @@ def sample_tasks() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def publish(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "arcforge_kaggle_publish", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_module("arcforge_kaggle_publish", *args, env=env, timeout=600)
 
 
 @pytest.fixture(scope="module")
