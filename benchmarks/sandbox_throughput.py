@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from arcforge_solver.sandbox.pool import SandboxPool, worker_environment
-from arcforge_solver.sandbox.worker import pack_request, read_raw_frame, unpack_body, write_raw_frame
+from arcforge_solver.sandbox.worker import pack_request, read_raw_frame, unpack_answer, write_raw_frame
 
 PROGRAM = """
 def solve(grid):
@@ -153,7 +153,7 @@ def reused(evaluations: int, workers: int, scratch_parent: str) -> tuple[float, 
         write_raw_frame(process.stdin.fileno(), request)
         answer = read_raw_frame(process.stdout.fileno())
         assert answer is not None
-        header, _ = unpack_body(answer)
+        header, _ = unpack_answer(answer)
         assert all("shape" in r for r in header["results"]), header
 
     for k in range(workers):

@@ -130,6 +130,52 @@ def test_a_request_round_trips_its_source_timeout_and_grids() -> None:
         worker.unpack_request(request[: worker.REQUEST_PREFIX.size + 2], np)  # cut inside the shapes
 
 
+def test_an_answer_round_trips_its_results_text_and_grids() -> None:
+    results = [
+        {"shape": (2, 3)},
+        {"output": None, "error": {"kind": "runtime", "message": "KeyError: 'n\u00e9uf' \ud800"}},
+        {"shape": [30, 30]},
+    ]
+    blob = bytes(range(6)) + bytes(900)
+    body = worker.pack_answer(results, "printed \ud800 text", 12345, blob)
+    header, grids = worker.unpack_answer(body)
+    assert header["results"][0] == {"shape": [2, 3]} and header["results"][2] == {"shape": [30, 30]}
+    error = header["results"][1]["error"]
+    assert error["kind"] == "runtime" and error["message"].startswith("KeyError: 'n\u00e9uf' ")
+    assert header["stdout"].startswith("printed ") and header["stdout_chars"] == 12345
+    assert bytes(grids) == blob
+    for cut in (1, 5, len(body) - len(blob) - 3):  # inside the count, a result, the text
+        with pytest.raises(ValueError):
+            worker.unpack_answer(body[:cut])
+    with pytest.raises(ValueError):
+        worker.unpack_answer(b"\x00\x01\x07")  # a result tag that means nothing
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        (np.array([[1, 2], [3, 9]], dtype=np.int64), None),
+        (np.array([[0, 7]], dtype=np.uint16), None),
+        (np.array([[1.0, 2.0]]), None),
+        ([[1, 2], [3, 4]], None),
+        (np.array([[10, 1]]), "colours 1..10"),
+        (np.array([[-1, 3]], dtype=np.int16), "colours -1..3"),
+        (np.zeros((1, 31), dtype=int), "sides must be 1-30"),
+        (np.zeros((2, 2), dtype=bool), "type bool"),
+        (np.zeros((2, 2, 1), dtype=int), "not a 2-D grid"),
+    ],
+)
+def test_an_output_is_checked_the_same_on_the_fast_and_the_long_way(
+    value: object, fragment: str | None
+) -> None:
+    output, problem = worker.check_output(value, np)
+    if fragment is None:
+        assert problem is None and output.dtype == np.int8 and output.flags.c_contiguous
+        assert np.array_equal(output, np.asarray(value))
+    else:
+        assert output is None and problem is not None and fragment in problem, problem
+
+
 def test_a_lone_surrogate_in_a_source_is_its_syntax_error_not_the_pool_s(pool: SandboxPool) -> None:
     run = pool.run_program("def solve(grid):\n    note = '\ud800'\n    return grid.T\n", [GRID])
     assert run.error is not None and run.error.kind == "syntax" and "surrogates" in run.error.message

@@ -299,13 +299,13 @@ def test_a_patch_does_not_outlive_its_program(pool: SandboxPool, what: str) -> N
 FORGED = {
     "colours out of range": (
         "from arcforge_solver.sandbox import worker\n"
-        "body = worker.pack_body({'results': [{'shape': [1, 1]}]}, bytes([99]))\n"
+        "body = worker.pack_answer([{'shape': [1, 1]}], blob=bytes([99]))\n"
         "for fd in range(3, 12):\n    try:\n        worker.write_raw_frame(fd, body)\n    except OSError:\n        pass\n",
         "colours outside 0-9",
     ),
     "a grid past the bytes": (
         "from arcforge_solver.sandbox import worker\n"
-        "body = worker.pack_body({'results': [{'shape': [30, 30]}]}, bytes([1]))\n"
+        "body = worker.pack_answer([{'shape': [30, 30]}], blob=bytes([1]))\n"
         "for fd in range(3, 12):\n    try:\n        worker.write_raw_frame(fd, body)\n    except OSError:\n        pass\n",
         "malformed grid",
     ),

@@ -265,7 +265,7 @@ out = {}
 from arcforge_solver.sandbox import worker
 for name, source in programs.items():
     request = worker.pack_request(1, 2.0, source, [[[1]]], zygote.numpy)
-    answer, grid_bytes = worker.unpack_body(z.run_one(request))
+    answer, grid_bytes = worker.unpack_answer(z.run_one(request))
     out[name] = {**answer["results"][0], "grid_bytes": list(grid_bytes)}
 out["layers"] = z.layers
 os.write(z.out_fd, json.dumps(out).encode())

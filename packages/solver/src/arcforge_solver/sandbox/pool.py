@@ -47,7 +47,8 @@ from arcforge_solver.sandbox.worker import (
     HELLO_ID,
     MAX_ANSWER_BYTES,
     pack_request,
-    unpack_body,
+    unpack_answer,
+    unpack_hello,
 )
 from arcforge_solver.tasks.model import Grid
 
@@ -178,12 +179,18 @@ class _Worker:
         if body is None or len(body) < ANSWER_PREFIX.size:
             return None
         (call_id,) = ANSWER_PREFIX.unpack_from(body)
-        try:  # written by the program's process: a program may have forged it
-            value, blob = unpack_body(memoryview(body)[ANSWER_PREFIX.size :])
+        content = memoryview(body)[ANSWER_PREFIX.size :]
+        decoded: Any
+        blob = memoryview(b"")
+        try:  # an answer is written by the program's process: a program may have forged it
+            if call_id == HELLO_ID:
+                decoded = unpack_hello(content)
+            else:
+                decoded, blob = unpack_answer(content)
         except ValueError:
-            value, blob = None, memoryview(b"")
-        if not isinstance(value, dict):
-            value = {"results": None}  # _decode: "a malformed answer", the worker goes on
+            decoded = None
+        value: dict[str, Any] = decoded if isinstance(decoded, dict) else {"results": None}
+        # ({"results": None} is "a malformed answer" to _decode: the worker goes on.)
         value["id"] = call_id
         value["grid_bytes"] = blob
         return value

@@ -3,12 +3,13 @@
 The zygote (`sandbox.zygote`) forks a fresh process per program, confines it, and calls
 `run_request` there; this module holds what that process does with the program and the frames
 the sandbox speaks: a 4-byte length, then a body. A request is all binary (`pack_request`: call
-id, timeout, grid count, the grids' shapes, the source, the grids as raw int8 bytes); an answer is
-the call id, then a JSON header and the output grids as raw bytes (`pack_body`). Never pickle:
-nothing a program does can run code in the zygote or the pool. The prefixes let the zygote pass a
-request to the program's process and its answer back as bytes it never parses. A binary request
-and raw grids spare the program's process a JSON decoder and a Python object per cell: every object
-a zygote's child touches is a page copied from the zygote.
+id, timeout, grid count, the grids' shapes, the source, the grids as raw int8 bytes); so is an
+answer (the call id, then `pack_answer`: per grid its shape or its error, the printed text, the
+output grids' raw bytes). Only the zygote's hello is JSON (`pack_hello`). Never pickle: nothing a
+program does can run code in the zygote or the pool. The prefixes let the zygote pass a request to
+the program's process and its answer back as bytes it never parses. Binary frames and raw grids
+spare the program's process a JSON codec and a Python object per cell: every object a zygote's
+child touches is a page copied from the zygote.
 
 Inside the program's process:
 - interval timers (ITIMER_REAL for wall time, ITIMER_PROF for CPU time) raise `ProgramTimeout`, a
@@ -113,22 +114,13 @@ def write_raw_frame(fd: int, *parts: bytes | memoryview) -> None:
         view = view[written:]
 
 
-def read_frame(fd: int) -> Any:
-    body = read_raw_frame(fd)
-    return None if body is None else json.loads(body)
-
-
-def write_frame(fd: int, value: Any) -> None:
-    write_raw_frame(fd, dumps(value))
-
-
-def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
-
-
-_BODY_HEADER = struct.Struct(">I")
 _REQUEST_SHAPE = struct.Struct(">HH")
 _SOURCE_LENGTH = struct.Struct(">I")
+_ANSWER_COUNT = struct.Struct(">H")
+_ANSWER_SHAPE = struct.Struct(">BBB")
+_ANSWER_TEXT = struct.Struct(">BB")
+_MESSAGE_LENGTH = struct.Struct(">H")
+_STDOUT_HEADER = struct.Struct(">II")
 
 
 def pack_request(call_id: int, timeout: float, source: str, grids: Any, np: Any) -> bytes:
@@ -160,22 +152,75 @@ def unpack_request(request: bytes | memoryview, np: Any) -> tuple[float, str, li
     return timeout, source, unpack_grids(shapes, view[offset + length :], np)
 
 
-def pack_body(header: dict[str, Any], blob: bytes = b"") -> bytes:
-    """An answer body: the JSON header's length, the header, then raw grid bytes."""
-    encoded = dumps(header)
-    return _BODY_HEADER.pack(len(encoded)) + encoded + blob
+def pack_hello(value: dict[str, Any]) -> bytes:
+    """The zygote's hello body (after its prefix): JSON, the one frame that is not binary."""
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
-def unpack_body(data: bytes | memoryview) -> tuple[Any, memoryview]:
-    """(header, blob) from `pack_body`'s bytes; ValueError when they are not that."""
+def pack_answer(
+    results: list[dict[str, Any]], stdout: str = "", stdout_chars: int = 0, blob: bytes = b""
+) -> bytes:
+    """A program's answer body, all binary (no JSON encoder runs in the program's process): the
+    result count, per grid `{"shape": [rows, cols]}` (tag 0, rows, cols) or `{"error": {"kind",
+    "message"}}` (tag 1, kind and message as length-prefixed UTF-8), the printed character count and
+    the kept text, then the output grids' int8 bytes."""
+    parts = [_ANSWER_COUNT.pack(len(results))]
+    for result in results:
+        shape = result.get("shape")
+        if shape is not None:
+            parts.append(_ANSWER_SHAPE.pack(0, *shape))
+            continue
+        problem = result.get("error") or {}
+        kind = str(problem.get("kind", "runtime")).encode("ascii", "replace")[:255]
+        message = str(problem.get("message", "")).encode("utf-8", "surrogatepass")[:65535]
+        parts += [_ANSWER_TEXT.pack(1, len(kind)), kind, _MESSAGE_LENGTH.pack(len(message)), message]
+    text = stdout.encode("utf-8", "surrogatepass")
+    parts += [_STDOUT_HEADER.pack(stdout_chars, len(text)), text, blob]
+    return b"".join(parts)
+
+
+def unpack_answer(data: bytes | memoryview) -> tuple[dict[str, Any], memoryview]:
+    """(header, grid bytes) of a `pack_answer` body, the header as `{"results": [...], "stdout",
+    "stdout_chars"}`; ValueError when the bytes are not one (a program's process may forge them)."""
     view = memoryview(data)
-    if len(view) < _BODY_HEADER.size:
-        raise ValueError("a body shorter than its header length")
-    (size,) = _BODY_HEADER.unpack_from(view)
-    end = _BODY_HEADER.size + size
-    if end > len(view):
-        raise ValueError("a body shorter than its header")
-    return json.loads(bytes(view[_BODY_HEADER.size : end])), view[end:]
+    try:
+        (count,) = _ANSWER_COUNT.unpack_from(view)
+        offset = _ANSWER_COUNT.size
+        results: list[dict[str, Any]] = []
+        for _ in range(count):
+            tag = view[offset]
+            if tag == 0:
+                (_, rows, cols) = _ANSWER_SHAPE.unpack_from(view, offset)
+                results.append({"shape": [rows, cols]})
+                offset += _ANSWER_SHAPE.size
+                continue
+            if tag != 1:
+                raise ValueError(f"an answer with result tag {tag}")
+            (_, length) = _ANSWER_TEXT.unpack_from(view, offset)
+            offset += _ANSWER_TEXT.size
+            kind = _text_at(view, offset, length)
+            offset += length
+            (length,) = _MESSAGE_LENGTH.unpack_from(view, offset)
+            offset += _MESSAGE_LENGTH.size
+            results.append({"error": {"kind": kind, "message": _text_at(view, offset, length)}})
+            offset += length
+        stdout_chars, length = _STDOUT_HEADER.unpack_from(view, offset)
+        offset += _STDOUT_HEADER.size
+        stdout = _text_at(view, offset, length)
+    except (struct.error, IndexError) as exc:
+        raise ValueError(f"a malformed answer: {exc}") from None
+    return {"results": results, "stdout": stdout, "stdout_chars": stdout_chars}, view[offset + length :]
+
+
+def _text_at(view: memoryview, offset: int, length: int) -> str:
+    if offset + length > len(view):
+        raise ValueError("an answer shorter than its text")
+    return bytes(view[offset : offset + length]).decode("utf-8", "replace")
+
+
+def unpack_hello(data: bytes | memoryview) -> Any:
+    """A hello body's value; ValueError when it is not JSON."""
+    return json.loads(bytes(data))
 
 
 def pack_grids(grids: Any, np: Any) -> tuple[list[list[int]], bytes]:
@@ -215,6 +260,17 @@ def error(kind: str, message: str) -> dict[str, Any]:
 
 def check_output(value: Any, np: Any) -> tuple[Any, str | None]:
     """The program's return value as an int8 grid, or why it is not a valid grid."""
+    if type(value) is np.ndarray and value.ndim == 2 and value.dtype.kind in "iu":
+        # The usual answer, checked with two ufunc calls and none of numpy's Python helpers (whose
+        # objects each cost the program's process a copied page); anything else takes the long way.
+        rows, cols = value.shape
+        if (
+            1 <= rows <= MAX_SIDE
+            and 1 <= cols <= MAX_SIDE
+            and np.minimum.reduce(value, axis=None) >= 0
+            and np.maximum.reduce(value, axis=None) <= 9
+        ):
+            return np.ascontiguousarray(value, dtype=np.int8), None
     if isinstance(value, (str, bytes, dict, set)) or value is None:
         return None, f"solve returned {type(value).__name__}, not a grid"
     try:
@@ -282,12 +338,11 @@ def run_request(request: bytes | memoryview, namespace: dict[str, Any], output_l
     for result in results:
         output = result.pop("output", None)
         if output is not None:
-            header.append({"shape": list(output.shape)})
+            header.append({"shape": output.shape})
             outputs.append(output.tobytes())
         else:
             header.append(result)
-    answer = {"results": header, "stdout": text[:STDOUT_KEPT_CHARS], "stdout_chars": size}
-    return pack_body(answer, b"".join(outputs))
+    return pack_answer(header, text[:STDOUT_KEPT_CHARS], size, b"".join(outputs))
 
 
 def _run(

@@ -61,6 +61,7 @@ from arcforge_solver.sandbox.seccomp import (
 )
 
 MAX_OPEN_FILES = 256
+_HAS_PRLIMIT = hasattr(resource, "prlimit")
 CHILD_FAILED = 70  # the child could not confine itself: it ran nothing
 
 
@@ -141,7 +142,7 @@ class Zygote:
         old = sys.stdout, sys.stderr
         try:
             namespace = worker.program_globals(self.np, self.dsl_names)
-            worker.unpack_body(worker.run_request(request, namespace, self.output_limit))
+            worker.unpack_answer(worker.run_request(request, namespace, self.output_limit))
         finally:
             sys.stdout, sys.stderr = old
 
@@ -189,7 +190,7 @@ class Zygote:
     def serve(self) -> None:
         hello = {"ready": True, "pid": self.pid, "dsl_error": self.dsl_error, "layers": self.layers}
         worker.write_raw_frame(
-            self.out_fd, worker.ANSWER_PREFIX.pack(worker.HELLO_ID), worker.pack_body(hello)
+            self.out_fd, worker.ANSWER_PREFIX.pack(worker.HELLO_ID), worker.pack_hello(hello)
         )
         prefix = worker.REQUEST_PREFIX
         while True:
@@ -208,11 +209,17 @@ class Zygote:
         zygote's own verdict."""
         (_, timeout, count) = worker.REQUEST_PREFIX.unpack_from(request)
         child, self.spare = self.spare or self._fork_child(), None
-        if hasattr(resource, "prlimit"):  # Linux; elsewhere the child sets it from the request
-            with contextlib.suppress(OSError, ValueError):
+        # try/except, not contextlib.suppress, on the per-program path: its context-manager objects
+        # are pages copied while a child shares them (about a dozen faults a program, measured).
+        if _HAS_PRLIMIT:  # Linux; elsewhere the child sets it from the request
+            try:
                 resource.prlimit(child.pid, resource.RLIMIT_CPU, _cpu_limit(timeout))
-        with contextlib.suppress(OSError):  # it died before its program: the answer below says so
+            except (OSError, ValueError):
+                pass
+        try:
             worker.write_raw_frame(child.request_fd, request)
+        except OSError:
+            pass  # it died before its program: the answer below says so
         try:
             answer, state = self._read_answer(
                 child.answer_fd, time.monotonic() + timeout + worker.CHILD_GRACE_S
@@ -228,7 +235,7 @@ class Zygote:
             error = worker.error("timeout", f"timed out after {timeout:g} s; its process was killed")
         else:
             error = worker.error("runtime", _crash_message(status))
-        return worker.pack_body({"results": [error] * count})
+        return worker.pack_answer([error] * count)
 
     def _fork_child(self) -> _Child:
         request_read, request_write = os.pipe()
@@ -243,32 +250,39 @@ class Zygote:
             self._child(request_read, answer_write)
         os.close(request_read)
         os.close(answer_write)
-        if self.limit_processes and hasattr(resource, "prlimit"):
+        if self.limit_processes and _HAS_PRLIMIT:
             # No processes (where the kernel applies it: not for root), set before its request goes.
-            with contextlib.suppress(OSError, ValueError):
+            try:
                 resource.prlimit(pid, resource.RLIMIT_NPROC, (0, 0))
+            except (OSError, ValueError):
+                pass
         return _Child(pid, request_write, answer_read)
 
     def _read_answer(self, fd: int, deadline: float) -> tuple[bytes | None, str]:
         """The child's answer frame body, and how reading ended: "ok", "late", "eof" or "owner gone"."""
-        buffer = bytearray()
+        buffer = b""
         header = worker.FRAME_HEADER.size
-        needed: int | None = None
+        needed = header  # the header first, then exactly the body: no large read buffers
+        watched = [fd, self.in_fd]
         while True:
-            if needed is None and len(buffer) >= header:
-                (needed,) = worker.FRAME_HEADER.unpack(bytes(buffer[:header]))
-                if needed > worker.MAX_ANSWER_BYTES:
+            if len(buffer) >= needed:
+                if needed > header:
+                    return buffer[header:], "ok"
+                (size,) = worker.FRAME_HEADER.unpack(buffer)
+                if size > worker.MAX_ANSWER_BYTES:
                     return None, "eof"
-            if needed is not None and len(buffer) >= header + needed:
-                return bytes(buffer[header : header + needed]), "ok"
+                needed += size
+                if size == 0:
+                    return b"", "ok"
+                continue
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None, "late"
-            readable, _, _ = select.select([fd, self.in_fd], [], [], remaining)
+            readable, _, _ = select.select(watched, [], [], remaining)
             if self.in_fd in readable:
                 return None, "owner gone"  # the pool sends nothing while a call runs: EOF
-            if fd in readable:
-                chunk = os.read(fd, 1 << 20)
+            if readable:
+                chunk = os.read(fd, needed - len(buffer))
                 if not chunk:
                     return None, "eof"
                 buffer += chunk
@@ -276,9 +290,12 @@ class Zygote:
     def _clean_scratch(self) -> None:
         """Empty the scratch folder, by absolute paths (the zygote's filter forbids dir_fd calls,
         which shutil.rmtree uses)."""
-        with contextlib.suppress(OSError):
+        try:
             if not os.listdir(self.scratch):
                 return  # the usual case, and the cheap one
+        except OSError:
+            return
+        with contextlib.suppress(OSError):
             for root, folders, files in os.walk(self.scratch, topdown=False):
                 for name in files:
                     with contextlib.suppress(OSError):
@@ -305,7 +322,7 @@ class Zygote:
             os.closerange(3, low)  # the zygote's channel to the pool among them
             os.closerange(low + 1, high)
             os.closerange(high + 1, 1 << 16)
-            if self.limit_processes and not hasattr(resource, "prlimit"):  # else the zygote sets it
+            if self.limit_processes and not _HAS_PRLIMIT:  # else the zygote sets it
                 with contextlib.suppress(ValueError, OSError):
                     resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))  # here: the zygote must fork
             if self.installer is not None and self.program_filter is not None:
@@ -314,7 +331,7 @@ class Zygote:
             request = worker.read_raw_frame(request_fd)  # parsed here, in the program's process
             if request is not None and len(request) >= worker.REQUEST_PREFIX.size:
                 (_, timeout, _) = worker.REQUEST_PREFIX.unpack_from(request)
-                if not hasattr(resource, "prlimit"):
+                if not _HAS_PRLIMIT:
                     with contextlib.suppress(ValueError, OSError):
                         resource.setrlimit(resource.RLIMIT_CPU, _cpu_limit(timeout))
                 # The zygote's own globals, not a copy: this process is the program's alone, and a
@@ -355,10 +372,14 @@ class _Child:
     def end(self) -> int:
         """SIGKILL it, done or not (nothing it started may linger), reap it; its wait status."""
         for fd in (self.request_fd, self.answer_fd):
-            with contextlib.suppress(OSError):
+            try:
                 os.close(fd)
-        with contextlib.suppress(ProcessLookupError):
+            except OSError:
+                pass
+        try:
             os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         _, status = os.waitpid(self.pid, 0)
         return status
 
