@@ -261,16 +261,27 @@ def error(kind: str, message: str) -> dict[str, Any]:
 def check_output(value: Any, np: Any) -> tuple[Any, str | None]:
     """The program's return value as an int8 grid, or why it is not a valid grid."""
     if type(value) is np.ndarray and value.ndim == 2 and value.dtype.kind in "iu":
-        # The usual answer, checked with two ufunc calls and none of numpy's Python helpers (whose
-        # objects each cost the program's process a copied page); anything else takes the long way.
-        rows, cols = value.shape
-        if (
-            1 <= rows <= MAX_SIDE
-            and 1 <= cols <= MAX_SIDE
-            and np.minimum.reduce(value, axis=None) >= 0
-            and np.maximum.reduce(value, axis=None) <= 9
-        ):
-            return np.ascontiguousarray(value, dtype=np.int8), None
+        # The usual answer goes straight to the range check: none of numpy's Python helpers run,
+        # whose objects each cost the program's process a copied page.
+        array, problem = value, _side_problem(value.shape)
+    else:
+        array, problem = _numeric_grid(value, np)
+    if problem is not None:
+        return None, problem
+    low, high = np.minimum.reduce(array, axis=None), np.maximum.reduce(array, axis=None)
+    if low < 0 or high > 9:
+        return None, f"solve returned colours {int(low)}..{int(high)}; colours are 0-9"
+    return np.ascontiguousarray(array, dtype=np.int8), None
+
+
+def _side_problem(shape: tuple[int, ...]) -> str | None:
+    if not (1 <= shape[0] <= MAX_SIDE and 1 <= shape[1] <= MAX_SIDE):
+        return f"solve returned a {shape[0]}x{shape[1]} grid; sides must be 1-{MAX_SIDE}"
+    return None
+
+
+def _numeric_grid(value: Any, np: Any) -> tuple[Any, str | None]:
+    """Any other return value as a 2-D array of integral numbers, or why it is not one."""
     if isinstance(value, (str, bytes, dict, set)) or value is None:
         return None, f"solve returned {type(value).__name__}, not a grid"
     try:
@@ -279,8 +290,9 @@ def check_output(value: Any, np: Any) -> tuple[Any, str | None]:
         return None, "solve returned a ragged sequence, not a rectangular grid"
     if len(shape) != 2:
         return None, f"solve returned an object of shape {shape}, not a 2-D grid"
-    if not (1 <= shape[0] <= MAX_SIDE and 1 <= shape[1] <= MAX_SIDE):
-        return None, f"solve returned a {shape[0]}x{shape[1]} grid; sides must be 1-{MAX_SIDE}"
+    problem = _side_problem(shape)
+    if problem is not None:
+        return None, problem
     try:
         array = np.asarray(value)
     except Exception:
@@ -293,9 +305,7 @@ def check_output(value: Any, np: Any) -> tuple[Any, str | None]:
         np.isfinite(array) & (array == np.round(array))
     ):
         return None, "solve returned non-integer cells; colours are integers 0-9"
-    if array.min() < 0 or array.max() > 9:
-        return None, f"solve returned colours {int(array.min())}..{int(array.max())}; colours are 0-9"
-    return np.ascontiguousarray(array, dtype=np.int8), None
+    return array, None
 
 
 def on_timer(signum: int, frame: Any) -> None:

@@ -260,21 +260,19 @@ class Zygote:
 
     def _read_answer(self, fd: int, deadline: float) -> tuple[bytes | None, str]:
         """The child's answer frame body, and how reading ended: "ok", "late", "eof" or "owner gone"."""
+        header, state = self._read_exactly(fd, worker.FRAME_HEADER.size, deadline)
+        if header is None:
+            return None, state
+        (size,) = worker.FRAME_HEADER.unpack(header)
+        if size > worker.MAX_ANSWER_BYTES:
+            return None, "eof"
+        return self._read_exactly(fd, size, deadline)
+
+    def _read_exactly(self, fd: int, size: int, deadline: float) -> tuple[bytes | None, str]:
+        """`size` bytes from `fd` (exact reads: no large buffers), or None and why not."""
         buffer = b""
-        header = worker.FRAME_HEADER.size
-        needed = header  # the header first, then exactly the body: no large read buffers
         watched = [fd, self.in_fd]
-        while True:
-            if len(buffer) >= needed:
-                if needed > header:
-                    return buffer[header:], "ok"
-                (size,) = worker.FRAME_HEADER.unpack(buffer)
-                if size > worker.MAX_ANSWER_BYTES:
-                    return None, "eof"
-                needed += size
-                if size == 0:
-                    return b"", "ok"
-                continue
+        while len(buffer) < size:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None, "late"
@@ -282,10 +280,11 @@ class Zygote:
             if self.in_fd in readable:
                 return None, "owner gone"  # the pool sends nothing while a call runs: EOF
             if readable:
-                chunk = os.read(fd, needed - len(buffer))
+                chunk = os.read(fd, size - len(buffer))
                 if not chunk:
                     return None, "eof"
                 buffer += chunk
+        return buffer, "ok"
 
     def _clean_scratch(self) -> None:
         """Empty the scratch folder, by absolute paths (the zygote's filter forbids dir_fd calls,
