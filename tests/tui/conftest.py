@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,16 @@ def plain(widget: Static) -> str:
     console = Console(width=200, file=io.StringIO(), record=True, color_system=None)
     console.print(content)
     return console.export_text()
+
+
+def skipped_count(texts: list[str], reason: str) -> int:
+    """How many lines the log says were skipped for `reason`, over all its messages.
+
+    The tailer says it once per batch it read, and where a poll falls between two appends is up to
+    the scheduler, so a test counts the lines, not the messages.
+    """
+    pattern = re.compile(rf"skipped (\d+) lines?: {re.escape(reason)}")
+    return sum(int(match.group(1)) for text in texts for match in pattern.finditer(text))
 
 
 @pytest.fixture
