@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +17,11 @@ import pytest
 from tests.support.kaggle import KaggleStandIn, start_kaggle_server
 
 # `import kaggle` reads (and creates) its config folder at import time: keep it out of the real home.
-os.environ.setdefault("KAGGLE_CONFIG_DIR", tempfile.mkdtemp(prefix="arcforge-kaggle-config-"))
+if "KAGGLE_CONFIG_DIR" not in os.environ:
+    _IMPORT_CONFIG_DIR = tempfile.mkdtemp(prefix="arcforge-kaggle-config-")
+    os.environ["KAGGLE_CONFIG_DIR"] = _IMPORT_CONFIG_DIR
+    # One per test session, removed at its end rather than left in /tmp.
+    atexit.register(shutil.rmtree, _IMPORT_CONFIG_DIR, ignore_errors=True)
 
 KEY = "alice-secret-key-0123456789"
 ROOT = Path(__file__).resolve().parents[2]
