@@ -7,7 +7,8 @@
 
 TASKS is a folder of task JSON files (with test outputs), or one such file. Prints the three scores
 (Kaggle's, the per-task fraction, the share of tasks fully solved), how many tasks got a train-exact
-program and the share of those whose attempts were right on the test input, seconds per task and
+program and the share of those whose attempts were right on the test input (also apart for the
+tasks whose first choice fits without a memorised cell table), seconds per task and
 candidate evaluations per second, for the chosen split and, with `--split all`, for the tune and
 held-out parts separately. Then a failure table for the unsolved held-out tasks: no candidate fit the
 train pairs (the enumeration finished its `--max-cost` levels), one fit but was wrong on test, or it
@@ -116,6 +117,7 @@ def _run_one(job: tuple[Task, float, int, dict[str, Any]]) -> dict[str, Any]:
         "seconds": elapsed,
         "evaluations": int(result.stats.get("evaluations", 0)),
         "train_solved": train_solved,
+        "memorised": bool(result.stats.get("memorised", False)),
         "status": status,
         "fitness": best.train_fitness if best else 0.0,
         "program": best.source if best else "",
@@ -145,10 +147,13 @@ def report(label: str, rows: list[dict[str, Any]]) -> str:
     solved = sum(all(r["correct"]) for r in rows)
     train = sum(r["train_solved"] for r in rows)
     right = sum(r["train_solved"] and all(r["correct"]) for r in rows)
+    rules = [r for r in rows if r["train_solved"] and not r.get("memorised", False)]
+    rules_right = sum(all(r["correct"]) for r in rules)
     return (
         f"{label}: {len(rows)} tasks  kaggle {s['kaggle']:.3f}  task_fraction {s['task_fraction']:.3f}  "
         f"tasks_fully_solved {s['tasks_fully_solved']:.3f} ({solved})  train-exact {train}  "
         f"right on test {right}/{train} ({right / train if train else 0:.0%})  "
+        f"without memorised tables {rules_right}/{len(rules)} ({rules_right / len(rules) if rules else 0:.0%})  "
         f"{seconds / len(rows):.2f} s/task  {evaluations / seconds if seconds else 0:.0f} evals/s"
     )
 
@@ -163,6 +168,8 @@ def failure_table(rows: list[dict[str, Any]]) -> str:
     for status in FAILURES:
         ids = [r["task_id"] for r in unsolved if r["status"] == status]
         lines.append(f"  {status:<14} {len(ids):>4}  {' '.join(ids)}")
+    tables = sum(r.get("memorised", False) for r in unsolved if r["status"] == "wrong on test")
+    lines.append(f"  wrong on test through a memorised table: {tables}")
     stopped = Counter(r["completed_cost"] + 1 for r in unsolved if r["status"] == "timed out")
     if stopped:
         levels = ", ".join(f"level {level}: {n}" for level, n in sorted(stopped.items()))

@@ -24,7 +24,7 @@ def load_benchmark() -> ModuleType:
 bench = load_benchmark()
 
 
-def row(task_id: str, status: str, correct: bool, train: bool) -> dict[str, object]:
+def row(task_id: str, status: str, correct: bool, train: bool, memorised: bool = False) -> dict[str, object]:
     return {
         "task_id": task_id,
         "held_out": True,
@@ -32,6 +32,7 @@ def row(task_id: str, status: str, correct: bool, train: bool) -> dict[str, obje
         "seconds": 1.0,
         "evaluations": 100,
         "train_solved": train,
+        "memorised": memorised,
         "status": status,
         "completed_cost": 1,
         "variants": {"as run": [correct], "no vote": [False]},
@@ -41,7 +42,7 @@ def row(task_id: str, status: str, correct: bool, train: bool) -> dict[str, obje
 def test_report_failure_table_and_ablation() -> None:
     rows = [
         row("a", "solved", True, True),
-        row("b", "wrong on test", False, True),
+        row("b", "wrong on test", False, True, memorised=True),
         row("c", "no fit", False, False),
         row("d", "timed out", False, False),
         row("e", "timed out", False, False),
@@ -49,12 +50,14 @@ def test_report_failure_table_and_ablation() -> None:
     text = bench.report("holdout", rows)
     assert "tasks_fully_solved 0.200 (1)" in text and "train-exact 2" in text
     assert "right on test 1/2 (50%)" in text and "100 evals/s" in text
+    assert "without memorised tables 1/1 (100%)" in text  # b's train fit was a memorised table
     table = bench.failure_table(rows).splitlines()
     assert table[0] == "failures: 4 unsolved of 5"
     assert table[1].split() == ["no", "fit", "1", "c"]
     assert table[2].split() == ["wrong", "on", "test", "1", "b"]
     assert table[3].split() == ["timed", "out", "2", "d", "e"]
-    assert table[4].strip() == "timed out in enumeration level 2: 2"
+    assert table[4].strip() == "wrong on test through a memorised table: 1"
+    assert table[5].strip() == "timed out in enumeration level 2: 2"
     ablation = bench.ablation_table(rows)
     assert "as run         solved    1  right on test 1/2" in ablation
     assert "no vote        solved    0  right on test 0/2" in ablation

@@ -36,7 +36,13 @@ from arcforge_solver.engines.search.augment import View, views
 from arcforge_solver.engines.search.enumerate import Budget, Enumerator
 from arcforge_solver.engines.search.evaluator import Evaluator, Values
 from arcforge_solver.engines.search.evolve import Evolution
-from arcforge_solver.engines.search.learn import UNCOVERED_PENALTY, finishers, table_size
+from arcforge_solver.engines.search.learn import (
+    FITTED_RULES,
+    UNCOVERED_PENALTY,
+    finishers,
+    memorised,
+    table_size,
+)
 from arcforge_solver.engines.search.library import BY_NAME
 from arcforge_solver.engines.search.program import Node, render
 from arcforge_solver.engines.search.properties import CHECKS, PropertyChecks
@@ -109,6 +115,8 @@ class TaskSearch:
         """Evaluations when the first confident train-exact program was found."""
         self.learned_at: int | None = None
         """Evaluations when the first train-exact program leaning on a learned table was found."""
+        self.memorised = 0
+        """Train-exact programs that only memorise the train cells (`learn.memorised`), offered so far."""
         self.deep_fits = 0
         self.rng = random.Random(seed ^ zlib.crc32(task.task_id.encode()))
 
@@ -143,8 +151,12 @@ class TaskSearch:
         self.board.offer(node, fitness, exact, self.ev.test_values(values), origin, penalty=penalty)
         if fitness >= 1.0:
             steps = node.walk()
-            fitted_rule = any(n.op in ("apply_cell_rule", "recolour_objects") for n in steps)
-            if not fitted_rule and sum(table_size(n) for n in steps) <= CONFIDENT_TABLE:
+            fitted_rule = any(n.op in FITTED_RULES for n in steps)
+            if memorised(node):
+                # It stays on the board as a last resort, but it is nearly always wrong on test:
+                # the search goes on with all its time, deepening and evolving, for a real rule.
+                self.memorised += 1
+            elif not fitted_rule and sum(table_size(n) for n in steps) <= CONFIDENT_TABLE:
                 if self.solved_at is None:
                     self.solved_at = self.ev.evaluations
             elif self.learned_at is None:
@@ -213,6 +225,8 @@ class SearchEngine:
             evaluations += seen.ev.evaluations
             train_solved = train_solved or seen.board.best_fitness >= 1.0
         ordered = order_by_vote(task, state.bg, [c for c, _ in candidates], self.checks)
+        tables = {c.source for c, node in candidates if memorised(node)}
+        top = ordered[0] if ordered else None
         seconds = time.monotonic() - started
         stats = {
             "evaluations": evaluations,
@@ -226,6 +240,8 @@ class SearchEngine:
             "train_solved": train_solved,
             "best_fitness": max(state.board.best_fitness, 1.0 if train_solved else 0.0),
             "train_exact_programs": sum(1 for c in ordered if c.train_fitness >= 1.0),
+            # the first choice fits the train pairs only through a memorised table (`learn.memorised`)
+            "memorised": top is not None and top.train_fitness >= 1.0 and top.source in tables,
             "views": len(extra),
         }
         return EngineResult(task.task_id, ordered, stats)
