@@ -47,9 +47,14 @@ def load_tasks(path: Path) -> list[Task]:
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     tasks = []
     for file in files:
-        data = json.loads(file.read_text())
-        train = tuple(Pair(to_grid(p["input"]), to_grid(p["output"])) for p in data["train"])
-        test = tuple(Pair(to_grid(p["input"]), to_grid(p["output"])) for p in data["test"])
+        try:
+            data = json.loads(file.read_text())
+            train = tuple(Pair(to_grid(p["input"]), to_grid(p["output"])) for p in data["train"])
+            test = tuple(Pair(to_grid(p["input"]), to_grid(p["output"])) for p in data["test"])
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise SystemExit(
+                f"{file}: not an ARC task with test outputs ({type(exc).__name__}: {exc})"
+            ) from exc
         tasks.append(Task(file.stem, train, test, source=str(file)))
     return tasks
 
@@ -256,6 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-vote", action="store_true", help="rank train-exact programs by simplicity alone, without voting"
     )
+    parser.add_argument(
+        "--only",
+        default="",
+        metavar="ID,ID",
+        help="run only these task ids (comma-separated) of the split, e.g. the ones a failure table named",
+    )
     args = parser.parse_args(argv)
     if not args.tasks.exists():
         parser.error(f"no such file or folder: {args.tasks}")
@@ -266,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     tasks = load_tasks(args.tasks)
     if args.split != "all":
         tasks = [t for t in tasks if held_out(t.task_id) == (args.split == "holdout")]
+    if args.only:
+        wanted = {i.strip() for i in args.only.split(",") if i.strip()}
+        missing = sorted(wanted - {t.task_id for t in tasks})
+        if missing:
+            parser.error(f"--only: not in {args.tasks} (split {args.split}): {', '.join(missing)}")
+        tasks = [t for t in tasks if t.task_id in wanted]
     if args.limit:
         tasks = tasks[: args.limit]
     checks = [c for c in CHECKS if c not in args.no_check]

@@ -117,3 +117,28 @@ def test_bad_curve_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixt
     with pytest.raises(SystemExit):
         bench.main([str(tmp_path), "--curve", "1,fast"])
     assert "--curve takes comma-separated seconds" in capsys.readouterr().err
+
+
+def test_only_runs_the_named_tasks_and_names_a_missing_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    same = [([[1, 2]], [[1, 2]]), ([[3]], [[3]])]
+    for name in ("aa", "bb", "cc"):
+        write_task(tmp_path, name, same, ([[4]], [[4]]))
+    out = tmp_path.parent / f"{tmp_path.name}-rows.json"
+    argv = [str(tmp_path), "--only", "cc, aa", "--max-evaluations", "500", "--out", str(out)]
+    assert bench.main(argv) == 0
+    assert sorted(r["task_id"] for r in json.loads(out.read_text())) == ["aa", "cc"]
+    assert "settings: 2 tasks" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.main([str(tmp_path), "--only", "aa,zz"])
+    err = capsys.readouterr().err
+    assert "--only: not in" in err and err.rstrip().endswith(": zz")
+
+
+def test_a_file_that_is_not_a_task_is_named(tmp_path: Path) -> None:
+    write_task(tmp_path, "aa", [([[1]], [[1]])], ([[2]], [[2]]))
+    (tmp_path / "rows.json").write_text("[]")  # e.g. an earlier --out written into the folder
+    with pytest.raises(SystemExit) as stopped:
+        bench.main([str(tmp_path)])
+    assert str(stopped.value).startswith(f"{tmp_path / 'rows.json'}: not an ARC task")
