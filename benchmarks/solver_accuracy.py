@@ -152,7 +152,7 @@ def report(label: str, rows: list[dict[str, Any]]) -> str:
     solved = sum(all(r["correct"]) for r in rows)
     train = sum(r["train_solved"] for r in rows)
     right = sum(r["train_solved"] and all(r["correct"]) for r in rows)
-    rules = [r for r in rows if r["train_solved"] and not r.get("memorised", False)]
+    rules = [r for r in rows if r["train_solved"] and not r["memorised"]]
     rules_right = sum(all(r["correct"]) for r in rules)
     return (
         f"{label}: {len(rows)} tasks  kaggle {s['kaggle']:.3f}  task_fraction {s['task_fraction']:.3f}  "
@@ -173,7 +173,7 @@ def failure_table(rows: list[dict[str, Any]]) -> str:
     for status in FAILURES:
         ids = [r["task_id"] for r in unsolved if r["status"] == status]
         lines.append(f"  {status:<14} {len(ids):>4}  {' '.join(ids)}")
-    tables = sum(r.get("memorised", False) for r in unsolved if r["status"] == "wrong on test")
+    tables = sum(r["memorised"] for r in unsolved if r["status"] == "wrong on test")
     lines.append(f"  wrong on test through a memorised table: {tables}")
     stopped = Counter(r["completed_cost"] + 1 for r in unsolved if r["status"] == "timed out")
     if stopped:

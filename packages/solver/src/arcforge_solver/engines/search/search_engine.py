@@ -115,8 +115,6 @@ class TaskSearch:
         """Evaluations when the first confident train-exact program was found."""
         self.learned_at: int | None = None
         """Evaluations when the first train-exact program leaning on a learned table was found."""
-        self.memorised = 0
-        """Train-exact programs that only memorise the train cells (`learn.memorised`), offered so far."""
         self.deep_fits = 0
         self.rng = random.Random(seed ^ zlib.crc32(task.task_id.encode()))
 
@@ -150,13 +148,13 @@ class TaskSearch:
     ) -> None:
         self.board.offer(node, fitness, exact, self.ev.test_values(values), origin, penalty=penalty)
         if fitness >= 1.0:
+            if memorised(node):
+                # It stays on the board as a last resort, but it is nearly always wrong on test, so
+                # it marks nothing: the search goes on with all its time, deepening and evolving.
+                return
             steps = node.walk()
             fitted_rule = any(n.op in FITTED_RULES for n in steps)
-            if memorised(node):
-                # It stays on the board as a last resort, but it is nearly always wrong on test:
-                # the search goes on with all its time, deepening and evolving, for a real rule.
-                self.memorised += 1
-            elif not fitted_rule and sum(table_size(n) for n in steps) <= CONFIDENT_TABLE:
+            if not fitted_rule and sum(table_size(n) for n in steps) <= CONFIDENT_TABLE:
                 if self.solved_at is None:
                     self.solved_at = self.ev.evaluations
             elif self.learned_at is None:
