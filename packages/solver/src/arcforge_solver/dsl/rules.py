@@ -1,5 +1,6 @@
 """Rules whose tables are learned from a task's train pairs and written into the program:
-cell rules over a neighbourhood feature, and object recolouring by a property."""
+cell rules over a neighbourhood feature, stamps painted around cells of a colour, and object
+recolouring by a property."""
 
 from __future__ import annotations
 
@@ -133,6 +134,30 @@ def apply_cell_rule(grid: Grid, kind: str, table: Mapping[int, int], bg: int = 0
     uniq, inverse = np.unique(codes, return_inverse=True)
     new = np.array([table.get(int(u), -1) for u in uniq], dtype=np.int64)[inverse.reshape(codes.shape)]
     return np.where(new >= 0, new, grid).astype(np.int8)
+
+
+Stamps = Mapping[int, tuple[tuple[int, int, int], ...]]
+"""Source colour -> marks (row offset, column offset, colour) painted around each of its cells."""
+
+
+@primitive
+def stamp_cells(grid: Grid, stamps: Stamps, bg: int = 0) -> Grid:
+    """Around every cell of a colour in `stamps`, paint each of its marks: onto background cells
+    at an offset, or onto the cell itself at (0, 0). Marks read the input grid, so their order does
+    not matter unless two land on the same cell."""
+    out = grid.copy()
+    h, w = grid.shape
+    for colour, marks in stamps.items():
+        rows, cols = np.nonzero(grid == colour)
+        for dr, dc, new in marks:
+            r, c = rows + dr, cols + dc
+            inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+            r, c = r[inside], c[inside]
+            if dr or dc:
+                free = grid[r, c] == bg
+                r, c = r[free], c[free]
+            out[r, c] = new
+    return cast("Grid", out)
 
 
 OBJECT_PROPERTIES = (

@@ -1,8 +1,8 @@
 """Task-level parameter inference: final steps whose parameters are fitted to the train outputs.
 
 Given the values a program gives on the train inputs, each fitter looks for a table that turns them
-into the expected outputs: a colour map, a cell rule over a neighbourhood feature, or an object
-recolouring keyed on an object property. The fitted table is written into the program as a literal,
+into the expected outputs: a colour map, a cell rule over a neighbourhood feature, stamps painted
+around the cells of each colour, or an object recolouring keyed on an object property. The fitted table is written into the program as a literal,
 so the program stays plain source that behaves the same anywhere.
 """
 
@@ -17,7 +17,15 @@ import numpy as np
 from arcforge_solver import dsl
 from arcforge_solver.dsl.geometry import transformed
 from arcforge_solver.dsl.objects import objects
-from arcforge_solver.dsl.rules import FEATURES, OBJECT_PROPERTIES, cell_features, object_property
+from arcforge_solver.dsl.rules import (
+    FEATURES,
+    OBJECT_PROPERTIES,
+    OUTSIDE,
+    Stamps,
+    cell_features,
+    object_property,
+    stamp_cells,
+)
 from arcforge_solver.engines.search.program import Node
 from arcforge_solver.tasks.model import Grid
 
@@ -74,6 +82,54 @@ def fit_cell_rule(
         if len(found) < 2:  # two guesses from different features make two different attempts
             found.append((kind, table, False))
     return found
+
+
+STAMP_RADII = (1, 2)
+"""Stamp sizes tried, smallest first: 3 x 3, then 5 x 5 around each cell."""
+
+
+def fit_stamps(
+    values: Sequence[Grid], targets: Sequence[Grid], tests: Sequence[Grid | None], bg: int
+) -> Stamps | None:
+    """Stamps (`dsl.stamp_cells`) that turn every value into its target: for each colour, the
+    marks that every one of its cells shows in the target at the same offset. The smallest radius
+    whose stamps reproduce all targets, or None; None too when a test value holds a colour no
+    train value has, whose cells the stamps could not know (on ARC-AGI-2's tune split both such
+    fits were wrong on test)."""
+    if not _same_shapes(values, targets) or all(
+        np.array_equal(v, t) for v, t in zip(values, targets, strict=True)
+    ):
+        return None
+    known = set().union(*(np.unique(v).tolist() for v in values)) | {bg}
+    if any(isinstance(t, np.ndarray) and not set(np.unique(t).tolist()) <= known for t in tests):
+        return None
+    padded = [np.pad(v.astype(np.int64), max(STAMP_RADII), constant_values=OUTSIDE) for v in values]
+    wide = max(STAMP_RADII)
+    for radius in STAMP_RADII:
+        stamps: dict[int, list[tuple[int, int, int]]] = {}
+        for dr in range(-radius, radius + 1):
+            for dc in range(-radius, radius + 1):
+                codes = []
+                for v, t, p in zip(values, targets, padded, strict=True):
+                    h, w = v.shape
+                    # the colour whose cell lies at (-dr, -dc) from each cell: the source of a mark here
+                    source = p[wide - dr : wide - dr + h, wide - dc : wide - dc + w]
+                    fits = (source != bg) & (source != OUTSIDE)
+                    if dr or dc:
+                        fits &= v == bg
+                    codes.append(source[fits] * 16 + t[fits])
+                pairs = np.unique(np.concatenate(codes))
+                sources, counts = np.unique(pairs // 16, return_counts=True)
+                for colour in sources[counts == 1].tolist():
+                    new = int(pairs[pairs // 16 == colour][0] % 16)
+                    if new != (colour if dr == dc == 0 else bg):
+                        stamps.setdefault(int(colour), []).append((dr, dc, new))
+        if not stamps:
+            continue
+        fitted = {colour: tuple(marks) for colour, marks in stamps.items()}
+        if all(np.array_equal(stamp_cells(v, fitted, bg), t) for v, t in zip(values, targets, strict=True)):
+            return fitted
+    return None
 
 
 def fit_object_recolour(
@@ -209,6 +265,9 @@ def finishers(
             out.append(Node("apply_cell_rule", (node,), (kind, table), kw))
             if not covered:
                 uncovered.add(out[-1].key)
+        stamps = fit_stamps(train, targets, tests, bg)
+        if stamps is not None:
+            out.append(Node("stamp_cells", (node,), (stamps,), kw))
         recolour = fit_object_recolour(train, targets, tests, bg)
         if recolour is not None:
             prop, table, diagonal = recolour
@@ -218,11 +277,16 @@ def finishers(
 
 
 def table_size(node: Node) -> int:
-    """How many learned entries a node's parameters hold (for complexity)."""
-    return sum(len(p) for p in node.params if isinstance(p, dict))
+    """How many learned entries a node's parameters hold (for complexity): a stamp's marks count
+    one each."""
+    return sum(
+        sum(len(v) if isinstance(v, tuple) else 1 for v in p.values())
+        for p in node.params
+        if isinstance(p, dict)
+    )
 
 
-FITTED_RULES = ("apply_cell_rule", "recolour_objects")
+FITTED_RULES = ("apply_cell_rule", "stamp_cells", "recolour_objects")
 MEMORISED_TABLE = 5
 """A cell rule with more entries than this has learned the train cells, not a rule. Chosen on the
 ARC-AGI-2 tune split at 2 s a task: of the train-exact programs ending in a cell rule, 1 with more
