@@ -3,7 +3,13 @@ pairs (`learn.fit_stamps`) where a cell table would only memorise the neighbourh
 
 from __future__ import annotations
 
+import importlib
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from arcforge_solver.dsl import stamp_cells
 from arcforge_solver.engines.protocol import Deadline, EngineContext
@@ -112,3 +118,26 @@ def test_no_stamp_is_fitted_when_a_test_input_has_a_colour_no_train_input_has() 
     assert fit_stamps(inputs, targets, [scattered(9)], bg=0) is not None
     assert fit_stamps(inputs, targets, [scattered(9), unseen], bg=0) is None
     assert fit_stamps(inputs, targets, [None], bg=0) is not None  # a test not yet known
+
+
+def test_the_learned_fits_scan_counts_a_stamp_right_and_a_cell_table_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    benchmarks = Path(__file__).resolve().parents[2] / "benchmarks"
+    if str(benchmarks) not in sys.path:
+        sys.path.insert(0, str(benchmarks))
+    scan = importlib.import_module("learned_fits")
+    inputs = [scattered(seed) for seed in (1, 2, 3)]
+    test_input = scattered(11, size=12)
+    task = {
+        "train": [{"input": g.tolist(), "output": painted(g).tolist()} for g in inputs],
+        "test": [{"input": test_input.tolist(), "output": painted(test_input).tolist()}],
+    }
+    (tmp_path / "stamps.json").write_text(json.dumps(task))
+    assert scan.main([str(tmp_path), "--split", "all"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "1 tasks from" in lines[0]
+    rows = {line.split()[0]: line.split()[1:] for line in lines[2:] if not line.startswith(" ")}
+    assert rows["stamp_cells"] == ["1", "1"]
+    # a cell table fits these three pairs too, but memorises neighbourhoods the test does not show
+    assert rows["apply_cell_rule"] == ["1", "0"]
