@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
-from solver_accuracy import held_out, load_tasks
+from solver_accuracy import in_split, load_tasks, task_arguments
 
 from arcforge_solver.engines.search.evaluator import Evaluator
 from arcforge_solver.engines.search.learn import finishers
@@ -51,18 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "tasks", type=Path, help="a folder of ARC task JSON files with test outputs, or one file"
-    )
-    parser.add_argument(
-        "--split", choices=("all", "tune", "holdout"), default="tune", help="which part (tune)"
-    )
+    task_arguments(parser, "tune")
     args = parser.parse_args(argv)
-    tasks = [
-        t
-        for t in load_tasks(args.tasks)
-        if args.split == "all" or held_out(t.task_id) == (args.split == "holdout")
-    ]
+    tasks = in_split(load_tasks(args.tasks), args.split)
     by_step: dict[str, list[tuple[str, bool]]] = {}
     for k, task in enumerate(tasks, 1):
         for op, right in fits(task).items():

@@ -43,6 +43,21 @@ def held_out(task_id: str) -> bool:
     return int(hashlib.sha256(task_id.encode()).hexdigest(), 16) % 5 == 0
 
 
+def task_arguments(parser: argparse.ArgumentParser, split: str) -> None:
+    """The task folder and `--split` (default `split`), as every accuracy benchmark takes them."""
+    parser.add_argument(
+        "tasks", type=Path, help="a folder of ARC task JSON files with test outputs, or one file"
+    )
+    parser.add_argument(
+        "--split", choices=("all", "tune", "holdout"), default=split, help="which part of the tasks to run"
+    )
+
+
+def in_split(tasks: list[Task], split: str) -> list[Task]:
+    """The tasks of `split`: all, the held-out fifth, or the rest (tune)."""
+    return tasks if split == "all" else [t for t in tasks if held_out(t.task_id) == (split == "holdout")]
+
+
 def load_tasks(path: Path) -> list[Task]:
     files = sorted(path.glob("*.json")) if path.is_dir() else [path]
     tasks = []
@@ -216,14 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "tasks", type=Path, help="a folder of ARC task JSON files with test outputs, or one file"
-    )
+    task_arguments(parser, "all")
     parser.add_argument("--time-per-task", type=float, default=30.0, help="seconds the engine gets per task")
     parser.add_argument("--workers", type=int, default=1, help="tasks solved at once, one process each")
-    parser.add_argument(
-        "--split", choices=("all", "tune", "holdout"), default="all", help="which part of the tasks to run"
-    )
     parser.add_argument(
         "--limit", type=int, default=0, help="run only the first N tasks of the split (0: all)"
     )
@@ -275,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error(f"--curve takes comma-separated seconds, not {args.curve!r}")
     tasks = load_tasks(args.tasks)
-    if args.split != "all":
-        tasks = [t for t in tasks if held_out(t.task_id) == (args.split == "holdout")]
+    tasks = in_split(tasks, args.split)
     if args.only:
         wanted = {i.strip() for i in args.only.split(",") if i.strip()}
         missing = sorted(wanted - {t.task_id for t in tasks})
