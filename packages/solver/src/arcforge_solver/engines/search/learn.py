@@ -2,8 +2,9 @@
 
 Given the values a program gives on the train inputs, each fitter looks for a table that turns them
 into the expected outputs: a colour map, a cell rule over a neighbourhood feature, stamps painted
-around the cells of each colour, or an object recolouring keyed on an object property. The fitted table is written into the program as a literal,
-so the program stays plain source that behaves the same anywhere.
+around the cells of each colour, or an object recolouring keyed on an object property. The fitted
+table is written into the program as a literal, so the program stays plain source that behaves the
+same anywhere.
 """
 
 from __future__ import annotations
@@ -103,33 +104,55 @@ def fit_stamps(
     known = set().union(*(np.unique(v).tolist() for v in values)) | {bg}
     if any(isinstance(t, np.ndarray) and not set(np.unique(t).tolist()) <= known for t in tests):
         return None
-    padded = [np.pad(v.astype(np.int64), max(STAMP_RADII), constant_values=OUTSIDE) for v in values]
     wide = max(STAMP_RADII)
+    padded = [np.pad(v.astype(np.int64), wide, constant_values=OUTSIDE) for v in values]
+    # a wider window holds every offset of a narrower one: each offset is read once
+    marks_at: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for radius in STAMP_RADII:
         stamps: dict[int, list[tuple[int, int, int]]] = {}
         for dr in range(-radius, radius + 1):
             for dc in range(-radius, radius + 1):
-                codes = []
-                for v, t, p in zip(values, targets, padded, strict=True):
-                    h, w = v.shape
-                    # the colour whose cell lies at (-dr, -dc) from each cell: the source of a mark here
-                    source = p[wide - dr : wide - dr + h, wide - dc : wide - dc + w]
-                    fits = (source != bg) & (source != OUTSIDE)
-                    if dr or dc:
-                        fits &= v == bg
-                    codes.append(source[fits] * 16 + t[fits])
-                pairs = np.unique(np.concatenate(codes))
-                sources, counts = np.unique(pairs // 16, return_counts=True)
-                for colour in sources[counts == 1].tolist():
-                    new = int(pairs[pairs // 16 == colour][0] % 16)
-                    if new != (colour if dr == dc == 0 else bg):
-                        stamps.setdefault(int(colour), []).append((dr, dc, new))
+                if (dr, dc) not in marks_at:
+                    marks_at[(dr, dc)] = _marks_at(values, targets, padded, (dr, dc), wide=wide, bg=bg)
+                for colour, new in marks_at[(dr, dc)]:
+                    stamps.setdefault(colour, []).append((dr, dc, new))
         if not stamps:
             continue
         fitted = {colour: tuple(marks) for colour, marks in stamps.items()}
         if all(np.array_equal(stamp_cells(v, fitted, bg), t) for v, t in zip(values, targets, strict=True)):
             return fitted
     return None
+
+
+def _marks_at(
+    values: Sequence[Grid],
+    targets: Sequence[Grid],
+    padded: Sequence[Grid],
+    offset: tuple[int, int],
+    *,
+    wide: int,
+    bg: int,
+) -> list[tuple[int, int]]:
+    """(colour, mark colour) for each colour whose every cell shows one colour at `offset` in the
+    targets, where that is a change. `padded`: the values padded by `wide` with OUTSIDE."""
+    dr, dc = offset
+    codes = []
+    for v, t, p in zip(values, targets, padded, strict=True):
+        h, w = v.shape
+        # the colour whose cell lies at (-dr, -dc) from each cell: the source of a mark here
+        source = p[wide - dr : wide - dr + h, wide - dc : wide - dc + w]
+        fits = (source != bg) & (source != OUTSIDE)
+        if dr or dc:
+            fits &= v == bg
+        codes.append(source[fits] * 16 + t[fits])
+    pairs = np.unique(np.concatenate(codes))
+    sources, counts = np.unique(pairs // 16, return_counts=True)
+    found = []
+    for colour in sources[counts == 1].tolist():
+        new = int(pairs[pairs // 16 == colour][0] % 16)
+        if new != (colour if dr == dc == 0 else bg):
+            found.append((int(colour), new))
+    return found
 
 
 def fit_object_recolour(
