@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from arcforge_solver import dsl
 from arcforge_solver.dsl.geometry import transformed
@@ -127,7 +128,7 @@ def fit_stamps(
 def _marks_at(
     values: Sequence[Grid],
     targets: Sequence[Grid],
-    padded: Sequence[Grid],
+    padded: Sequence[npt.NDArray[np.int64]],
     offset: tuple[int, int],
     *,
     wide: int,
