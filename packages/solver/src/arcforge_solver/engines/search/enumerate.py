@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,9 @@ class Budget:
         return time.monotonic() >= self.until
 
 
+EVALUATE = None
+"""What the enumeration's stream yields before each evaluation: the point where it may pause."""
+
 ARG_DOMAINS = ("in_colour", "hole")
 """Parameter domains that depend on the argument's own values."""
 
@@ -103,9 +106,13 @@ class Enumerator:
             table.setdefault(spec.inputs[0], []).append(spec)
         values = evaluator.cache[INPUT]
         assert values is not None
-        self._add("grid", Node(INPUT), values, 0, None)
+        self._add("grid", Node(INPUT), values, 0)
+        self._stream = self._work()
+        self._paused: int | None = None
+        """The stream's item that `run` last stopped at: it comes first in the next call."""
 
-    def _add(self, kind: str, node: Node, values: Values, cost: int, budget: Budget | None) -> None:
+    def _add(self, kind: str, node: Node, values: Values, cost: int) -> Found | None:
+        """Keep a new value (and score it if a grid); None for a duplicate on the train inputs."""
         key = (kind, fingerprint(values[: self.ev.n_train]))
         first = self.seen.get(key)
         if first is not None:
@@ -117,7 +124,7 @@ class Enumerator:
                 or fingerprint(values[self.ev.n_train :]) != fingerprint(first.values[self.ev.n_train :])
             ):
                 self.on_grid(node, values, cost)
-            return
+            return None
         self.found += 1
         found = Found(node, values, cost, self.found, kind)
         self.seen[key] = found
@@ -126,9 +133,7 @@ class Enumerator:
         if kind == "grid":
             score = self.on_grid(node, values, cost)
             found.score = score if score is not None else 0.0
-        if budget is not None:
-            for spec in self.free_ops.get(kind, ()):  # cost-free steps follow at once
-                self._apply(spec, (found,), cost, budget)
+        return found
 
     def param_choices(self, spec: OpSpec, arg: Found | None = None) -> list[tuple[Any, ...]]:
         lists = []
@@ -143,28 +148,49 @@ class Enumerator:
     def kwargs(self, spec: OpSpec) -> tuple[tuple[str, Any], ...]:
         return (("bg", self.bg),) if spec.bg and self.bg else ()
 
-    def _apply(self, spec: OpSpec, args: Sequence[Found], cost: int, budget: Budget) -> bool:
+    def _apply(self, spec: OpSpec, args: Sequence[Found], cost: int) -> Iterator[int | None]:
+        """Evaluate `spec` on `args` with every parameter choice, cost-free steps following each new
+        value at once; yields EVALUATE before each evaluation (see `_work`)."""
         kw = self.kwargs(spec)
         for params in self.param_choices(spec, args[0]):
-            if self.stop or budget.spent():
-                return False
+            yield EVALUATE
             node = Node(spec.name, tuple(a.node for a in args), params, kw)
             values = self.ev.apply(node, [a.values for a in args], spec.output)
-            if values is not None:
-                self._add(spec.output, node, values, cost, budget)
-        return True
+            if values is None:
+                continue
+            found = self._add(spec.output, node, values, cost)
+            if found is not None:
+                for free in self.free_ops.get(found.kind, ()):
+                    yield from self._apply(free, (found,), cost)
 
-    def run(self, max_cost: int, budget: Budget, max_found: int | None = None) -> None:
-        """Enumerate the cost levels after the last completed one, up to max_cost, until done, stopped,
-        out of budget, or (before starting a level) holding more than `max_found` programs."""
-        for cost in range(self.completed_cost + 1, max_cost + 1):
-            if max_found is not None and self.found > max_found:
-                return
-            if not self._level(cost, budget):
-                return
+    def run(self, max_cost: int, budget: Budget, max_found: int | None = None) -> bool:
+        """Enumerate up to level `max_cost` until done, stopped, out of budget, or (before starting a
+        level) holding more than `max_found` programs; True when it got to the end of `max_cost` or
+        to `max_found`. A later call goes on exactly where this one stopped, so enumerating in
+        several calls does the same work, in the same order, as in one."""
+        while not self.stop:
+            item = self._paused if self._paused is not None else next(self._stream)
+            self._paused = None
+            if item is EVALUATE:
+                if budget.spent():
+                    self._paused = item  # this evaluation is the first of the next call
+                    return False
+            elif item > max_cost or (max_found is not None and self.found > max_found):
+                self._paused = item  # the level starts in a later call, if one allows it
+                return True
+        return False
+
+    def _work(self) -> Iterator[int | None]:
+        """The whole enumeration as one resumable stream: each level's cost as it starts, then
+        EVALUATE before each of its evaluations."""
+        cost = 0
+        while True:
+            cost += 1
+            yield cost
+            yield from self._level(cost)
             self.completed_cost = cost
 
-    def _level(self, cost: int, budget: Budget) -> bool:
+    def _level(self, cost: int) -> Iterator[int | None]:
         """Every program of this cost: argument by argument in discovery order (simplest first),
         each with every primitive that takes it, so a cut-off level has covered its best part."""
         # best first: objects and parts, then grids closest to the train outputs
@@ -176,8 +202,7 @@ class Enumerator:
             for spec in self.by_input.get(arg.kind, ()):
                 if arg.cost + spec.cost != cost or arg.cost > spec.max_arg_cost:
                     continue
-                if not self._apply(spec, (arg,), cost, budget):
-                    return False
+                yield from self._apply(spec, (arg,), cost)
         grids = [f for f in self.pool["grid"] if f.cost <= self.binary_max_arg_cost]
         n = self.ev.n_train
         for spec in BINARY_OPS:
@@ -186,6 +211,4 @@ class Enumerator:
                     continue
                 if any(a.values[i].shape != b.values[i].shape for i in range(n)):
                     continue
-                if not self._apply(spec, (a, b), cost, budget):
-                    return False
-        return True
+                yield from self._apply(spec, (a, b), cost)

@@ -21,10 +21,11 @@ first, each a standalone `def solve(grid)` over `arcforge_solver.dsl`. Options (
 from __future__ import annotations
 
 import random
+import sys
 import time
 import zlib
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,34 @@ def task_background(task: Task) -> int:
 def kind_of_op(op: str) -> str:
     spec = BY_NAME.get(op)
     return spec.output if spec is not None else "grid"
+
+
+FIRST_EPOCH = 2000
+"""Evaluations in the search's first epoch; each next one is twice as long."""
+
+
+def epochs(enumerate_share: float) -> Iterator[tuple[int, int]]:
+    """(end, the enumeration's end) of each epoch, in evaluations from the start. In each the
+    enumeration goes on for its share, then the evolution takes the rest, seeded with the best
+    programs so far. Nothing but evaluation counts decides the schedule, so a search with more time
+    first does everything a shorter one did, in the same order."""
+    start, size = 0, FIRST_EPOCH
+    while True:
+        end = start + size
+        yield end, start + int(enumerate_share * size)
+        start, size = end, 2 * size
+
+
+@dataclass
+class EvolutionTotals:
+    """The evolution's generations and children over all epochs."""
+
+    generations: int = 0
+    children: int = 0
+
+    def add(self, evolution: Evolution) -> None:
+        self.generations += evolution.generations
+        self.children += evolution.children
 
 
 MAX_FOUND = 150_000
@@ -233,8 +262,8 @@ class SearchEngine:
             "enumerated": sum(len(v) for v in enumerator.pool.values()),
             "duplicates": enumerator.duplicates,
             "completed_cost": enumerator.completed_cost,
-            "generations": evolution.generations if evolution else 0,
-            "children": evolution.children if evolution else 0,
+            "generations": evolution.generations,
+            "children": evolution.children,
             "train_solved": train_solved,
             "best_fitness": max(state.board.best_fitness, 1.0 if train_solved else 0.0),
             "train_exact_programs": sum(1 for c in ordered if c.train_fitness >= 1.0),
@@ -246,32 +275,49 @@ class SearchEngine:
 
     def _search(
         self, task: Task, until: float, max_evaluations: int | None, seed: int
-    ) -> tuple[TaskSearch, Enumerator, Evolution | None]:
-        """Enumerate, deepen while unsolved, then evolve, until `until` or the evaluation cap."""
-        started = time.monotonic()
+    ) -> tuple[TaskSearch, Enumerator, EvolutionTotals]:
+        """Epochs (`epochs`) of enumeration, then evolution, until `until` or the evaluation cap."""
         state = TaskSearch(task, seed)
-        budget = _SearchBudget(until, state.ev, max_evaluations, state)
+        cap = max_evaluations if max_evaluations is not None else sys.maxsize
+        budget = _SearchBudget(until, state.ev, cap, state)
         enumerator = Enumerator(state.ev, state.domain, state.bg, state.on_enumerated)
-        enumerate_until = started + self.enumerate_share * max(0.0, until - started)
-        enum_cap = None if max_evaluations is None else int(self.enumerate_share * max_evaluations)
-        enum_budget = _SearchBudget(enumerate_until, state.ev, enum_cap, state)
-        enumerator.run(self.max_cost, enum_budget)
-        if state.solved_at is None and state.learned_at is None:
-            enumerator.run(self.deepest, enum_budget, MAX_FOUND)
-        evolution = None
-        if state.solved_at is None and not budget.spent():
-            evolution = Evolution(
-                state.ev,
-                enumerator.pool,
-                domains=state.domain,
-                bg=state.bg,
-                rng=state.rng,
-                on_grid=state.on_evolved,
-                population=self.population,
-            )
-            seeds = [e.node for e in state.board.top(self.population) if e.node.op in BY_NAME]
-            evolution.run(seeds, budget, self.generations, lambda: state.solved_at is not None)
-        return state, enumerator, evolution
+        totals = EvolutionTotals()
+        enumerated_all = False
+        for epoch_end, enumeration_end in epochs(self.enumerate_share):
+            before = state.ev.evaluations
+            if not enumerated_all:
+                enumerated_all = self._enumerate(state, enumerator, until, min(enumeration_end, cap))
+            if budget.spent():
+                break
+            out_of_generations = self.generations is not None and totals.generations >= self.generations
+            if state.solved_at is None and not out_of_generations:
+                evolution = Evolution(
+                    state.ev,
+                    enumerator.pool,
+                    domains=state.domain,
+                    bg=state.bg,
+                    rng=state.rng,
+                    on_grid=state.on_evolved,
+                    population=self.population,
+                )
+                seeds = [e.node for e in state.board.top(self.population) if e.node.op in BY_NAME]
+                left = None if self.generations is None else self.generations - totals.generations
+                epoch_budget = _SearchBudget(until, state.ev, min(epoch_end, cap), state)
+                evolution.run(seeds, epoch_budget, left, lambda: state.solved_at is not None)
+                totals.add(evolution)
+            if budget.spent() or state.ev.evaluations == before:
+                break  # out of time, or nothing is left that the next epoch could do
+        return state, enumerator, totals
+
+    def _enumerate(self, state: TaskSearch, enumerator: Enumerator, until: float, cap: int) -> bool:
+        """Resume the enumeration up to `cap` evaluations: the levels to `max_cost`, then deeper ones
+        while the task has no train-exact program. True when it has done all it will ever do."""
+        enum_budget = _SearchBudget(until, state.ev, cap, state)
+        if not enumerator.run(self.max_cost, enum_budget):
+            return False
+        if state.solved_at is not None or state.learned_at is not None:
+            return True  # solved ones do not deepen (a train-exact program never goes away)
+        return enumerator.run(self.deepest, enum_budget, MAX_FOUND)
 
     def _members(self, state: TaskSearch) -> list[tuple[Candidate, Node]]:
         """The board's best entries, then (when voting) the train-exact ones' supporters, as candidates."""
