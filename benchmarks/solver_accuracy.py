@@ -12,8 +12,10 @@ tasks whose first choice fits without a memorised cell table), seconds per task 
 candidate evaluations per second, for the chosen split and, with `--split all`, for the tune and
 held-out parts separately. Then a failure table for the unsolved held-out tasks: no candidate fit the
 train pairs (the enumeration finished its `--max-cost` levels), one fit but was wrong on test, or it
-timed out (no fit, and the deadline or the evaluation cap cut the enumeration off before those levels). `--curve 1,5,30` runs the split once per time
-per task and prints accuracy against time. The attempts are picked as the runtime picks them: the
+timed out (no fit, and the deadline or the evaluation cap cut the enumeration off before those levels). `--curve 1,5,30` prints accuracy against time
+per task, from one run a task to the longest time: the search's schedule counts evaluations, not
+seconds, so that run is, at each shorter time, where a run with that time ends (`--separate-runs`
+runs each time on its own instead). The attempts are picked as the runtime picks them: the
 first two distinct predictions in the engine's order. A task is held out when sha256(task_id) % 5 == 0
 (the project's fixed split).
 """
@@ -32,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext
+from arcforge_solver.engines.protocol import Candidate, Deadline, EngineContext, EngineResult
 from arcforge_solver.engines.ranking import first_two_distinct, predictions_key, rank
 from arcforge_solver.engines.search.properties import CHECKS
 from arcforge_solver.engines.search.search_engine import SearchEngine, order_by_vote, task_background
@@ -102,15 +104,31 @@ def hits(task: Task, attempts: list[Candidate]) -> list[bool]:
     ]
 
 
-def _run_one(job: tuple[Task, float, int, dict[str, Any]]) -> dict[str, Any]:
-    task, seconds, seed, options = job
+def _run_one(job: tuple[Task, list[float], int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One task's rows, one for each of the times: from one run to the longest, which passes
+    through each shorter run's state at that run's end (`SearchEngine.solve_at`)."""
+    task, times, seed, options = job
     ablate = options.pop("ablate", False)
     engine = SearchEngine(**options)
     # the expected test outputs stay here: the engine sees only the test inputs
     blind = Task(task.task_id, task.train, tuple(Pair(p.input) for p in task.test), task.source)
-    started = time.monotonic()
-    result = engine.solve(blind, Deadline(seconds), EngineContext(seed=seed))
-    elapsed = time.monotonic() - started
+    context = EngineContext(seed=seed)
+    if len(times) == 1:
+        started = time.monotonic()
+        result = engine.solve(blind, Deadline(times[0]), context)
+        results = [(times[0], result, time.monotonic() - started)]
+    else:
+        seen = engine.solve_at(blind, Deadline(times[-1]), context, times[:-1])
+        results = [(s, r, float(r.stats["seconds"])) for s, r in seen]
+    return [
+        _row(task, blind, result, elapsed, options=options, ablate=ablate) for _, result, elapsed in results
+    ]
+
+
+def _row(
+    task: Task, blind: Task, result: EngineResult, elapsed: float, *, options: dict[str, Any], ablate: bool
+) -> dict[str, Any]:
+    """How one search did on one task: attempts right or wrong, why, and what it spent."""
     attempts = first_two_distinct(result.candidates)  # the engine's order, as the runtime takes it
     correct = hits(task, attempts)
     chosen: dict[str, list[bool]] = {}
@@ -209,21 +227,25 @@ def ablation_table(rows: list[dict[str, Any]]) -> str:
 
 
 def run_split(
-    tasks: list[Task], seconds: float, args: argparse.Namespace, options: dict[str, Any]
-) -> list[dict[str, Any]]:
-    jobs = [(t, seconds, args.seed, dict(options)) for t in tasks]
-    rows: list[dict[str, Any]] = []
+    tasks: list[Task], times: list[float], args: argparse.Namespace, options: dict[str, Any]
+) -> dict[float, list[dict[str, Any]]]:
+    """Each time's rows, sorted by task id: one run a task, to the longest of the times."""
+    jobs = [(t, times, args.seed, dict(options)) for t in tasks]
+    rows: dict[float, list[dict[str, Any]]] = {s: [] for s in times}
     with multiprocessing.get_context("spawn").Pool(max(1, args.workers)) as pool:
-        for row in pool.imap_unordered(_run_one, jobs):
-            rows.append(row)
+        for done, task_rows in enumerate(pool.imap_unordered(_run_one, jobs), 1):
+            for seconds, row in zip(times, task_rows, strict=True):
+                rows[seconds].append(row)
+            row = task_rows[-1]
             mark = {"solved": "ok ", "wrong on test": "trn", "timed out": "t/o"}.get(row["status"], "-- ")
             print(
-                f"[{len(rows)}/{len(jobs)}] {mark} {row['task_id']} {row['seconds']:.1f}s "
+                f"[{done}/{len(jobs)}] {mark} {row['task_id']} {row['seconds']:.1f}s "
                 f"fitness {row['fitness']:.3f}",
                 file=sys.stderr,
                 flush=True,
             )
-    rows.sort(key=lambda r: r["task_id"])
+    for kept in rows.values():
+        kept.sort(key=lambda r: r["task_id"])
     return rows
 
 
@@ -248,7 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write per-task results (JSON) here, for failure analysis")
     parser.add_argument(
         "--curve",
-        help="comma-separated seconds per task (e.g. 1,5,30): run the split at each and print accuracy per time",
+        help="comma-separated seconds per task (e.g. 1,5,30): accuracy at each, from one run a task to the "
+        "longest (the search's schedule counts evaluations, so it passes through each shorter run's end)",
+    )
+    parser.add_argument(
+        "--separate-runs",
+        action="store_true",
+        help="with --curve: run the split once per time instead (slower; checks the one-run curve)",
     )
     parser.add_argument(
         "--no-check",
@@ -303,16 +331,21 @@ def main(argv: list[str] | None = None) -> int:
         "augment": args.augment,
         "max_evaluations": args.max_evaluations,
     }
-    curve: list[tuple[float, list[dict[str, Any]]]] = []
-    for seconds in times:
-        started = time.monotonic()
-        rows = run_split(tasks, seconds, args, options)
-        curve.append((seconds, rows))
+    if args.augment and len(times) > 1 and not args.separate_runs:
+        parser.error("--curve with --augment needs --separate-runs (the views split the time)")
+    started = time.monotonic()
+    if args.separate_runs:
+        curve = [(s, run_split(tasks, [s], args, options)[s]) for s in times]
+    else:
+        curve = sorted(run_split(tasks, sorted(times), args, options).items())
+    wall = time.monotonic() - started
+    for seconds, rows in curve:
         cap = args.max_evaluations or "none"
         print(
             f"settings: {len(tasks)} tasks from {args.tasks}, {seconds:g} s/task, {args.workers} workers, "
             f"max evaluations {cap}, split {args.split}, checks {','.join(checks) or 'none'}, "
-            f"vote {'off' if args.no_vote else 'on'}, augment {args.augment}, wall {time.monotonic() - started:.0f} s"
+            f"vote {'off' if args.no_vote else 'on'}, augment {args.augment}, wall {wall:.0f} s"
+            + (" (one run for the whole curve)" if len(curve) > 1 and not args.separate_runs else "")
         )
         print(report("all", rows))
         if args.split == "all":

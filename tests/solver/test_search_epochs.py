@@ -6,9 +6,13 @@ from __future__ import annotations
 import itertools
 import time
 
-from arcforge_solver.engines.protocol import Deadline, EngineContext
+import numpy as np
+import pytest
+
+from arcforge_solver.engines.protocol import Deadline, EngineContext, EngineResult
 from arcforge_solver.engines.search.enumerate import Budget, Enumerator
 from arcforge_solver.engines.search.search_engine import FIRST_EPOCH, SearchEngine, TaskSearch, epochs
+from arcforge_solver.tasks.model import Pair, Task
 from tests.solver.test_search_engine import unsolvable
 
 
@@ -64,3 +68,39 @@ def test_a_search_with_nothing_left_to_do_stops_early() -> None:
     )
     assert result.stats["generations"] == 2
     assert result.stats["evaluations"] < FIRST_EPOCH * 4
+
+
+def flip_task() -> Task:
+    rng = np.random.default_rng(5)
+    inputs = [rng.integers(0, 4, (3, 4)).astype(np.int8) for _ in range(3)]
+    return Task("flip", tuple(Pair(i, i[:, ::-1].copy()) for i in inputs[:2]), (Pair(inputs[2]),))
+
+
+def sources(result: EngineResult) -> list[str]:
+    return [c.source for c in result.candidates]
+
+
+def test_solve_at_zero_seconds_is_a_run_given_no_time() -> None:
+    engine = SearchEngine(max_cost=2, population=8)
+    task = unsolvable(side=4, n_pairs=2)
+    alone = engine.solve(task, Deadline(0), EngineContext(seed=3))
+    (at_zero, seen), (_, final) = engine.solve_at(task, Deadline(5), EngineContext(seed=3), [0])
+    assert at_zero == 0
+    assert sources(seen) == sources(alone)
+    assert seen.stats["evaluations"] == alone.stats["evaluations"] < final.stats["evaluations"]
+
+
+def test_solve_at_gives_a_search_that_ended_early_its_final_answer() -> None:
+    engine = SearchEngine(max_cost=2)
+    curve = engine.solve_at(flip_task(), Deadline(120), EngineContext(seed=3), [60, 90])
+    assert [s for s, _ in curve] == [60, 90, 120]
+    assert all(r.stats["train_solved"] for _, r in curve)
+    assert sources(curve[0][1]) == sources(curve[2][1])
+    assert curve[0][1].stats["evaluations"] == curve[2][1].stats["evaluations"]
+    # and that answer is a plain run's
+    assert sources(engine.solve(flip_task(), Deadline(120), EngineContext(seed=3))) == sources(curve[2][1])
+
+
+def test_solve_at_refuses_augmented_views() -> None:
+    with pytest.raises(ValueError, match="views split the time"):
+        SearchEngine(augment=1).solve_at(flip_task(), Deadline(1), EngineContext(), [0.5])

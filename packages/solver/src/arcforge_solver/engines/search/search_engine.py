@@ -24,7 +24,7 @@ import random
 import sys
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -60,6 +60,11 @@ LEARNED_GRACE_EVALUATIONS = 40000
 CONFIDENT_TABLE = 4
 """A train-exact program with at most this many learned table entries, and no fitted cell or object
 rule, is trusted to stop the search."""
+
+
+def _reserve(seconds: float) -> float:
+    """The time kept back from a deadline of `seconds` to build the candidates and return."""
+    return min(0.2, 0.05 * max(seconds, 0.0))
 
 
 def task_background(task: Task) -> int:
@@ -116,6 +121,8 @@ class _SearchBudget(Budget):
 
     def spent(self) -> bool:
         state = self.state
+        if state.moments and time.monotonic() >= state.moments[0]:
+            state.checkpoint()
         evaluations = self.evaluator.evaluations
         if state.solved_at is not None and evaluations >= state.solved_at + GRACE_EVALUATIONS:
             return True
@@ -146,6 +153,19 @@ class TaskSearch:
         """Evaluations when the first train-exact program leaning on a learned table was found."""
         self.deep_fits = 0
         self.rng = random.Random(seed ^ zlib.crc32(task.task_id.encode()))
+        self.moments: list[float] = []
+        """Monotonic times, ascending, at which `on_moment` sees the search (`SearchEngine.solve_at`)."""
+        self.on_moment: Callable[[], None] | None = None
+
+    def watch(self, moments: list[float], on_moment: Callable[[], None]) -> None:
+        self.moments, self.on_moment = moments, on_moment
+
+    def checkpoint(self) -> None:
+        """Every moment now past, seen once each."""
+        while self.moments and time.monotonic() >= self.moments[0]:
+            self.moments.pop(0)
+            if self.on_moment is not None:
+                self.on_moment()
 
     def domain(self, domain: Any) -> tuple[Any, ...]:
         if isinstance(domain, str):
@@ -232,18 +252,46 @@ class SearchEngine:
             raise ValueError(f"unknown property check {', '.join(unknown)} (known: {', '.join(CHECKS)})")
 
     def solve(self, task: Task, deadline: Deadline, context: EngineContext) -> EngineResult:
+        return self._solve(task, deadline, context, ())[-1][1]
+
+    def solve_at(
+        self, task: Task, deadline: Deadline, context: EngineContext, seconds: Sequence[float]
+    ) -> list[tuple[float, EngineResult]]:
+        """From one run to `deadline`, what it would have answered given each of `seconds` (each no
+        longer than the deadline's) instead: the schedule counts evaluations, never seconds
+        (`epochs`), so the run passes through every shorter run's state at that run's own end. The
+        result for each of `seconds`, then the run's own. Not with `augment`, whose views split
+        the time."""
+        if self.augment:
+            raise ValueError("solve_at: the augmented views split the time, so a shorter run is no prefix")
+        return self._solve(task, deadline, context, sorted(seconds))
+
+    def _solve(
+        self, task: Task, deadline: Deadline, context: EngineContext, seconds: Sequence[float]
+    ) -> list[tuple[float, EngineResult]]:
         started = time.monotonic()
         # keep a little time back to build the candidates and return
-        until = deadline.at - min(0.2, 0.05 * max(deadline.seconds, 0.0))
+        until = deadline.at - _reserve(deadline.seconds)
+        results: list[tuple[float, EngineResult]] = []
+
+        def checkpoint(state: TaskSearch, enumerator: Enumerator, totals: EvolutionTotals) -> None:
+            result = self._result(
+                task, state, enumerator, totals, candidates=self._members(state), started=started
+            )
+            results.append((seconds[len(results)], result))
+
+        moments = [deadline.started + s - _reserve(s) for s in seconds]
         extra = views(task, self.augment) if self.augment else []
         shares = 1 + len(extra)
         cap = None if self.max_evaluations is None else self.max_evaluations // shares
         # the untransformed run first, with its share; each view then shares what is left
         first_until = started + max(0.0, until - started) / shares
-        state, enumerator, evolution = self._search(task, first_until, cap, context.seed)
+        state, enumerator, totals = self._search(
+            task, first_until, cap, context.seed, moments=moments, checkpoint=checkpoint
+        )
         candidates = self._members(state)
-        evaluations = state.ev.evaluations
-        train_solved = state.board.best_fitness >= 1.0
+        evaluations = 0
+        train_solved = False
         for k, view in enumerate(extra):
             now = time.monotonic()
             view_until = now + max(0.0, until - now) / (len(extra) - k)
@@ -251,10 +299,41 @@ class SearchEngine:
             candidates += [_through(view, c, node) for c, node in self._members(seen)]
             evaluations += seen.ev.evaluations
             train_solved = train_solved or seen.board.best_fitness >= 1.0
+        final = self._result(
+            task,
+            state,
+            enumerator,
+            totals,
+            candidates=candidates,
+            started=started,
+            view_evaluations=evaluations,
+            view_solved=train_solved,
+            views=len(extra),
+        )
+        # deadlines the search did not live to see (it stopped early) have its final answer
+        results += [(s, final) for s in seconds[len(results) :]]
+        return [*results, (deadline.seconds, final)]
+
+    def _result(
+        self,
+        task: Task,
+        state: TaskSearch,
+        enumerator: Enumerator,
+        totals: EvolutionTotals,
+        *,
+        candidates: list[tuple[Candidate, Node]],
+        started: float,
+        view_evaluations: int = 0,
+        view_solved: bool = False,
+        views: int = 0,
+    ) -> EngineResult:
+        """The ranked candidates and the stats of the search as it stands."""
         ordered = order_by_vote(task, state.bg, [c for c, _ in candidates], self.checks)
         tables = {c.source for c, node in candidates if memorised(node)}
         top = ordered[0] if ordered else None
         seconds = time.monotonic() - started
+        evaluations = state.ev.evaluations + view_evaluations
+        train_solved = state.board.best_fitness >= 1.0 or view_solved
         stats = {
             "evaluations": evaluations,
             "evals_per_s": evaluations / seconds if seconds > 0 else 0.0,
@@ -262,26 +341,36 @@ class SearchEngine:
             "enumerated": sum(len(v) for v in enumerator.pool.values()),
             "duplicates": enumerator.duplicates,
             "completed_cost": enumerator.completed_cost,
-            "generations": evolution.generations,
-            "children": evolution.children,
+            "generations": totals.generations,
+            "children": totals.children,
             "train_solved": train_solved,
             "best_fitness": max(state.board.best_fitness, 1.0 if train_solved else 0.0),
             "train_exact_programs": sum(1 for c in ordered if c.train_fitness >= 1.0),
             # the first choice fits the train pairs only through a memorised table (`learn.memorised`)
             "memorised": top is not None and top.train_fitness >= 1.0 and top.source in tables,
-            "views": len(extra),
+            "views": views,
         }
         return EngineResult(task.task_id, ordered, stats)
 
     def _search(
-        self, task: Task, until: float, max_evaluations: int | None, seed: int
+        self,
+        task: Task,
+        until: float,
+        max_evaluations: int | None,
+        seed: int,
+        *,
+        moments: Sequence[float] = (),
+        checkpoint: Callable[[TaskSearch, Enumerator, EvolutionTotals], None] | None = None,
     ) -> tuple[TaskSearch, Enumerator, EvolutionTotals]:
-        """Epochs (`epochs`) of enumeration, then evolution, until `until` or the evaluation cap."""
+        """Epochs (`epochs`) of enumeration, then evolution, until `until` or the evaluation cap;
+        `checkpoint` is called with the search as it stands at each of `moments` it lives to see."""
         state = TaskSearch(task, seed)
         cap = max_evaluations if max_evaluations is not None else sys.maxsize
         budget = _SearchBudget(until, state.ev, cap, state)
         enumerator = Enumerator(state.ev, state.domain, state.bg, state.on_enumerated)
         totals = EvolutionTotals()
+        if checkpoint is not None and moments:
+            state.watch(list(moments), lambda: checkpoint(state, enumerator, totals))
         enumerated_all = False
         for epoch_end, enumeration_end in epochs(self.enumerate_share):
             before = state.ev.evaluations
