@@ -1,14 +1,14 @@
-"""The model-free search engine: enumerate typed DSL compositions breadth first, then evolve.
+"""The model-free search engine: epochs of typed DSL enumeration, breadth first, then evolution.
 
 `SearchEngine(**options).solve(task, deadline, context)` returns trusted candidates ranked best
 first, each a standalone `def solve(grid)` over `arcforge_solver.dsl`. Options (others ignored):
 - `max_cost` (4): the enumeration levels always run (time allowing);
-- `deepest` (6): levels past `max_cost` the enumeration goes on to while its share of the time lasts
-  and the task is unsolved, so a longer deadline buys deeper compositions (the first levels, and so
-  the first second, are unchanged); at most `MAX_FOUND` programs are held;
-- `population` (48), `generations` (None: until the deadline): the evolution's shape;
+- `deepest` (6): levels past `max_cost` the enumeration goes on to while the task is unsolved, so
+  a longer deadline buys deeper compositions (the first levels, and so the first second, are
+  unchanged); at most `MAX_FOUND` programs are held;
+- `population` (48), `generations` (None: until the deadline, over all epochs): the evolution's shape;
 - `max_evaluations` (None): a cap on evaluations, which makes a run independent of machine speed;
-- `enumerate_share` (0.7): the part of the time the enumeration may take when unsolved;
+- `enumerate_share` (0.7): the part of each epoch (`epochs`) the enumeration takes before the evolution;
 - `candidates` (16): how many ranked candidates to hand back (agreeing programs come on top);
 - `vote` (True): order train-exact programs by vote (`engines.ranking.vote`), not simplicity alone;
 - `checks` (all of `properties.CHECKS`): the property checks that demote a train-exact program
