@@ -1,6 +1,6 @@
 """Rules whose tables are learned from a task's train pairs and written into the program:
-cell rules over a neighbourhood feature, stamps painted around cells of a colour, and object
-recolouring by a property."""
+cell rules over a neighbourhood feature, stamps painted around cells of a colour or around objects
+of a shape, and object recolouring by a property."""
 
 from __future__ import annotations
 
@@ -157,6 +157,31 @@ def stamp_cells(grid: Grid, stamps: Stamps, bg: int = 0) -> Grid:
                 free = grid[r, c] == bg
                 r, c = r[free], c[free]
             out[r, c] = new
+    return cast("Grid", out)
+
+
+ObjectStamps = Mapping[str, tuple[tuple[int, int, int], ...]]
+"""Object key (`object_key`) -> marks (row, column, colour) from the top-left of its bounding box."""
+
+
+def object_key(obj: Obj) -> str:
+    """An object's shape and colours as text: "2x3:55.555" (rows of its box, '.' where not its)."""
+    cells = "".join("." if v < 0 else str(int(v)) for v in obj.patch.ravel())
+    return f"{obj.height}x{obj.width}:{cells}"
+
+
+@primitive
+def stamp_objects(grid: Grid, stamps: ObjectStamps, bg: int = 0) -> Grid:
+    """Around every object (any colours, joined diagonally too) whose key (`object_key`) is in
+    `stamps`, paint its marks onto the background cells they land on; other objects stay as they
+    are. Marks read the input grid, so their order does not matter unless two land on one cell."""
+    out = grid.copy()
+    h, w = grid.shape
+    for obj in objects(grid, bg, diagonal=True, by_colour=False):
+        for dr, dc, new in stamps.get(object_key(obj), ()):
+            r, c = obj.top + dr, obj.left + dc
+            if 0 <= r < h and 0 <= c < w and grid[r, c] == bg:
+                out[r, c] = new
     return cast("Grid", out)
 
 

@@ -23,10 +23,13 @@ from arcforge_solver.dsl.rules import (
     FEATURES,
     OBJECT_PROPERTIES,
     OUTSIDE,
+    ObjectStamps,
     Stamps,
     cell_features,
+    object_key,
     object_property,
     stamp_cells,
+    stamp_objects,
 )
 from arcforge_solver.engines.search.program import Node
 from arcforge_solver.tasks.model import Grid
@@ -154,6 +157,61 @@ def _marks_at(
         if new != (colour if dr == dc == 0 else bg):
             found.append((int(colour), new))
     return found
+
+
+OBJECT_STAMP_RADII = (1, 2)
+"""How far beyond an object's bounding box its marks may reach, nearest first."""
+MAX_STAMPED_OBJECTS = 40
+"""More objects than this in one grid (speckle) are not fitted."""
+
+
+def fit_object_stamps(
+    values: Sequence[Grid], targets: Sequence[Grid], tests: Sequence[Grid | None], bg: int
+) -> ObjectStamps | None:
+    """Object stamps (`dsl.stamp_objects`) that turn every value into its target, where the
+    targets only paint background cells: for each object shape and colours (`dsl.object_key`),
+    the marks that every object with that key shows at the same place around (or inside) its
+    bounding box. Where a cell stamp (`fit_stamps`) needs one mark per colour, these may differ
+    from one cell of an object to the next (a colour at each corner of a square). The nearest
+    reach that reproduces all targets, or None; None too when a test value holds an object whose
+    key no train value has."""
+    if not _same_shapes(values, targets) or all(
+        np.array_equal(v, t) for v, t in zip(values, targets, strict=True)
+    ):
+        return None
+    if any(np.any((v != t) & (v != bg)) for v, t in zip(values, targets, strict=True)):
+        return None  # an object's own cell changed: not a stamp
+    try:
+        found = [objects(v, bg, diagonal=True, by_colour=False) for v in values]
+        seen = [objects(t, bg, diagonal=True, by_colour=False) for t in tests if isinstance(t, np.ndarray)]
+    except dsl.DSLError:
+        return None
+    if any(len(objs) > MAX_STAMPED_OBJECTS for objs in found):
+        return None
+    keys = {object_key(o) for objs in found for o in objs}
+    if any(object_key(o) not in keys for objs in seen for o in objs):
+        return None
+    for reach in OBJECT_STAMP_RADII:
+        shown: dict[tuple[str, int, int], set[int]] = {}
+        for v, t, objs in zip(values, targets, found, strict=True):
+            h, w = v.shape
+            for obj in objs:
+                key = object_key(obj)
+                for dr in range(-reach, obj.height + reach):
+                    for dc in range(-reach, obj.width + reach):
+                        r, c = obj.top + dr, obj.left + dc
+                        if 0 <= r < h and 0 <= c < w and v[r, c] == bg:
+                            shown.setdefault((key, dr, dc), set()).add(int(t[r, c]))
+        marks: dict[str, list[tuple[int, int, int]]] = {}
+        for (key, dr, dc), colours in shown.items():
+            if len(colours) == 1 and (new := next(iter(colours))) != bg:
+                marks.setdefault(key, []).append((dr, dc, new))
+        if not marks:
+            continue
+        fitted = {key: tuple(sorted(m)) for key, m in marks.items()}
+        if all(np.array_equal(stamp_objects(v, fitted, bg), t) for v, t in zip(values, targets, strict=True)):
+            return fitted
+    return None
 
 
 def fit_object_recolour(
@@ -292,6 +350,9 @@ def finishers(
         stamps = fit_stamps(train, targets, tests, bg)
         if stamps is not None:
             out.append(Node("stamp_cells", (node,), (stamps,), kw))
+        object_stamps = fit_object_stamps(train, targets, tests, bg)
+        if object_stamps is not None:
+            out.append(Node("stamp_objects", (node,), (object_stamps,), kw))
         recolour = fit_object_recolour(train, targets, tests, bg)
         if recolour is not None:
             prop, table, diagonal = recolour
@@ -310,7 +371,7 @@ def table_size(node: Node) -> int:
     )
 
 
-FITTED_RULES = ("apply_cell_rule", "stamp_cells", "recolour_objects")
+FITTED_RULES = ("apply_cell_rule", "stamp_cells", "stamp_objects", "recolour_objects")
 MEMORISED_TABLE = 5
 """A cell rule with more entries than this has learned the train cells, not a rule. Chosen on the
 ARC-AGI-2 tune split at 2 s a task: of the train-exact programs ending in a cell rule, 1 with more

@@ -65,7 +65,7 @@ OBJECT_OPS: tuple[OpSpec, ...] = _ops("objects")
 PART_OPS: tuple[OpSpec, ...] = _ops("parts")
 BINARY_OPS: tuple[OpSpec, ...] = _ops("binary")
 
-LEARNED_OPS = ("map_colours", "apply_cell_rule", "stamp_cells", "recolour_objects")
+LEARNED_OPS = ("map_colours", "apply_cell_rule", "stamp_cells", "stamp_objects", "recolour_objects")
 """Final steps whose parameters are fitted to the train outputs (see `learn`)."""
 
 # structure first: the few objects and parts found early are expanded first at the next level

@@ -1,0 +1,109 @@
+"""Object stamps: marks painted around every object of one shape and colours (`dsl.stamp_objects`),
+fitted from the train pairs (`learn.fit_object_stamps`) where the marks differ from one cell of an
+object to the next, so that no stamp per colour explains them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from arcforge_solver.dsl import objects, stamp_objects
+from arcforge_solver.dsl.rules import object_key
+from arcforge_solver.engines.protocol import Deadline, EngineContext
+from arcforge_solver.engines.search.learn import fit_object_stamps, fit_stamps, memorised, table_size
+from arcforge_solver.engines.search.program import Node
+from arcforge_solver.engines.search.search_engine import SearchEngine
+from arcforge_solver.tasks.model import Pair, Task
+
+SQUARE = "2x2:5555"
+CORNERS = ((-1, -1, 1), (-1, 2, 2), (2, -1, 3), (2, 2, 4))
+"""A different colour at each diagonal corner of a grey 2 x 2 square."""
+
+
+def squares(seed: int, size: int = 11, count: int = 2) -> np.ndarray:
+    """Grey 2 x 2 squares, each in a 5 x 5 block of its own, so every corner shows."""
+    rng = np.random.default_rng(seed)
+    grid = np.zeros((size, size), dtype=np.int8)
+    blocks = [(r, c) for r in range(0, size - 4, 5) for c in range(0, size - 4, 5)]
+    for k in rng.choice(len(blocks), size=count, replace=False):
+        r, c = (b + 1 + int(rng.integers(0, 2)) for b in blocks[int(k)])
+        grid[r : r + 2, c : c + 2] = 5
+    return grid
+
+
+def cornered(grid: np.ndarray) -> np.ndarray:
+    """What the rule gives, written out by hand."""
+    out = grid.copy()
+    for r, c in zip(*np.nonzero(grid == 5), strict=True):
+        if r and c and grid[r - 1, c] == 0 and grid[r, c - 1] == 0:  # a square's top-left cell
+            for dr, dc, colour in CORNERS:
+                out[r + dr, c + dc] = colour
+    return out
+
+
+def test_an_object_stamp_paints_around_objects_of_its_key_only() -> None:
+    grid = np.zeros((6, 7), dtype=np.int8)
+    grid[1:3, 1:3] = 5
+    grid[3, 5] = 6  # an object with no stamp
+    (square, single) = objects(grid, 0, diagonal=True, by_colour=False)
+    assert object_key(square) == SQUARE and object_key(single) == "1x1:6"
+    out = stamp_objects(grid, {SQUARE: CORNERS})
+    assert out.tolist() == [
+        [1, 0, 0, 2, 0, 0, 0],
+        [0, 5, 5, 0, 0, 0, 0],
+        [0, 5, 5, 0, 0, 0, 0],
+        [3, 0, 0, 4, 0, 6, 0],
+        [0, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0],
+    ]
+    # marks land on background only, and those beyond the edge are dropped
+    grid[0, 0] = 7
+    assert stamp_objects(grid, {SQUARE: CORNERS})[0, 0] == 7
+    assert stamp_objects(grid[1:, 1:], {SQUARE: CORNERS})[2, 2] == 4
+
+
+def test_object_stamps_are_fitted_and_carry_to_a_new_grid_where_a_cell_stamp_cannot() -> None:
+    inputs = [squares(seed) for seed in (1, 2)]
+    targets = [cornered(g) for g in inputs]
+    fresh = squares(7, size=14, count=3)
+    stamps = fit_object_stamps(inputs, targets, [fresh], bg=0)
+    assert stamps == {SQUARE: tuple(sorted(CORNERS))}
+    assert np.array_equal(stamp_objects(fresh, stamps), cornered(fresh))
+    # one colour's cells show four different marks: no stamp per colour fits
+    assert fit_stamps(inputs, targets, [fresh], bg=0) is None
+
+
+def test_no_object_stamp_for_changed_objects_unseen_shapes_or_no_change() -> None:
+    inputs = [squares(seed) for seed in (1, 2)]
+    targets = [cornered(g) for g in inputs]
+    recoloured = [t.copy() for t in targets]
+    for t in recoloured:
+        t[t == 5] = 8  # the objects' own cells change too
+    assert fit_object_stamps(inputs, recoloured, [], bg=0) is None
+    odd = squares(3)
+    odd[odd == 5] = 6  # a test object whose shape and colours no train input shows
+    assert fit_object_stamps(inputs, targets, [odd], bg=0) is None
+    assert fit_object_stamps(inputs, targets, [None], bg=0) is not None  # a test not yet known
+    assert fit_object_stamps(inputs, inputs, [], bg=0) is None
+
+
+def test_an_object_stamp_counts_its_marks_and_is_a_fitted_rule() -> None:
+    node = Node("stamp_objects", (Node("grid"),), ({SQUARE: CORNERS},))
+    assert table_size(node) == 4
+    assert not memorised(node)
+
+
+def test_the_search_answers_with_the_object_stamp_and_its_source_runs() -> None:
+    inputs = [squares(seed) for seed in (1, 2, 3)]
+    test_input = squares(7, size=14, count=3)
+    task = Task(
+        "corners",
+        tuple(Pair(g, cornered(g)) for g in inputs),
+        (Pair(test_input, cornered(test_input)),),
+    )
+    engine = SearchEngine(max_cost=1, deepest=1, max_evaluations=3000, generations=1)
+    best = engine.solve(task, Deadline(300), EngineContext(seed=3)).candidates[0]
+    assert best.train_fitness == 1.0 and "stamp_objects(" in best.source
+    assert np.array_equal(best.predictions[0], cornered(test_input))
+    namespace: dict[str, object] = {}
+    exec(best.source, namespace)  # the program as the runtime writes it out: literals only
+    assert np.array_equal(namespace["solve"](test_input), cornered(test_input))  # type: ignore[operator]
