@@ -164,6 +164,7 @@ ObjectStamps = Mapping[str, tuple[tuple[int, int, int], ...]]
 """Object key (`object_key`) -> marks (row, column, colour) from the top-left of its bounding box."""
 
 
+@primitive
 def object_key(obj: Obj) -> str:
     """An object's shape and colours as text: "2x3:55.555" (rows of its box, '.' where not its)."""
     cells = "".join("." if v < 0 else str(int(v)) for v in obj.patch.ravel())
