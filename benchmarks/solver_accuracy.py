@@ -76,12 +76,14 @@ def load_tasks(path: Path) -> list[Task]:
     return tasks
 
 
-def variants(checks: list[str]) -> dict[str, tuple[bool, list[str]]]:
-    """The selection variants `--ablate` compares on one search: name -> (vote, checks)."""
-    out = {"as run": (True, checks), "no vote": (False, checks), "no checks": (True, [])}
-    out["neither"] = (False, [])
+def variants(checks: list[str]) -> dict[str, tuple[bool, list[str], bool]]:
+    """The selection variants `--ablate` compares on one search: name -> (vote, checks, memorised
+    tables demoted)."""
+    out = {"as run": (True, checks, True), "no vote": (False, checks, True), "no checks": (True, [], True)}
+    out["neither"] = (False, [], True)
+    out["tables not demoted"] = (True, checks, False)
     for name in checks:
-        out[f"no {name}"] = (True, [c for c in checks if c != name])
+        out[f"no {name}"] = (True, [c for c in checks if c != name], True)
     return out
 
 
@@ -134,9 +136,11 @@ def _row(
     chosen: dict[str, list[bool]] = {}
     if ablate:  # the same search, its candidates chosen each way
         bg = task_background(blind)
-        for name, (vote, checks) in variants(options["checks"]).items():
+        tables = result.stats.get("memorised_sources", ())
+        for name, (vote, checks, demote) in variants(options["checks"]).items():
             pool = result.candidates if vote else simplest_per_prediction(result.candidates)
-            chosen[name] = hits(task, first_two_distinct(order_by_vote(blind, bg, pool, checks)))
+            ordered = order_by_vote(blind, bg, pool, checks, tables if demote else ())
+            chosen[name] = hits(task, first_two_distinct(ordered))
     best = result.candidates[0] if result.candidates else None
     train_solved = bool(result.stats.get("train_solved", False))
     completed = int(result.stats.get("completed_cost", 0))
@@ -222,7 +226,7 @@ def ablation_table(rows: list[dict[str, Any]]) -> str:
     for name in rows[0]["variants"] if rows else ():
         solved = sum(all(r["variants"][name]) for r in rows)
         right = sum(r["train_solved"] and all(r["variants"][name]) for r in rows)
-        lines.append(f"  {name:<14} solved {solved:>4}  right on test {right}/{train}")
+        lines.append(f"  {name:<18} solved {solved:>4}  right on test {right}/{train}")
     return "\n".join(lines)
 
 

@@ -59,16 +59,17 @@ def test_report_failure_table_and_ablation() -> None:
     assert table[4].strip() == "wrong on test through a memorised table: 1"
     assert table[5].strip() == "timed out in enumeration level 2: 2"
     ablation = bench.ablation_table(rows)
-    assert "as run         solved    1  right on test 1/2" in ablation
-    assert "no vote        solved    0  right on test 0/2" in ablation
+    assert "as run             solved    1  right on test 1/2" in ablation
+    assert "no vote            solved    0  right on test 0/2" in ablation
 
 
 def test_variants_switch_off_each_check_once() -> None:
     variants = bench.variants(["size", "palette"])
-    assert variants["as run"] == (True, ["size", "palette"])
-    assert variants["no vote"] == (False, ["size", "palette"])
-    assert variants["no size"] == (True, ["palette"])
-    assert variants["neither"] == (False, [])
+    assert variants["as run"] == (True, ["size", "palette"], True)
+    assert variants["no vote"] == (False, ["size", "palette"], True)
+    assert variants["no size"] == (True, ["palette"], True)
+    assert variants["neither"] == (False, [], True)
+    assert variants["tables not demoted"] == (True, ["size", "palette"], False)
 
 
 def write_task(

@@ -55,6 +55,26 @@ def test_demerits_come_before_votes() -> None:
     assert ordered[0] is lone
 
 
+def test_a_group_counts_its_least_demerited_member_which_leads_it() -> None:
+    flawed, sound, rival = cand("flawed", 1, X), cand("sound", 4, X), cand("rival", 2, Y)
+    ordered = vote([flawed, sound, rival], demerits=lambda c: 1 if c.source != "# sound" else 0)
+    # "sound" clears its group, so the group goes first, headed by it, not by the simpler "flawed"
+    assert [c.source for c in ordered] == ["# sound", "# rival", "# flawed"]
+
+
+def test_memorised_tables_rank_after_any_other_train_exact_program() -> None:
+    task = Task("t", pairs(dsl.flip_lr, INPUTS), (Pair(g([[1, 2, 0], [0, 0, 3]])),))
+    tables = [cand(f"table{i}", 1, X) for i in range(3)]  # three memorised tables that agree
+    lone = cand("lone", 6, Y)
+    ordered = order_by_vote(task, 0, [*tables, lone], ["size"], {c.source for c in tables})
+    assert ordered[0] is lone
+    assert first_two_distinct(ordered)[1].predictions[0] is X  # still the second attempt
+    # without the sources marked, the three agreeing tables outvote it
+    assert order_by_vote(task, 0, [*tables, lone], ["size"])[0] is tables[0]
+    # with no property checks the tables are still demoted
+    assert order_by_vote(task, 0, [*tables, lone], [], {c.source for c in tables})[0] is lone
+
+
 def node(op: str, *params: int) -> Node:
     return Node(op, (Node("grid"),), params)
 

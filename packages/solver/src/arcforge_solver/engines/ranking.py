@@ -63,8 +63,9 @@ def vote(
 ) -> list[Candidate]:
     """Candidates best first: one head per group of train-exact candidates with equal test predictions,
     groups ordered by (fewest demerits, most total weight, simplest head); then the other candidates
-    by rank; then the groups' other members. `demerits` counts the properties a candidate's test
-    output breaks (see the search engine's property checks)."""
+    by rank; then the groups' other members. `demerits` counts what speaks against a candidate (the
+    properties its test output breaks, a memorised table: see the search engine); a group has the
+    fewest of its members', and the first member in rank order with that few heads it."""
     groups: dict[tuple[object, ...], list[Candidate]] = {}
     rest: list[Candidate] = []
     for candidate in rank(candidates):
@@ -72,16 +73,14 @@ def vote(
             groups.setdefault(predictions_key(candidate.predictions), []).append(candidate)
         else:
             rest.append(candidate)
-
-    def group_key(members: list[Candidate]) -> tuple[int, float, int]:
-        head = members[0]
-        return (
-            demerits(head) if demerits is not None else 0,
-            -sum(vote_weight(m) for m in members),
-            head.complexity,
-        )
-
-    ordered = sorted(groups.values(), key=group_key)  # stable: rank order breaks ties
+    heads: list[tuple[int, float, int, list[Candidate]]] = []
+    for members in groups.values():
+        counts = [demerits(m) for m in members] if demerits is not None else [0] * len(members)
+        fewest = min(counts)
+        at = counts.index(fewest)
+        members.insert(0, members.pop(at))  # the best-supported reading of the group leads it
+        heads.append((fewest, -sum(vote_weight(m) for m in members), members[0].complexity, members))
+    ordered = [h[3] for h in sorted(heads, key=lambda h: h[:3])]  # stable: rank order breaks ties
     return [g[0] for g in ordered] + rest + [m for g in ordered for m in g[1:]]
 
 

@@ -24,7 +24,7 @@ import random
 import sys
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,6 +57,11 @@ GRACE_EVALUATIONS = 3000
 """After the first confident train-exact program, search this many more evaluations for a second one."""
 LEARNED_GRACE_EVALUATIONS = 40000
 """After a train-exact program that leans on a learned table, search this much more for a plainer one."""
+MEMORISED_DEMERITS = 100
+"""A program that leans on a memorised table (`learn.memorised`) counts as breaking more properties
+than there are checks: any train-exact program without one goes first, whatever it breaks or however
+many tables agree. Such tables are right on test about one time in five (the README's figures), so
+they stay only as a last resort, most often the second attempt."""
 CONFIDENT_TABLE = 4
 """A train-exact program with at most this many learned table entries, and no fitted cell or object
 rule, is trusted to stop the search."""
@@ -328,8 +333,8 @@ class SearchEngine:
         views: int = 0,
     ) -> EngineResult:
         """The ranked candidates and the stats of the search as it stands."""
-        ordered = order_by_vote(task, state.bg, [c for c, _ in candidates], self.checks)
         tables = {c.source for c, node in candidates if memorised(node)}
+        ordered = order_by_vote(task, state.bg, [c for c, _ in candidates], self.checks, tables)
         top = ordered[0] if ordered else None
         seconds = time.monotonic() - started
         evaluations = state.ev.evaluations + view_evaluations
@@ -348,6 +353,7 @@ class SearchEngine:
             "train_exact_programs": sum(1 for c in ordered if c.train_fitness >= 1.0),
             # the first choice fits the train pairs only through a memorised table (`learn.memorised`)
             "memorised": top is not None and top.train_fitness >= 1.0 and top.source in tables,
+            "memorised_sources": sorted(tables),
             "views": views,
         }
         return EngineResult(task.task_id, ordered, stats)
@@ -418,18 +424,24 @@ class SearchEngine:
         return out
 
 
-def order_by_vote(task: Task, bg: int, candidates: list[Candidate], checks: Sequence[str]) -> list[Candidate]:
-    """`engines.ranking.vote` with demerits from the task's property checks (`properties`)."""
-    if not checks:
-        return vote(candidates)
-    rules = PropertyChecks(task, bg, checks)
+def order_by_vote(
+    task: Task,
+    bg: int,
+    candidates: list[Candidate],
+    checks: Sequence[str],
+    memorised_sources: Collection[str] = (),
+) -> list[Candidate]:
+    """`engines.ranking.vote` with demerits from the task's property checks (`properties`), and
+    `MEMORISED_DEMERITS` for each program in `memorised_sources` (`learn.memorised`)."""
+    rules = PropertyChecks(task, bg, checks) if checks else None
     broken: dict[tuple[object, ...], int] = {}
+    tables = set(memorised_sources)
 
     def demerits(candidate: Candidate) -> int:
         key = predictions_key(candidate.predictions)
         if key not in broken:
-            broken[key] = rules.demerits(candidate.predictions)
-        return broken[key]
+            broken[key] = rules.demerits(candidate.predictions) if rules is not None else 0
+        return broken[key] + (MEMORISED_DEMERITS if candidate.source in tables else 0)
 
     return vote(candidates, demerits)
 
