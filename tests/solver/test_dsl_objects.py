@@ -127,3 +127,44 @@ def test_rigid_gravity() -> None:
     g = as_grid([[1, 1, 0], [0, 0, 0], [0, 2, 0], [0, 0, 0]])
     assert eq(gravity_objects(g, "down"), [[0, 0, 0], [0, 0, 0], [1, 1, 0], [0, 2, 0]])
     assert eq(gravity_objects(g, "right"), [[0, 1, 1], [0, 0, 0], [0, 0, 2], [0, 0, 0]])
+
+
+def _reference_components(grid: np.ndarray, diagonal: bool, by_colour: bool) -> list[set[tuple[int, int]]]:
+    """Components by repeated merging of touching cells: slow, and plainly right."""
+    h, w = grid.shape
+    cells = [(r, c) for r in range(h) for c in range(w) if grid[r, c] != 0]
+    owner = {cell: {cell} for cell in cells}
+    steps = [(1, 0), (0, 1), (1, 1), (1, -1)] if diagonal else [(1, 0), (0, 1)]
+    for r, c in cells:
+        for dr, dc in steps:
+            near = (r + dr, c + dc)
+            if (
+                near in owner
+                and (not by_colour or grid[near] == grid[r, c])
+                and owner[near] is not owner[(r, c)]
+            ):
+                merged = owner[(r, c)] | owner[near]
+                for cell in merged:
+                    owner[cell] = merged
+    seen: list[set[tuple[int, int]]] = []
+    for cell in cells:  # reading order of each component's first cell
+        if not any(owner[cell] is s for s in seen):
+            seen.append(owner[cell])
+    return seen
+
+
+@pytest.mark.parametrize("diagonal,by_colour", [(False, True), (True, False), (True, True)])
+def test_objects_match_a_reference_labelling(diagonal: bool, by_colour: bool) -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 13, size=2))
+        grid = (rng.integers(1, 4, size=(h, w)) * (rng.random((h, w)) < 0.55)).astype(np.int8)
+        expected = _reference_components(grid, diagonal, by_colour)
+        if not expected:
+            continue
+        found = objects(grid, 0, diagonal=diagonal, by_colour=by_colour)
+        assert len(found) == len(expected)
+        for obj, cells in zip(found, expected, strict=True):
+            rows, cols = np.nonzero(obj.patch >= 0)
+            assert {(int(r) + obj.top, int(c) + obj.left) for r, c in zip(rows, cols, strict=True)} == cells
+            assert all(obj.patch[r - obj.top, c - obj.left] == grid[r, c] for r, c in cells)

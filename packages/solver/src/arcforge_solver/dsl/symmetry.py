@@ -128,17 +128,14 @@ def _mirror_fill(grid: Grid, hole: int, axis: int, centre2: int) -> Grid | None:
     cells disagree with their mirror images."""
     g = grid if axis == 0 else grid.T
     n = g.shape[0]
+    rows = np.arange(max(0, centre2 - n + 1), min(n, centre2 + 1))
+    rows = rows[2 * rows != centre2]  # the row on the line mirrors itself
+    a, b = g[rows], g[centre2 - rows]
+    known = (a != hole) & (b != hole)
+    if (a[known] != b[known]).any():
+        return None
     out = g.copy()
-    for i in range(n):
-        j = centre2 - i
-        if j < 0 or j >= n or j == i:
-            continue
-        a, b = g[i], g[j]
-        known = (a != hole) & (b != hole)
-        if (a[known] != b[known]).any():
-            return None
-        take = (out[i] == hole) & (b != hole)
-        out[i][take] = b[take]
+    out[rows] = np.where((a == hole) & (b != hole), b, a)
     return out if axis == 0 else np.ascontiguousarray(out.T)
 
 
