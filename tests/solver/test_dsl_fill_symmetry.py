@@ -90,6 +90,11 @@ def test_symmetry_completion() -> None:
 def test_tiling_completion() -> None:
     g = as_grid([[1, 2, 1, 2], [3, 4, 0, 4], [1, 0, 1, 2]])
     assert eq(complete_tiling(g, 0), [[1, 2, 1, 2], [3, 4, 3, 4], [1, 2, 1, 2]])
+    # a whole row's 3s are holes: the period's place still has a known cell two rows down
+    rows = as_grid([[1, 2, 1, 2], [0, 4, 0, 4], [1, 2, 1, 2], [3, 4, 3, 4]])
+    assert eq(complete_tiling(rows, 0), [[1, 2, 1, 2], [3, 4, 3, 4], [1, 2, 1, 2], [3, 4, 3, 4]])
+    # one known cell: a 1 x 1 period, though no row or column alone has a known cell everywhere
+    assert eq(complete_tiling(as_grid([[0, 0], [0, 2]]), 0), [[2, 2], [2, 2]])
     h = as_grid([[1, 2, 1, 2], [3, 4, 7, 7], [1, 2, 7, 7]])
     assert eq(extract_tiling_fill(h, 7), [[3, 4], [1, 2]])
     with pytest.raises(DSLError):
