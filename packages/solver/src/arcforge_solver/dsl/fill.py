@@ -7,7 +7,7 @@ from typing import cast
 
 import numpy as np
 
-from arcforge_solver.dsl.core import DSLError, Grid, Mask
+from arcforge_solver.dsl.core import DSLError, Grid, Mask, quarter_turns
 from arcforge_solver.dsl.primitive import DIRECTIONS, grid_op, primitive
 
 
@@ -71,7 +71,7 @@ def gravity(grid: Grid, direction: str, bg: int = 0) -> Grid:
     """Every non-`bg` cell falls as far as it can towards `direction` (down, up, left, right),
     keeping its order in its column or row."""
     turns = {"down": 0, "left": 1, "up": 2, "right": 3}[direction]
-    g = np.rot90(grid, turns)  # now fall down
+    g = quarter_turns(grid, turns)  # now fall down
     out = np.full_like(g, bg)
     h = g.shape[0]
     for c in range(g.shape[1]):
@@ -79,7 +79,7 @@ def gravity(grid: Grid, direction: str, bg: int = 0) -> Grid:
         cells = col[col != bg]
         if cells.size:
             out[h - cells.size :, c] = cells
-    return np.ascontiguousarray(np.rot90(out, -turns))
+    return np.ascontiguousarray(quarter_turns(out, -turns))
 
 
 @primitive(grid_op((-1, 0, 1), (-1, 0, 1), bg=True, max_arg_cost=1, order=570))
@@ -97,11 +97,11 @@ def extend_rays(grid: Grid, direction: str, bg: int = 0) -> Grid:
     """Every coloured cell casts its colour towards `direction` over background, to the edge or
     the next coloured cell."""
     turns = {"down": 0, "left": 1, "up": 2, "right": 3}[direction]
-    g = np.rot90(grid, turns).copy()
+    g = quarter_turns(grid, turns).copy()
     for r in range(1, g.shape[0]):
         carry = (g[r] == bg) & (g[r - 1] != bg)
         g[r][carry] = g[r - 1][carry]
-    return np.ascontiguousarray(np.rot90(g, -turns))
+    return np.ascontiguousarray(quarter_turns(g, -turns))
 
 
 @primitive(grid_op(bg=True, order=350))

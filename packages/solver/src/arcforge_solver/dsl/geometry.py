@@ -6,25 +6,25 @@ from typing import cast
 
 import numpy as np
 
-from arcforge_solver.dsl.core import DSLError, Grid, check_grid
+from arcforge_solver.dsl.core import DSLError, Grid, check_grid, quarter_turns
 from arcforge_solver.dsl.primitive import grid_op, primitive
 
 
 @primitive(grid_op(order=10))
 def rot90(grid: Grid) -> Grid:
     """Rotate a quarter turn anticlockwise."""
-    return np.ascontiguousarray(np.rot90(grid, 1))
+    return np.ascontiguousarray(quarter_turns(grid, 1))
 
 
 @primitive(grid_op(order=20))
 def rot180(grid: Grid) -> Grid:
-    return np.ascontiguousarray(np.rot90(grid, 2))
+    return np.ascontiguousarray(quarter_turns(grid, 2))
 
 
 @primitive(grid_op(order=30))
 def rot270(grid: Grid) -> Grid:
     """Rotate a quarter turn clockwise."""
-    return np.ascontiguousarray(np.rot90(grid, 3))
+    return np.ascontiguousarray(quarter_turns(grid, 3))
 
 
 @primitive(grid_op(order=40))
@@ -47,7 +47,7 @@ def transpose(grid: Grid) -> Grid:
 @primitive(grid_op(order=70))
 def antitranspose(grid: Grid) -> Grid:
     """Mirror about the anti-diagonal."""
-    return np.ascontiguousarray(np.rot90(grid, 2).T)
+    return np.ascontiguousarray(quarter_turns(grid, 2).T)
 
 
 @primitive
@@ -145,8 +145,8 @@ def rotate_tile_4(grid: Grid) -> Grid:
     """A 2x2 arrangement of the grid and its rotations (square grids)."""
     if grid.shape[0] != grid.shape[1]:
         raise DSLError("needs a square grid")
-    top = np.hstack([grid, np.rot90(grid, 3)])
-    bottom = np.hstack([np.rot90(grid, 1), np.rot90(grid, 2)])
+    top = np.hstack([grid, quarter_turns(grid, 3)])
+    bottom = np.hstack([quarter_turns(grid, 1), quarter_turns(grid, 2)])
     return check_grid(np.vstack([top, bottom]))
 
 

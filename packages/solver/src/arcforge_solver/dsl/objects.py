@@ -8,7 +8,7 @@ from typing import cast
 
 import numpy as np
 
-from arcforge_solver.dsl.core import DSLError, Grid, Mask, colour_counts
+from arcforge_solver.dsl.core import DSLError, Grid, Mask, colour_counts, quarter_turns
 from arcforge_solver.dsl.primitive import DIRECTIONS, Search, grid_op, primitive
 
 _N4 = ((1, 0), (-1, 0), (0, 1), (0, -1))
@@ -466,7 +466,7 @@ def gravity_objects(grid: Grid, direction: str, bg: int = 0) -> Grid:
     """Objects (any colours, joined diagonally) fall as rigid wholes towards `direction` (down, up,
     left, right) until they rest on the edge or on another object; the nearest fall first."""
     turns = {"down": 0, "left": 1, "up": 2, "right": 3}[direction]
-    g = np.ascontiguousarray(np.rot90(grid, turns))
+    g = np.ascontiguousarray(quarter_turns(grid, turns))
     objs = sorted(objects_multi(g, bg), key=lambda o: -(o.top + o.height))
     out = np.full_like(g, bg)
     h = g.shape[0]
@@ -478,4 +478,4 @@ def gravity_objects(grid: Grid, direction: str, bg: int = 0) -> Grid:
         while rows.max() + drop + 1 < h and not (out[rows + drop + 1, cols] != bg).any():
             drop += 1
         out[rows + drop, cols] = o.patch[o.mask]
-    return np.ascontiguousarray(np.rot90(out, -turns))
+    return np.ascontiguousarray(quarter_turns(out, -turns))

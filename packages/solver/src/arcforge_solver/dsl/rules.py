@@ -10,7 +10,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from arcforge_solver.dsl.core import Grid
+from arcforge_solver.dsl.core import Grid, quarter_turns
 from arcforge_solver.dsl.objects import Obj, holes, objects
 from arcforge_solver.dsl.primitive import primitive
 
@@ -57,12 +57,12 @@ def _first_seen(grid: Grid, bg: int) -> list[npt.NDArray[np.int64]]:
     out = []
     g = grid.astype(np.int64)
     for turns in (0, 1, 2, 3):  # look up in a rotated frame
-        r = np.rot90(g, turns)
+        r = quarter_turns(g, turns)
         seen = np.full(r.shape, OUTSIDE, dtype=np.int64)
         for i in range(1, r.shape[0]):
             above = r[i - 1]
             seen[i] = np.where(above != bg, above, seen[i - 1])
-        out.append(np.rot90(seen, -turns))
+        out.append(quarter_turns(seen, -turns))
     # turns 0 looks up (N); 1 looks east in the original frame; 2 looks S; 3 looks W
     return out
 

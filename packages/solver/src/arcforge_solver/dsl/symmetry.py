@@ -6,7 +6,7 @@ from typing import cast
 
 import numpy as np
 
-from arcforge_solver.dsl.core import DSLError, Grid
+from arcforge_solver.dsl.core import DSLError, Grid, quarter_turns
 from arcforge_solver.dsl.primitive import SYMMETRIES, grid_op, primitive
 
 _IMAGES = {
@@ -14,7 +14,7 @@ _IMAGES = {
     "ud": lambda g: g[::-1, :],
     "rot180": lambda g: g[::-1, ::-1],
     "transpose": lambda g: g.T,
-    "rot90": lambda g: np.rot90(g, 1),
+    "rot90": lambda g: quarter_turns(g, 1),
 }
 
 
