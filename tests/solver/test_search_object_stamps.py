@@ -9,7 +9,13 @@ import numpy as np
 from arcforge_solver.dsl import objects, stamp_objects
 from arcforge_solver.dsl.rules import object_key
 from arcforge_solver.engines.protocol import Deadline, EngineContext
-from arcforge_solver.engines.search.learn import fit_object_stamps, fit_stamps, memorised, table_size
+from arcforge_solver.engines.search.learn import (
+    MAX_STAMPED_BOX,
+    fit_object_stamps,
+    fit_stamps,
+    memorised,
+    table_size,
+)
 from arcforge_solver.engines.search.program import Node
 from arcforge_solver.engines.search.search_engine import SearchEngine
 from arcforge_solver.tasks.model import Pair, Task
@@ -84,6 +90,39 @@ def test_no_object_stamp_for_changed_objects_unseen_shapes_or_no_change() -> Non
     assert fit_object_stamps(inputs, targets, [odd], bg=0) is None
     assert fit_object_stamps(inputs, targets, [None], bg=0) is not None  # a test not yet known
     assert fit_object_stamps(inputs, inputs, [], bg=0) is None
+
+
+def scene(corners: list[tuple[int, int]], block_top: int) -> np.ndarray:
+    """Grey 2 x 2 squares at `corners` (their top-left cells) and a colour-6 block of five columns
+    from row `block_top` to the bottom of a 16 x 16 grid."""
+    grid = np.zeros((16, 16), dtype=np.int8)
+    for r, c in corners:
+        grid[r : r + 2, c : c + 2] = 5
+    grid[block_top:, 11:] = 6
+    return grid
+
+
+def test_a_large_object_gets_no_marks_and_its_shape_may_be_new_on_test() -> None:
+    layouts = [[(1, 1), (1, 6)], [(6, 1), (1, 6)]]
+    # a 5 x 5 block (25 cells, as large as a stamped box may be) with a mark at its corner: fitted
+    inputs = [scene(at, 11) for at in layouts]
+    targets = [cornered(g) for g in inputs]
+    for t in targets:
+        t[10, 10] = 7
+    stamps = fit_object_stamps(inputs, targets, [], bg=0)
+    assert stamps is not None and stamps[object_key(objects(inputs[0], 0, True, False)[-1])] == ((-1, -1, 7),)
+    # a 6 x 5 block (30 cells) gets no marks, so a mark at its corner is not fitted
+    inputs = [scene(at, 10) for at in layouts]
+    targets = [cornered(g) for g in inputs]
+    for t in targets:
+        t[9, 10] = 7
+    assert MAX_STAMPED_BOX < 30
+    assert fit_object_stamps(inputs, targets, [], bg=0) is None
+    # unmarked, it is left alone: the squares' stamps fit, and a test block of a new size is no
+    # unseen key
+    targets = [cornered(g) for g in inputs]
+    test = scene([(1, 1), (6, 6)], 8)
+    assert fit_object_stamps(inputs, targets, [test], bg=0) == {SQUARE: tuple(sorted(CORNERS))}
 
 
 def test_an_object_stamp_counts_its_marks_and_is_a_fitted_rule() -> None:
