@@ -143,3 +143,22 @@ def test_a_file_that_is_not_a_task_is_named(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as stopped:
         bench.main([str(tmp_path)])
     assert str(stopped.value).startswith(f"{tmp_path / 'rows.json'}: not an ARC task")
+
+
+def test_search_speed_runs_both_checkouts_and_compares_their_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    speed = importlib.import_module("search_speed")
+    flip = [([[1, 0], [2, 3]], [[0, 1], [3, 2]]), ([[0, 4, 4]], [[4, 4, 0]])]
+    for name in ("aa", "bb"):
+        write_task(tmp_path, name, flip, ([[7, 0, 1]], [[1, 0, 7]]))
+    argv = [str(tmp_path), "--split", "all", "--count", "2", "--max-evaluations", "200"]
+    assert speed.main([*argv, "--baseline", str(ROOT)]) == 0
+    printed = capsys.readouterr().out
+    assert "2 all tasks" in printed
+    sides = {line.split()[0] for line in printed.splitlines() if line.endswith(tuple("0123456789"))}
+    assert {"this", "baseline"} <= sides
+    assert "ratio this checkout / baseline:" in printed
+    assert "same answers on every task" in printed  # the same code gives the same answers
+    with pytest.raises(SystemExit, match="not an arcforge checkout"):
+        speed.main([*argv, "--baseline", str(tmp_path)])
