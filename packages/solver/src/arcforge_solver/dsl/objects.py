@@ -11,9 +11,6 @@ import numpy as np
 from arcforge_solver.dsl.core import DSLError, Grid, Mask, colour_counts, quarter_turns
 from arcforge_solver.dsl.primitive import DIRECTIONS, Search, grid_op, primitive
 
-_N4 = ((1, 0), (-1, 0), (0, 1), (0, -1))
-_N8 = (*_N4, (1, 1), (1, -1), (-1, 1), (-1, -1))
-
 
 @dataclass(frozen=True, eq=False)
 class Obj:

@@ -178,7 +178,8 @@ def fit_object_stamps(
     bounding box. Where a cell stamp (`fit_stamps`) needs one mark per colour, these may differ
     from one cell of an object to the next (a colour at each corner of a square). The nearest
     reach that reproduces all targets, or None; None too when a test value holds an object whose
-    key no train value has."""
+    key no train value has. Objects with boxes over `MAX_STAMPED_BOX` cells get no marks and are
+    not held to that."""
     if not _same_shapes(values, targets) or all(
         np.array_equal(v, t) for v, t in zip(values, targets, strict=True)
     ):
