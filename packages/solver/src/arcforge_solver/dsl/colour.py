@@ -136,6 +136,21 @@ def colours_by_frequency(grid: Grid, bg: int = 0) -> Grid:
     return np.array(order, dtype=np.int8).reshape(-1, 1)
 
 
+@primitive(grid_op(order=435))
+def colour_bands(grid: Grid) -> Grid:
+    """The colours in the order their bands lie: a one-row grid, left to right, when the colours'
+    mean columns spread wider (as a share of the width) than their mean rows do of the height, else
+    a one-column grid, top to bottom. Every colour counts, background included."""
+    present = np.flatnonzero(colour_counts(grid))
+    if present.size < 2:
+        raise DSLError("one colour")
+    mean_row = np.array([np.nonzero(grid == c)[0].mean() for c in present]) / grid.shape[0]
+    mean_col = np.array([np.nonzero(grid == c)[1].mean() for c in present]) / grid.shape[1]
+    if np.ptp(mean_col) > np.ptp(mean_row):
+        return present[np.argsort(mean_col, kind="stable")].astype(np.int8).reshape(1, -1)
+    return present[np.argsort(mean_row, kind="stable")].astype(np.int8).reshape(-1, 1)
+
+
 @primitive(grid_op(order=440))
 def majority_fill(grid: Grid) -> Grid:
     """The whole grid in its most common colour (background included)."""

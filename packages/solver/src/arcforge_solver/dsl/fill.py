@@ -133,6 +133,25 @@ def connect_pairs(grid: Grid, bg: int = 0) -> Grid:
     return cast("Grid", out)
 
 
+@primitive(grid_op(bg=True, order=365))
+def fill_pair_boxes(grid: Grid, bg: int = 0) -> Grid:
+    """A colour with exactly two cells fills the box they are opposite corners of (drawn in
+    colour order; other colours stay); DSLError when no colour has two cells."""
+    out = grid.copy()
+    drawn = False
+    for colour in np.unique(grid):
+        if colour == bg:
+            continue
+        rows, cols = np.nonzero(grid == colour)
+        if rows.size != 2:
+            continue
+        out[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = colour
+        drawn = True
+    if not drawn:
+        raise DSLError("no colour has exactly two cells")
+    return cast("Grid", out)
+
+
 @primitive(grid_op(bg=True, order=370))
 def fill_rows_with_colour(grid: Grid, bg: int = 0) -> Grid:
     """A row holding exactly one colour besides `bg` is painted that colour end to end."""

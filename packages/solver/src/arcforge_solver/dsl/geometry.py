@@ -169,6 +169,18 @@ def self_kron_inverse(grid: Grid, bg: int = 0) -> Grid:
     return check_grid(out)
 
 
+@primitive(grid_op(order=105))
+def tile_unit(grid: Grid) -> Grid:
+    """The smallest block whose whole repeats make up the grid (the input of `tile`); DSLError when
+    the grid repeats nothing."""
+    h, w = grid.shape
+    rows = next(p for p in range(1, h + 1) if h % p == 0 and np.array_equal(grid[p:], grid[: h - p]))
+    cols = next(p for p in range(1, w + 1) if w % p == 0 and np.array_equal(grid[:, p:], grid[:, : w - p]))
+    if rows == h and cols == w:
+        raise DSLError("the grid does not repeat")
+    return np.ascontiguousarray(grid[:rows, :cols])
+
+
 @primitive(grid_op(order=200))
 def top_half(grid: Grid) -> Grid:
     return grid[: grid.shape[0] // 2].copy() if grid.shape[0] >= 2 else _raise("too small")

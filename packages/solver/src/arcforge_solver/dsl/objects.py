@@ -397,6 +397,29 @@ def with_colour(objs: Objects, colour: int) -> Obj:
     return found[0]
 
 
+def _select_by_count(objs: Objects, colour: int, most: bool) -> Obj:
+    if not objs:
+        raise DSLError("no objects")
+    counts = [int(np.count_nonzero(o.patch == colour)) for o in objs]
+    best = max(counts) if most else min(counts)
+    winners = [o for o, n in zip(objs, counts, strict=True) if n == best]
+    if len(winners) != 1:
+        raise DSLError(f"no single object with the {'most' if most else 'fewest'} cells of that colour")
+    return winners[0]
+
+
+@primitive(Search(("objs",), "obj", ("in_colour",), order=112))
+def most_of_colour(objs: Objects, colour: int) -> Obj:
+    """The one object with the most `colour` cells (multicolour objects: the most marked)."""
+    return _select_by_count(objs, colour, True)
+
+
+@primitive(Search(("objs",), "obj", ("in_colour",), order=114))
+def fewest_of_colour(objs: Objects, colour: int) -> Obj:
+    """The one object with the fewest `colour` cells."""
+    return _select_by_count(objs, colour, False)
+
+
 @primitive(Search(("objs",), "obj", order=120))
 def touching_border(objs: Objects) -> Obj:
     """The one object that touches the grid's edge."""

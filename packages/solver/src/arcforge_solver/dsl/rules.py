@@ -1,6 +1,6 @@
 """Rules whose tables are learned from a task's train pairs and written into the program:
 cell rules over a neighbourhood feature, stamps painted around cells of a colour or around objects
-of a shape, and object recolouring by a property."""
+of a shape, object recolouring by a property, and a whole output looked up by the input's shape."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import cast
 import numpy as np
 import numpy.typing as npt
 
-from arcforge_solver.dsl.core import Grid, quarter_turns
+from arcforge_solver.dsl.core import DSLError, Grid, quarter_turns
 from arcforge_solver.dsl.objects import Obj, holes, objects
 from arcforge_solver.dsl.primitive import primitive
 
@@ -241,3 +241,24 @@ def recolour_objects(
             sub = out[o.top : o.top + o.height, o.left : o.left + o.width]
             sub[o.mask] = colour
     return cast("Grid", out)
+
+
+@primitive
+def shape_key(grid: Grid, bg: int = 0) -> str:
+    """The grid's foreground shape, whatever its colours: the cells that are not `bg`, cropped to
+    their box, as rows of 0 and 1 joined by '/' (a 3 x 3 L: '100/100/111')."""
+    rows, cols = np.nonzero(grid != bg)
+    if rows.size == 0:
+        raise DSLError("nothing but background")
+    mask = grid[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] != bg
+    return "/".join("".join("1" if cell else "0" for cell in row) for row in mask)
+
+
+@primitive
+def output_by_shape(grid: Grid, table: Mapping[str, str], bg: int = 0) -> Grid:
+    """The grid `table` gives for this grid's foreground shape (`shape_key`), written as rows of
+    digits joined by '/'; DSLError for a shape the table does not hold."""
+    output = table.get(shape_key(grid, bg))
+    if output is None:
+        raise DSLError("a shape the table does not hold")
+    return np.array([[int(c) for c in row] for row in output.split("/")], dtype=np.int8)

@@ -28,6 +28,7 @@ from arcforge_solver.dsl.rules import (
     cell_features,
     object_key,
     object_property,
+    shape_key,
     stamp_cells,
     stamp_objects,
 )
@@ -318,6 +319,35 @@ def fit_tile_layout(
     return tuple(layout)
 
 
+MAX_LOOKED_UP_CELLS = 30
+"""`output_by_shape` answers small grids (a colour, a short row): a whole picture per shape would
+be the train outputs learned by heart."""
+
+
+def fit_output_by_shape(
+    values: Sequence[Any], targets: Sequence[Grid], tests: Sequence[Any], bg: int
+) -> dict[str, str] | None:
+    """A shape -> output table (`output_by_shape`) that gives every target from its value's
+    foreground shape. Only where it is a rule: some shape is seen twice with the same output, no
+    two outputs share a shape, and every test value's shape is in the table."""
+    if not all(isinstance(v, np.ndarray) for v in (*values, *tests)):
+        return None
+    if any(t.size > MAX_LOOKED_UP_CELLS for t in targets):
+        return None
+    table: dict[str, str] = {}
+    try:
+        for value, target in zip(values, targets, strict=True):
+            output = "/".join("".join(str(int(c)) for c in row) for row in target)
+            if table.setdefault(shape_key(value, bg), output) != output:
+                return None
+        covered = all(shape_key(test, bg) in table for test in tests)
+    except dsl.DSLError:
+        return None
+    if len(table) == len(values) or not covered:
+        return None
+    return table
+
+
 UNCOVERED_PENALTY = 8
 """Complexity added to a fitted rule that meets test cells it never saw on train."""
 
@@ -345,6 +375,9 @@ def finishers(
             layout = fit_tile_layout(train, targets, bg)
             if layout is not None:
                 out.append(Node("tile_transformed", (node,), (layout,), kw))
+            looked_up = fit_output_by_shape(train, targets, values[n_train:], bg)
+            if looked_up is not None:
+                out.append(Node("output_by_shape", (node,), (looked_up,), kw))
         return out
     mapping = fit_colour_map(train, targets)
     if mapping is not None:
@@ -379,7 +412,7 @@ def table_size(node: Node) -> int:
     )
 
 
-FITTED_RULES = ("apply_cell_rule", "stamp_cells", "stamp_objects", "recolour_objects")
+FITTED_RULES = ("apply_cell_rule", "stamp_cells", "stamp_objects", "recolour_objects", "output_by_shape")
 MEMORISED_TABLE = 5
 """A cell rule with more entries than this has learned the train cells, not a rule. Chosen on the
 ARC-AGI-2 tune split at 2 s a task: of the train-exact programs ending in a cell rule, 1 with more
