@@ -16,7 +16,6 @@ measured here.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -28,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from solver_accuracy import held_out  # noqa: E402  (the project's fixed split, defined once)
+
 import tasks as invoke_tasks  # noqa: E402  (the repository's tasks.py: one place builds solver arguments)
 from arcforge_kaggle_publish.cli import main as publish  # noqa: E402
 from tests.support.kaggle.notebook_runner import competition_mount, gpu_path, run_notebook_cells  # noqa: E402
@@ -36,10 +37,6 @@ SHARED = ROOT.parent / "shared" / "arc" / "arc-agi-2" / "training"
 SAMPLES = (
     ROOT / "packages" / "solver" / "src" / "arcforge_solver" / "samples" / "arc-agi_sample_challenges.json"
 )
-
-
-def held_out(task_id: str) -> bool:
-    return int(hashlib.sha256(task_id.encode()).hexdigest(), 16) % 5 == 0
 
 
 def challenges(count: int) -> tuple[dict[str, object], str]:
