@@ -15,6 +15,7 @@ from arcforge_solver.dsl import (
     colour_bands,
     fewest_of_colour,
     fill_pair_boxes,
+    grid_text,
     most_of_colour,
     object_grid,
     objects_multi,
@@ -83,6 +84,7 @@ def test_a_shape_table_is_fitted_only_where_a_shape_repeats_and_covers_the_test(
     targets = [as_grid([[4]]), as_grid([[7]]), as_grid([[4]])]
     table = fit_output_by_shape(values, targets, [scene(BAR, 2, at=(3, 2))], 0)
     assert table == {"10/11": "4", "111": "7"}
+    assert grid_text(as_grid([[1, 2], [3, 4]])) == "12/34"
     assert output_by_shape(scene(L_SHAPE, 6, at=(0, 3)), table).tolist() == [[4]]
     with pytest.raises(DSLError):
         output_by_shape(scene([[1, 1]], 6), table)

@@ -144,8 +144,9 @@ def colour_bands(grid: Grid) -> Grid:
     present = np.flatnonzero(colour_counts(grid))
     if present.size < 2:
         raise DSLError("one colour")
-    mean_row = np.array([np.nonzero(grid == c)[0].mean() for c in present]) / grid.shape[0]
-    mean_col = np.array([np.nonzero(grid == c)[1].mean() for c in present]) / grid.shape[1]
+    cells = [np.nonzero(grid == c) for c in present]
+    mean_row = np.array([rows.mean() for rows, _ in cells]) / grid.shape[0]
+    mean_col = np.array([cols.mean() for _, cols in cells]) / grid.shape[1]
     if np.ptp(mean_col) > np.ptp(mean_row):
         return present[np.argsort(mean_col, kind="stable")].astype(np.int8).reshape(1, -1)
     return present[np.argsort(mean_row, kind="stable")].astype(np.int8).reshape(-1, 1)

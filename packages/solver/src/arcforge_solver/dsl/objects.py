@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -183,16 +183,20 @@ PROPERTIES: dict[str, ObjKey] = {
 }
 
 
-def _select(objs: Objects, prop: str, largest: bool) -> Obj:
+def _single_extreme(objs: Objects, values: list[Any], largest: bool, what: str) -> Obj:
+    """The one object whose value is the largest (or smallest); DSLError on a tie or no objects."""
     if not objs:
         raise DSLError("no objects")
-    key = PROPERTIES[prop]
-    values = [key(o) for o in objs]
     best = max(values) if largest else min(values)
-    winners = [o for o, v in zip(objs, values, strict=False) if v == best]
+    winners = [o for o, v in zip(objs, values, strict=True) if v == best]
     if len(winners) != 1:
-        raise DSLError(f"no single object with the {'largest' if largest else 'smallest'} {prop}")
+        raise DSLError(f"no single object with the {'largest' if largest else 'smallest'} {what}")
     return winners[0]
+
+
+def _select(objs: Objects, prop: str, largest: bool) -> Obj:
+    key = PROPERTIES[prop]
+    return _single_extreme(objs, [key(o) for o in objs], largest, prop)
 
 
 @primitive(Search(("objs",), "obj", (("size", "area", "height", "width", "colours", "density"),), order=30))
@@ -397,27 +401,21 @@ def with_colour(objs: Objects, colour: int) -> Obj:
     return found[0]
 
 
-def _select_by_count(objs: Objects, colour: int, most: bool) -> Obj:
-    if not objs:
-        raise DSLError("no objects")
-    counts = [int(np.count_nonzero(o.patch == colour)) for o in objs]
-    best = max(counts) if most else min(counts)
-    winners = [o for o, n in zip(objs, counts, strict=True) if n == best]
-    if len(winners) != 1:
-        raise DSLError(f"no single object with the {'most' if most else 'fewest'} cells of that colour")
-    return winners[0]
+def _cells_of_colour(objs: Objects, colour: int) -> list[Any]:
+    """How many `colour` cells each object holds."""
+    return [int(np.count_nonzero(o.patch == colour)) for o in objs]
 
 
 @primitive(Search(("objs",), "obj", ("in_colour",), order=112))
 def most_of_colour(objs: Objects, colour: int) -> Obj:
     """The one object with the most `colour` cells (multicolour objects: the most marked)."""
-    return _select_by_count(objs, colour, True)
+    return _single_extreme(objs, _cells_of_colour(objs, colour), True, "count of that colour")
 
 
 @primitive(Search(("objs",), "obj", ("in_colour",), order=114))
 def fewest_of_colour(objs: Objects, colour: int) -> Obj:
     """The one object with the fewest `colour` cells."""
-    return _select_by_count(objs, colour, False)
+    return _single_extreme(objs, _cells_of_colour(objs, colour), False, "count of that colour")
 
 
 @primitive(Search(("objs",), "obj", order=120))

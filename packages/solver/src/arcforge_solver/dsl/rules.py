@@ -244,20 +244,26 @@ def recolour_objects(
 
 
 @primitive
+def grid_text(grid: Grid) -> str:
+    """The grid as rows of digits joined by '/' ([[1, 2], [3, 4]]: '12/34'), the form of
+    `output_by_shape`'s keys and outputs."""
+    return "/".join("".join(str(int(cell)) for cell in row) for row in grid)
+
+
+@primitive
 def shape_key(grid: Grid, bg: int = 0) -> str:
     """The grid's foreground shape, whatever its colours: the cells that are not `bg`, cropped to
-    their box, as rows of 0 and 1 joined by '/' (a 3 x 3 L: '100/100/111')."""
+    their box, as `grid_text` of 0 and 1 (a 3 x 3 L: '100/100/111')."""
     rows, cols = np.nonzero(grid != bg)
     if rows.size == 0:
         raise DSLError("nothing but background")
-    mask = grid[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] != bg
-    return "/".join("".join("1" if cell else "0" for cell in row) for row in mask)
+    return grid_text(grid[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] != bg)
 
 
 @primitive
 def output_by_shape(grid: Grid, table: Mapping[str, str], bg: int = 0) -> Grid:
-    """The grid `table` gives for this grid's foreground shape (`shape_key`), written as rows of
-    digits joined by '/'; DSLError for a shape the table does not hold."""
+    """The grid `table` gives (as `grid_text`) for this grid's foreground shape (`shape_key`);
+    DSLError for a shape the table does not hold."""
     output = table.get(shape_key(grid, bg))
     if output is None:
         raise DSLError("a shape the table does not hold")

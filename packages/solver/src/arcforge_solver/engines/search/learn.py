@@ -26,6 +26,7 @@ from arcforge_solver.dsl.rules import (
     ObjectStamps,
     Stamps,
     cell_features,
+    grid_text,
     object_key,
     object_property,
     shape_key,
@@ -337,7 +338,7 @@ def fit_output_by_shape(
     table: dict[str, str] = {}
     try:
         for value, target in zip(values, targets, strict=True):
-            output = "/".join("".join(str(int(c)) for c in row) for row in target)
+            output = grid_text(target)
             if table.setdefault(shape_key(value, bg), output) != output:
                 return None
         covered = all(shape_key(test, bg) in table for test in tests)
