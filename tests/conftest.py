@@ -9,18 +9,26 @@ covers this process; subprocesses started by a test are outside it.
 
 The state guard looks at the files themselves, so it catches subprocesses too: a test that runs a stage
 without `--state-dir` (or `ARCFORGE_STATE_DIR`) would append its events to the user's TUI history.
+
+The Ctrl-C tests send SIGINT to the processes they start. A shell that starts a job in the background
+(`nohup nox -s tests &`, some CI runners) starts it with SIGINT ignored, and an ignored signal stays
+ignored across exec, so those processes would never see it: this session takes SIGINT back first.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
