@@ -12,7 +12,9 @@ tasks whose first choice fits without a memorised cell table), seconds per task 
 candidate evaluations per second, for the chosen split and, with `--split all`, for the tune and
 held-out parts separately. Then a failure table for the unsolved held-out tasks: no candidate fit the
 train pairs (the enumeration finished its `--max-cost` levels), one fit but was wrong on test, or it
-timed out (no fit, and the deadline or the evaluation cap cut the enumeration off before those levels). `--curve 1,5,30` prints accuracy against time
+timed out (no fit, and the deadline or the evaluation cap cut the enumeration off before those levels),
+and how many of the wrong ones had a right train-exact program lower down (what better selection alone
+could win). `--curve 1,5,30` prints accuracy against time
 per task, from one run a task to the longest time: the search's schedule counts evaluations, not
 seconds, so that run is, at each shorter time, where a run with that time ends (`--separate-runs`
 runs each time on its own instead). The attempts are picked as the runtime picks them: the
@@ -142,6 +144,9 @@ def _row(
             ordered = order_by_vote(blind, bg, pool, checks, tables if demote else ())
             chosen[name] = hits(task, first_two_distinct(ordered))
     best = result.candidates[0] if result.candidates else None
+    exact = [c for c in result.candidates if c.train_fitness >= 1.0]
+    # the headroom of selection: a train-exact candidate the search found that is right on test
+    right_among = bool(exact) and all(hits(task, exact))
     train_solved = bool(result.stats.get("train_solved", False))
     completed = int(result.stats.get("completed_cost", 0))
     if all(correct):
@@ -165,6 +170,7 @@ def _row(
         "program": best.source if best else "",
         "origin": best.origin if best else "",
         "completed_cost": completed,
+        "right_among_candidates": right_among,
         "variants": chosen,
     }
 
@@ -212,6 +218,10 @@ def failure_table(rows: list[dict[str, Any]]) -> str:
         lines.append(f"  {status:<14} {len(ids):>4}  {' '.join(ids)}")
     tables = sum(r["memorised"] for r in unsolved if r["status"] == "wrong on test")
     lines.append(f"  wrong on test through a memorised table: {tables}")
+    missed = [r["task_id"] for r in unsolved if r.get("right_among_candidates")]
+    lines.append(
+        f"  wrong on test, but a lower train-exact candidate was right: {len(missed)}  {' '.join(missed)}"
+    )
     stopped = Counter(r["completed_cost"] + 1 for r in unsolved if r["status"] == "timed out")
     if stopped:
         levels = ", ".join(f"level {level}: {n}" for level, n in sorted(stopped.items()))

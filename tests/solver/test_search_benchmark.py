@@ -24,7 +24,15 @@ def load_benchmark() -> ModuleType:
 bench = load_benchmark()
 
 
-def row(task_id: str, status: str, correct: bool, train: bool, memorised: bool = False) -> dict[str, object]:
+def row(
+    task_id: str,
+    status: str,
+    correct: bool,
+    train: bool,
+    *,
+    memorised: bool = False,
+    right_among: bool = False,
+) -> dict[str, object]:
     return {
         "task_id": task_id,
         "held_out": True,
@@ -35,6 +43,7 @@ def row(task_id: str, status: str, correct: bool, train: bool, memorised: bool =
         "memorised": memorised,
         "status": status,
         "completed_cost": 1,
+        "right_among_candidates": right_among,
         "variants": {"as run": [correct], "no vote": [False]},
     }
 
@@ -42,7 +51,7 @@ def row(task_id: str, status: str, correct: bool, train: bool, memorised: bool =
 def test_report_failure_table_and_ablation() -> None:
     rows = [
         row("a", "solved", True, True),
-        row("b", "wrong on test", False, True, memorised=True),
+        row("b", "wrong on test", False, True, memorised=True, right_among=True),
         row("c", "no fit", False, False),
         row("d", "timed out", False, False),
         row("e", "timed out", False, False),
@@ -57,7 +66,9 @@ def test_report_failure_table_and_ablation() -> None:
     assert table[2].split() == ["wrong", "on", "test", "1", "b"]
     assert table[3].split() == ["timed", "out", "2", "d", "e"]
     assert table[4].strip() == "wrong on test through a memorised table: 1"
-    assert table[5].strip() == "timed out in enumeration level 2: 2"
+    # b's search found a right train-exact program, but chose two others: a selection miss
+    assert table[5].strip() == "wrong on test, but a lower train-exact candidate was right: 1  b"
+    assert table[6].strip() == "timed out in enumeration level 2: 2"
     ablation = bench.ablation_table(rows)
     assert "as run             solved    1  right on test 1/2" in ablation
     assert "no vote            solved    0  right on test 0/2" in ablation
