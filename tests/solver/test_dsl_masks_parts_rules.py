@@ -142,3 +142,12 @@ def test_recolour_objects_by_property() -> None:
     g = as_grid([[1, 1, 0, 1], [0, 0, 0, 0], [1, 0, 0, 0]])
     assert eq(recolour_objects(g, "size", {2: 4, 1: 6}), [[4, 4, 0, 6], [0, 0, 0, 0], [6, 0, 0, 0]])
     assert eq(recolour_objects(g, "is_largest", {True: 3}), [[3, 3, 0, 1], [0, 0, 0, 0], [1, 0, 0, 0]])
+    # both ends in one table, whatever the number of sizes between: largest 1, smallest 2, the rest erased
+    bars = as_grid(
+        [[1, 0, 1, 0, 1, 0, 1], [1, 0, 1, 0, 1, 0, 0], [1, 0, 1, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0]]
+    )
+    table = {1: 1, -1: 2, 0: 0}
+    assert eq(
+        recolour_objects(bars, "size_extreme", table),
+        [[1, 0, 0, 0, 0, 0, 2], [1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0]],
+    )

@@ -1,8 +1,9 @@
 """Primitives added from the ARC-AGI-2 tune split's failures: the unit a grid repeats
 (`tile_unit`), the colours in band order (`colour_bands`), the box between two cells of a colour
 (`fill_pair_boxes`), objects chosen by how many cells of a colour they hold (`most_of_colour`,
-`fewest_of_colour`), and a small output looked up by the input's foreground shape
-(`output_by_shape`, fitted by `learn.fit_output_by_shape`)."""
+`fewest_of_colour`), a small output looked up by the input's foreground shape
+(`output_by_shape`, fitted by `learn.fit_output_by_shape`), and objects recoloured by which end
+of the size order they are at (`size_extreme`, fitted by `learn.fit_object_recolour`)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from arcforge_solver.dsl import (
     object_grid,
     objects_multi,
     output_by_shape,
+    recolour_objects,
     tile,
     tile_unit,
 )
 from arcforge_solver.engines.protocol import Deadline, EngineContext
-from arcforge_solver.engines.search.learn import fit_output_by_shape
+from arcforge_solver.engines.search.learn import fit_object_recolour, fit_output_by_shape
 from arcforge_solver.engines.search.search_engine import SearchEngine
 from arcforge_solver.tasks.model import Pair, Task
 
@@ -128,3 +130,28 @@ def test_two_cells_of_a_colour_fill_the_box_between_them() -> None:
     ]
     with pytest.raises(DSLError):
         fill_pair_boxes(as_grid([[1, 0], [0, 0]]))
+
+
+def bars(heights: list[int], rows: int = 6) -> np.ndarray:
+    """Vertical bars of colour 5 standing on the bottom row, one every other column."""
+    grid = np.zeros((rows, 2 * len(heights)), dtype=np.int8)
+    for k, height in enumerate(heights):
+        grid[rows - height :, 2 * k] = 5
+    return grid
+
+
+def test_the_largest_and_the_smallest_object_are_recoloured_whatever_the_count_between() -> None:
+    def answer(heights: list[int]) -> np.ndarray:
+        out = np.zeros_like(bars(heights))
+        for k, height in enumerate(heights):
+            colour = 1 if height == max(heights) else 2 if height == min(heights) else 0
+            out[6 - height :, 2 * k] = colour
+        return out
+
+    train = [[5, 2, 3, 1], [2, 6, 4]]
+    test = [3, 1, 4, 2, 6]  # more bars than any train input: a table by size or rank misses some
+    fitted = fit_object_recolour([bars(h) for h in train], [answer(h) for h in train], [bars(test)], 0)
+    assert fitted is not None
+    prop, table, _ = fitted
+    assert prop == "size_extreme" and table == {1: 1, -1: 2, 0: 0}
+    assert np.array_equal(recolour_objects(bars(test), prop, table), answer(test))

@@ -190,6 +190,7 @@ OBJECT_PROPERTIES = (
     "size",
     "is_largest",
     "is_smallest",
+    "size_extreme",
     "size_rank",
     "shape",
     "holes",
@@ -206,12 +207,14 @@ def object_property(obj: Obj, everyone: tuple[Obj, ...], prop: str) -> object:
     """The value of `prop` for `obj` among `everyone`: an int, bool or bytes."""
     if prop == "size":
         return obj.size
-    if prop in ("is_largest", "is_smallest", "size_rank"):
+    if prop in ("is_largest", "is_smallest", "size_extreme", "size_rank"):
         sizes = sorted({o.size for o in everyone}, reverse=True)
         if prop == "is_largest":
             return obj.size == sizes[0]
         if prop == "is_smallest":
             return obj.size == sizes[-1]
+        if prop == "size_extreme":  # 1 the largest, -1 the smallest, 0 any between: both ends in one table
+            return 1 if obj.size == sizes[0] else -1 if obj.size == sizes[-1] else 0
         return sizes.index(obj.size)
     if prop == "shape":
         return obj.shape_key()
