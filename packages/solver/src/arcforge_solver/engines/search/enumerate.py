@@ -4,6 +4,11 @@ Values are built bottom-up: every program of cost c applies one primitive to pro
 found, whose costs add up to c minus the primitive's cost, so nothing is computed twice. Two
 programs whose values on the train inputs are equal count once (the cheaper, found first, stays).
 Each new grid is scored against the train outputs, and learned final steps are fitted on it.
+
+Within a level, steps that could give a grid of the train outputs' shape come first (`ShapeHabits`):
+only such a grid can be an answer, or take a learned colour map. The rest (a shape-keeping step on
+a grid of the wrong shape, a shape-changing one on a grid of the right shape) feed deeper levels
+only, so they close the level. A level cut off by the deadline has then spent its time on answers.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from arcforge_solver.engines.search.program import INPUT, Node
 class Found:
     """A program the enumeration kept, its values on every input, its cost and its discovery order."""
 
-    __slots__ = ("_colours", "cost", "kind", "node", "order", "score", "values")
+    __slots__ = ("_colours", "cost", "kind", "node", "order", "score", "target_shaped", "values")
 
     def __init__(self, node: Node, values: Values, cost: int, order: int = 0, kind: str = "grid") -> None:
         self.kind = kind
@@ -33,6 +38,8 @@ class Found:
         self.cost = cost
         self.order = order
         self.score = 1.0  # a grid's train fitness; other kinds are expanded first
+        self.target_shaped = False
+        """A grid with every train output's shape on its train input."""
         self._colours: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def colours(self, n_train: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -79,6 +86,30 @@ ARG_DOMAINS = ("in_colour", "hole")
 """Parameter domains that depend on the argument's own values."""
 
 
+class ShapeHabits:
+    """What each grid-to-grid step has done to its argument's shape on the train inputs so far."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, int] = {}
+        self.changed: dict[str, int] = {}
+
+    def observe(self, name: str, before: Values, after: Values, n_train: int) -> None:
+        same = all(
+            isinstance(a, np.ndarray) and a.shape == b.shape
+            for a, b in zip(before[:n_train], after[:n_train], strict=False)
+        )
+        table = self.kept if same else self.changed
+        table[name] = table.get(name, 0) + 1
+
+    def keeps(self) -> frozenset[str]:
+        """Steps that have kept the shape every time they were seen."""
+        return frozenset(name for name in self.kept if name not in self.changed)
+
+    def changes(self) -> frozenset[str]:
+        """Steps that have changed the shape every time they were seen."""
+        return frozenset(name for name in self.changed if name not in self.kept)
+
+
 class Enumerator:
     def __init__(
         self,
@@ -86,7 +117,9 @@ class Enumerator:
         domains: Callable[[Any], tuple[Any, ...]],
         bg: int,
         on_grid: Callable[[Node, Values, int], float | None],
+        *,
         binary_max_arg_cost: int = 1,
+        shape_first: bool = True,
     ) -> None:
         self.ev = evaluator
         self.domains = domains
@@ -98,6 +131,11 @@ class Enumerator:
         self.duplicates = 0
         self.completed_cost = 0
         self.found = 0
+        self.deferred = 0
+        """Steps each level put off to its end: they cannot give a grid of the outputs' shape."""
+        self.habits = ShapeHabits()
+        self.shape_first = shape_first
+        """Put off, to each level's end, the steps that cannot give the outputs' shape (`_defers`)."""
         self.stop = False
         self.by_input: dict[str, list[OpSpec]] = {}
         self.free_ops: dict[str, list[OpSpec]] = {}
@@ -127,6 +165,11 @@ class Enumerator:
             return None
         self.found += 1
         found = Found(node, values, cost, self.found, kind)
+        if kind == "grid":
+            found.target_shaped = all(
+                isinstance(v, np.ndarray) and v.shape == t.shape
+                for v, t in zip(values[: self.ev.n_train], self.ev.targets, strict=False)
+            )
         self.seen[key] = found
         self.pool[kind].append(found)
         self.ev.remember(node, values)
@@ -158,6 +201,8 @@ class Enumerator:
             values = self.ev.apply(node, [a.values for a in args], spec.output)
             if values is None:
                 continue
+            if len(args) == 1 and args[0].kind == "grid" and spec.output == "grid":
+                self.habits.observe(spec.name, args[0].values, values, self.ev.n_train)
             found = self._add(spec.output, node, values, cost)
             if found is not None:
                 for free in self.free_ops.get(found.kind, ()):
@@ -192,17 +237,21 @@ class Enumerator:
 
     def _level(self, cost: int) -> Iterator[int | None]:
         """Every program of this cost: argument by argument in discovery order (simplest first),
-        each with every primitive that takes it, so a cut-off level has covered its best part."""
+        each with every primitive that takes it, so a cut-off level has covered its best part; the
+        steps that cannot give a grid of the outputs' shape (`_defers`) come last."""
         # best first: objects and parts, then grids closest to the train outputs
         args = sorted(
             (f for found in self.pool.values() for f in found if f.cost < cost),
             key=lambda f: (-f.score, f.order),
         )
+        # what the steps have done so far, fixed for the level so its two passes split it exactly
+        keeps, changes = (
+            (self.habits.keeps(), self.habits.changes()) if self.shape_first else (frozenset(), frozenset())
+        )
         for arg in args:
-            for spec in self.by_input.get(arg.kind, ()):
-                if arg.cost + spec.cost != cost or arg.cost > spec.max_arg_cost:
-                    continue
-                yield from self._apply(spec, (arg,), cost)
+            for spec in self._specs(arg, cost):
+                if not self._defers(arg, spec, keeps, changes):
+                    yield from self._apply(spec, (arg,), cost)
         grids = [f for f in self.pool["grid"] if f.cost <= self.binary_max_arg_cost]
         n = self.ev.n_train
         for spec in BINARY_OPS:
@@ -212,3 +261,23 @@ class Enumerator:
                 if any(a.values[i].shape != b.values[i].shape for i in range(n)):
                     continue
                 yield from self._apply(spec, (a, b), cost)
+        for arg in args:
+            for spec in self._specs(arg, cost):
+                if self._defers(arg, spec, keeps, changes):
+                    self.deferred += 1
+                    yield from self._apply(spec, (arg,), cost)
+
+    def _specs(self, arg: Found, cost: int) -> Iterator[OpSpec]:
+        """The one-argument primitives that take `arg` and make a program of this cost."""
+        for spec in self.by_input.get(arg.kind, ()):
+            if arg.cost + spec.cost == cost and arg.cost <= spec.max_arg_cost:
+                yield spec
+
+    @staticmethod
+    def _defers(arg: Found, spec: OpSpec, keeps: frozenset[str], changes: frozenset[str]) -> bool:
+        """A grid-to-grid step whose result cannot have the outputs' shape: one that has always kept
+        the shape, on a grid of the wrong shape, or one that has always changed it, on a grid of the
+        right shape. Its result still feeds the next level."""
+        if arg.kind != "grid" or spec.output != "grid":
+            return False
+        return spec.name in (changes if arg.target_shaped else keeps)

@@ -13,6 +13,8 @@ first, each a standalone `def solve(grid)` over `arcforge_solver.dsl`. Options (
 - `vote` (True): order train-exact programs by vote (`engines.ranking.vote`), not simplicity alone;
 - `checks` (all of `properties.CHECKS`): the property checks that demote a train-exact program
   whose test output breaks a rule every train output obeys (a list or a comma-separated string);
+- `shape_first` (True): within each enumeration level, put off the steps that cannot give a grid of
+  the train outputs' shape (`enumerate.Enumerator._defers`) to the level's end;
 - `augment` (0): also solve this many views of the task (`augment.VIEWS`: colour normalisation, then
   the dihedral transforms), each with an equal share of the time, and let their programs, carried
   back to the original grids, vote with the untransformed run's.
@@ -239,6 +241,7 @@ class SearchEngine:
         vote: bool = True,
         checks: Any = CHECKS,
         augment: int = 0,
+        shape_first: bool = True,
         **_ignored: Any,
     ) -> None:
         self.max_cost = int(max_cost)
@@ -250,6 +253,7 @@ class SearchEngine:
         self.candidates = int(candidates)
         self.vote = bool(vote)
         self.augment = max(0, int(augment))
+        self.shape_first = bool(shape_first)
         names = checks.split(",") if isinstance(checks, str) else list(checks)
         self.checks = tuple(n.strip() for n in names if n.strip())
         unknown = sorted(set(self.checks) - set(CHECKS))
@@ -345,6 +349,7 @@ class SearchEngine:
             "seconds": seconds,
             "enumerated": sum(len(v) for v in enumerator.pool.values()),
             "duplicates": enumerator.duplicates,
+            "deferred": enumerator.deferred,
             "completed_cost": enumerator.completed_cost,
             "generations": totals.generations,
             "children": totals.children,
@@ -373,7 +378,9 @@ class SearchEngine:
         state = TaskSearch(task, seed)
         cap = max_evaluations if max_evaluations is not None else sys.maxsize
         budget = _SearchBudget(until, state.ev, cap, state)
-        enumerator = Enumerator(state.ev, state.domain, state.bg, state.on_enumerated)
+        enumerator = Enumerator(
+            state.ev, state.domain, state.bg, state.on_enumerated, shape_first=self.shape_first
+        )
         totals = EvolutionTotals()
         if checkpoint is not None and moments:
             state.watch(list(moments), lambda: checkpoint(state, enumerator, totals))
