@@ -314,6 +314,18 @@ def main(argv: list[str] | None = None) -> int:
         "--no-vote", action="store_true", help="rank train-exact programs by simplicity alone, without voting"
     )
     parser.add_argument(
+        "--enumerate-share",
+        type=float,
+        default=0.7,
+        help="the part of each epoch's evaluations the enumeration takes before the evolution",
+    )
+    parser.add_argument(
+        "--no-shape-first",
+        action="store_true",
+        help="enumerate each level in the plain order, without putting off the steps that cannot give "
+        "the outputs' shape",
+    )
+    parser.add_argument(
         "--only",
         default="",
         metavar="ID,ID",
@@ -341,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         "max_cost": args.max_cost,
         "checks": checks,
         "vote": not args.no_vote,
+        "shape_first": not args.no_shape_first,
+        "enumerate_share": args.enumerate_share,
         "ablate": args.ablate,
         "augment": args.augment,
         "max_evaluations": args.max_evaluations,
@@ -358,7 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"settings: {len(tasks)} tasks from {args.tasks}, {seconds:g} s/task, {args.workers} workers, "
             f"max evaluations {cap}, split {args.split}, checks {','.join(checks) or 'none'}, "
-            f"vote {'off' if args.no_vote else 'on'}, augment {args.augment}, wall {wall:.0f} s"
+            f"vote {'off' if args.no_vote else 'on'}, shape first {'off' if args.no_shape_first else 'on'}, "
+            f"enumerate share {args.enumerate_share:g}, "
+            f"augment {args.augment}, wall {wall:.0f} s"
             + (" (one run for the whole curve)" if len(curve) > 1 and not args.separate_runs else "")
         )
         print(report("all", rows))
