@@ -116,7 +116,10 @@ def test_curve_mode_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.count("settings: 1 tasks") == 2
-    assert "max evaluations 3000, split all, checks size,palette,symmetry, vote on, augment 0" in printed
+    assert (
+        "max evaluations 3000, split all, checks size,palette,symmetry, vote on, shape first on, "
+        "enumerate share 0.7, augment 0"
+    ) in printed
     assert "failures:" in printed and "selection on the same searches" in printed
     curve = printed[printed.index("curve:") :].splitlines()
     assert [line.split()[0] for line in curve[1:]] == ["2", "3"]
