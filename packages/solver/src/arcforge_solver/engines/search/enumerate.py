@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from arcforge_solver import dsl
-from arcforge_solver.engines.search.evaluator import Evaluator, Values, fingerprint
+from arcforge_solver.engines.search.evaluator import Evaluator, Values, fingerprint, same_shapes
 from arcforge_solver.engines.search.library import BINARY_OPS, UNARY_OPS, OpSpec
 from arcforge_solver.engines.search.program import INPUT, Node
 
@@ -94,11 +94,7 @@ class ShapeHabits:
         self.changed: dict[str, int] = {}
 
     def observe(self, name: str, before: Values, after: Values, n_train: int) -> None:
-        same = all(
-            isinstance(a, np.ndarray) and a.shape == b.shape
-            for a, b in zip(before[:n_train], after[:n_train], strict=False)
-        )
-        table = self.kept if same else self.changed
+        table = self.kept if same_shapes(after[:n_train], before[:n_train]) else self.changed
         table[name] = table.get(name, 0) + 1
 
     def keeps(self) -> frozenset[str]:
@@ -166,10 +162,7 @@ class Enumerator:
         self.found += 1
         found = Found(node, values, cost, self.found, kind)
         if kind == "grid":
-            found.target_shaped = all(
-                isinstance(v, np.ndarray) and v.shape == t.shape
-                for v, t in zip(values[: self.ev.n_train], self.ev.targets, strict=False)
-            )
+            found.target_shaped = same_shapes(values[: self.ev.n_train], self.ev.targets)
         self.seen[key] = found
         self.pool[kind].append(found)
         self.ev.remember(node, values)

@@ -38,6 +38,13 @@ def valid_grid(value: Any) -> Grid | None:
     return cast("Grid | None", value)
 
 
+def same_shapes(values: Sequence[Any], targets: Sequence[Any]) -> bool:
+    """Each value is a grid of its target's shape (pairwise; extra values are not looked at)."""
+    return all(
+        isinstance(v, np.ndarray) and v.shape == t.shape for v, t in zip(values, targets, strict=False)
+    )
+
+
 def _valid_for(kind: str, value: Any) -> Any:
     if kind == "grid":
         return valid_grid(value)

@@ -33,19 +33,14 @@ from arcforge_solver.dsl.rules import (
     stamp_cells,
     stamp_objects,
 )
+from arcforge_solver.engines.search.evaluator import same_shapes
 from arcforge_solver.engines.search.program import Node
 from arcforge_solver.tasks.model import Grid
 
 
-def _same_shapes(values: Sequence[Any], targets: Sequence[Grid]) -> bool:
-    return all(
-        isinstance(v, np.ndarray) and v.shape == t.shape for v, t in zip(values, targets, strict=False)
-    )
-
-
 def fit_colour_map(values: Sequence[Grid], targets: Sequence[Grid]) -> dict[int, int] | None:
     """A colour -> colour table (changes only) that maps every value onto its target, if one exists."""
-    if not _same_shapes(values, targets):
+    if not same_shapes(values, targets):
         return None
     src = np.concatenate([v.ravel() for v in values]).astype(np.int64)
     dst = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
@@ -64,7 +59,7 @@ def fit_cell_rule(
     covered), most general first, ending with the first whose codes on the test inputs were all
     seen on train (covered). A rule that is not covered leaves unseen cells as they are."""
     found: list[tuple[str, dict[int, int], bool]] = []
-    if not _same_shapes(values, targets):
+    if not same_shapes(values, targets):
         return found
     dst = np.concatenate([t.ravel() for t in targets]).astype(np.int64)
     own = np.concatenate([v.ravel() for v in values]).astype(np.int64)
@@ -103,7 +98,7 @@ def fit_stamps(
     whose stamps reproduce all targets, or None; None too when a test value holds a colour no
     train value has, whose cells the stamps could not know (on ARC-AGI-2's tune split both such
     fits were wrong on test)."""
-    if not _same_shapes(values, targets) or all(
+    if not same_shapes(values, targets) or all(
         np.array_equal(v, t) for v, t in zip(values, targets, strict=True)
     ):
         return None
@@ -182,7 +177,7 @@ def fit_object_stamps(
     reach that reproduces all targets, or None; None too when a test value holds an object whose
     key no train value has. Objects with boxes over `MAX_STAMPED_BOX` cells get no marks and are
     not held to that."""
-    if not _same_shapes(values, targets) or all(
+    if not same_shapes(values, targets) or all(
         np.array_equal(v, t) for v, t in zip(values, targets, strict=True)
     ):
         return None
@@ -230,7 +225,7 @@ def fit_object_recolour(
     """(property, table, diagonal): recolouring one-colour objects by a property value reproduces
     every target, cells outside objects being unchanged. Prefers properties that cover the test
     objects."""
-    if not _same_shapes(values, targets):
+    if not same_shapes(values, targets):
         return None
     if any(np.array_equal(v, t) for v, t in zip(values, targets, strict=False)) and all(
         np.array_equal(v, t) for v, t in zip(values, targets, strict=False)
@@ -371,7 +366,7 @@ def finishers(
     train = values[:n_train]
     out: list[Node] = []
     kw: tuple[tuple[str, Any], ...] = (("bg", bg),) if bg else ()
-    if not _same_shapes(train, targets):
+    if not same_shapes(train, targets):
         if deep:
             layout = fit_tile_layout(train, targets, bg)
             if layout is not None:
