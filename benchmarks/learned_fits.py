@@ -23,6 +23,7 @@ from arcforge_solver.engines.search.evaluator import Evaluator
 from arcforge_solver.engines.search.learn import finishers
 from arcforge_solver.engines.search.program import INPUT, Node
 from arcforge_solver.engines.search.search_engine import kind_of_op, task_background
+from arcforge_solver.runtime.progress import ProgressLine
 from arcforge_solver.tasks.model import Task
 
 
@@ -54,11 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     tasks = in_split(load_tasks(args.tasks), args.split)
     by_step: dict[str, list[tuple[str, bool]]] = {}
+    progress = ProgressLine(sys.stderr)
     for k, task in enumerate(tasks, 1):
         for op, right in fits(task).items():
             by_step.setdefault(op, []).append((task.task_id, right))
-        print(f"\r[{k}/{len(tasks)}] {task.task_id}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+        progress.update(f"[{k}/{len(tasks)}] {task.task_id}", force=k == len(tasks))
+    progress.done()
     print(f"{len(tasks)} tasks from {args.tasks}, split {args.split}: learned steps fitted on the raw inputs")
     print(f"{'step':<18} {'fitted':>6} {'right on test':>13}")
     for op, rows in sorted(by_step.items()):

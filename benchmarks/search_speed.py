@@ -24,6 +24,8 @@ from pathlib import Path
 
 from solver_accuracy import held_out
 
+from arcforge_solver.runtime.progress import ProgressLine
+
 ROOT = Path(__file__).resolve().parents[1]
 
 _CHILD = """
@@ -69,12 +71,13 @@ def run_side(checkout: Path, cap: int, tasks: list[Path], label: str) -> list[di
     src = solver_source(checkout)
     rows: list[dict[str, object]] = []
     command = [sys.executable, "-c", _CHILD, str(src), str(cap), *map(str, tasks)]
+    progress = ProgressLine(sys.stderr)
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as child:
         assert child.stdout is not None
         for line in child.stdout:
             rows.append(json.loads(line))
-            print(f"\r{label}: {len(rows)}/{len(tasks)} tasks", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+            progress.update(f"{label}: {len(rows)}/{len(tasks)} tasks", force=len(rows) == len(tasks))
+    progress.done()
     if child.returncode != 0:
         raise SystemExit(f"{label}: the search process failed (exit {child.returncode})")
     return rows
