@@ -1,13 +1,14 @@
 """Object stamps: marks painted around every object of one shape and colours (`dsl.stamp_objects`),
 fitted from the train pairs (`learn.fit_object_stamps`) where the marks differ from one cell of an
-object to the next, so that no stamp per colour explains them."""
+object to the next, so that no stamp per colour explains them; and role stamps, keyed on shape and
+colour pattern, whose marks may paint the object's own colours."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from arcforge_solver.dsl import objects, stamp_objects
-from arcforge_solver.dsl.rules import object_key
+from arcforge_solver.dsl.rules import ROLE, object_colours, object_key, role_key
 from arcforge_solver.engines.protocol import Deadline, EngineContext
 from arcforge_solver.engines.search.learn import (
     MAX_STAMPED_BOX,
@@ -71,9 +72,9 @@ def test_object_stamps_are_fitted_and_carry_to_a_new_grid_where_a_cell_stamp_can
     inputs = [squares(seed) for seed in (1, 2)]
     targets = [cornered(g) for g in inputs]
     fresh = squares(7, size=14, count=3)
-    stamps = fit_object_stamps(inputs, targets, [fresh], bg=0)
-    assert stamps == {SQUARE: tuple(sorted(CORNERS))}
-    assert np.array_equal(stamp_objects(fresh, stamps), cornered(fresh))
+    fitted = fit_object_stamps(inputs, targets, [fresh], bg=0)
+    assert fitted == ({SQUARE: tuple(sorted(CORNERS))}, False)
+    assert np.array_equal(stamp_objects(fresh, fitted[0]), cornered(fresh))
     # one colour's cells show four different marks: no stamp per colour fits
     assert fit_stamps(inputs, targets, [fresh], bg=0) is None
 
@@ -86,7 +87,10 @@ def test_no_object_stamp_for_changed_objects_unseen_shapes_or_no_change() -> Non
         t[t == 5] = 8  # the objects' own cells change too
     assert fit_object_stamps(inputs, recoloured, [], bg=0) is None
     odd = squares(3)
-    odd[odd == 5] = 6  # a test object whose shape and colours no train input shows
+    odd[odd == 5] = 6  # a test object whose colours no train input shows: only its shape is known
+    assert fit_object_stamps(inputs, targets, [odd], bg=0) == ({"2x2:aaaa": tuple(sorted(CORNERS))}, True)
+    odd[odd == 6] = 0
+    odd[1:4, 1] = 5  # a test object whose shape no train input shows
     assert fit_object_stamps(inputs, targets, [odd], bg=0) is None
     assert fit_object_stamps(inputs, targets, [None], bg=0) is not None  # a test not yet known
     assert fit_object_stamps(inputs, inputs, [], bg=0) is None
@@ -109,8 +113,9 @@ def test_a_large_object_gets_no_marks_and_its_shape_may_be_new_on_test() -> None
     targets = [cornered(g) for g in inputs]
     for t in targets:
         t[10, 10] = 7
-    stamps = fit_object_stamps(inputs, targets, [], bg=0)
-    assert stamps is not None and stamps[object_key(objects(inputs[0], 0, True, False)[-1])] == ((-1, -1, 7),)
+    fitted = fit_object_stamps(inputs, targets, [], bg=0)
+    assert fitted is not None and not fitted[1]
+    assert fitted[0][object_key(objects(inputs[0], 0, True, False)[-1])] == ((-1, -1, 7),)
     # a 6 x 5 block (30 cells) gets no marks, so a mark at its corner is not fitted
     inputs = [scene(at, 10) for at in layouts]
     targets = [cornered(g) for g in inputs]
@@ -122,7 +127,7 @@ def test_a_large_object_gets_no_marks_and_its_shape_may_be_new_on_test() -> None
     # unseen key
     targets = [cornered(g) for g in inputs]
     test = scene([(1, 1), (6, 6)], 8)
-    assert fit_object_stamps(inputs, targets, [test], bg=0) == {SQUARE: tuple(sorted(CORNERS))}
+    assert fit_object_stamps(inputs, targets, [test], bg=0) == ({SQUARE: tuple(sorted(CORNERS))}, False)
 
 
 def test_an_object_stamp_counts_its_marks_and_is_a_fitted_rule() -> None:
@@ -146,3 +151,78 @@ def test_the_search_answers_with_the_object_stamp_and_its_source_runs() -> None:
     namespace: dict[str, object] = {}
     exec(best.source, namespace)  # the program as the runtime writes it out: literals only
     assert np.array_equal(namespace["solve"](test_input), cornered(test_input))  # type: ignore[operator]
+
+
+def plus(grid: np.ndarray, r: int, c: int, centre: int, arms: int) -> None:
+    """A plus of five cells around (r, c): `centre` in the middle, `arms` around it."""
+    grid[r - 1 : r + 2, c] = arms
+    grid[r, c - 1 : c + 2] = arms
+    grid[r, c] = centre
+
+
+def grown(grid: np.ndarray) -> np.ndarray:
+    """Each plus grows diagonal rays of its centre's colour and longer arms of its arms' colour."""
+    out = grid.copy()
+    for r, c in zip(
+        *np.nonzero((grid != 0) & (np.roll(grid, 1, 0) != 0) & (np.roll(grid, -1, 0) != 0)), strict=True
+    ):
+        if grid[r, c - 1] == 0:
+            continue
+        for d in (-1, 1):
+            out[r + d, c + d] = out[r + d, c - d] = grid[r, c]
+            out[r + 2 * d, c] = out[r, c + 2 * d] = grid[r - 1, c]
+    return out
+
+
+def pluses(colours: list[tuple[int, int]]) -> np.ndarray:
+    grid = np.zeros((6 * len(colours), 7), dtype=np.int8)
+    for k, (centre, arms) in enumerate(colours):
+        plus(grid, 6 * k + 3, 3, centre, arms)
+    return grid
+
+
+def test_role_stamps_paint_the_objects_own_colours_on_a_colouring_train_never_shows() -> None:
+    inputs = [pluses([(2, 8)]), pluses([(4, 1), (3, 7)])]
+    targets = [grown(g) for g in inputs]
+    test = pluses([(6, 9)])  # colours no train plus has
+    (obj,) = objects(test, 0, diagonal=True, by_colour=False)
+    assert role_key(obj) == "3x3:.a.aba.a." and object_colours(obj) == (9, 6)
+    fitted = fit_object_stamps(inputs, targets, [test], bg=0)
+    assert fitted is not None
+    stamps, roles = fitted
+    assert roles and set(stamps) == {"3x3:.a.aba.a."}
+    # every mark paints a role (the arms' colour is the first in reading order), none a fixed colour
+    assert {colour for _, _, colour in stamps["3x3:.a.aba.a."]} == {ROLE, ROLE + 1}
+    assert np.array_equal(stamp_objects(test, stamps, roles=True), grown(test))
+    # keyed on colours, the same pairs fit no stamp for the test plus
+    assert stamp_objects(test, stamps).tolist() == test.tolist()
+
+
+def test_stamps_on_colours_come_before_role_stamps_where_both_fit() -> None:
+    inputs = [pluses([(2, 8)]), pluses([(2, 8), (2, 8)])]
+    targets = [grown(g) for g in inputs]
+    fitted = fit_object_stamps(inputs, targets, [pluses([(2, 8)])], bg=0)
+    assert fitted is not None and fitted[1] is False and set(fitted[0]) == {"3x3:.8.828.8."}
+
+
+def test_a_role_beyond_the_objects_colours_paints_nothing() -> None:
+    grid = np.zeros((5, 5), dtype=np.int8)
+    grid[2, 2] = 3
+    out = stamp_objects(grid, {"1x1:a": ((0, 1, ROLE), (1, 0, ROLE + 1))}, roles=True)
+    assert out[2, 3] == 3 and out[3, 2] == 0
+
+
+def test_the_search_writes_role_stamps_into_a_program_that_runs() -> None:
+    task = Task(
+        "pluses",
+        tuple(Pair(g, grown(g)) for g in (pluses([(2, 8)]), pluses([(4, 1), (3, 7)]), pluses([(5, 2)]))),
+        (Pair(pluses([(6, 9)]), grown(pluses([(6, 9)]))),),
+    )
+    engine = SearchEngine(max_cost=1, deepest=1, max_evaluations=3000, generations=1)
+    best = engine.solve(task, Deadline(300), EngineContext(seed=3)).candidates[0]
+    assert best.train_fitness == 1.0 and "roles=True" in best.source
+    test_input = task.test[0].input
+    assert np.array_equal(best.predictions[0], grown(test_input))
+    namespace: dict[str, object] = {}
+    exec(best.source, namespace)
+    assert np.array_equal(namespace["solve"](test_input), grown(test_input))  # type: ignore[operator]

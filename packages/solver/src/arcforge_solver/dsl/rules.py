@@ -161,7 +161,13 @@ def stamp_cells(grid: Grid, stamps: Stamps, bg: int = 0) -> Grid:
 
 
 ObjectStamps = Mapping[str, tuple[tuple[int, int, int], ...]]
-"""Object key (`object_key`) -> marks (row, column, colour) from the top-left of its bounding box."""
+"""Object key (`object_key`, or `role_key` for role stamps) -> marks (row, column, colour) from the
+top-left of its bounding box; in role stamps a colour of `ROLE` + k is the object's k-th colour."""
+
+ROLE = 10
+"""In a role stamp's marks, `ROLE` + k stands for the object's k-th colour (`role_key`'s order)."""
+
+_ROLE_LETTERS = "abcdefghij"
 
 
 @primitive
@@ -172,17 +178,48 @@ def object_key(obj: Obj) -> str:
 
 
 @primitive
-def stamp_objects(grid: Grid, stamps: ObjectStamps, bg: int = 0) -> Grid:
-    """Around every object (any colours, joined diagonally too) whose key (`object_key`) is in
-    `stamps`, paint its marks onto the background cells they land on; other objects stay as they
-    are. Marks read the input grid, so their order does not matter unless two land on one cell."""
+def role_key(obj: Obj) -> str:
+    """An object's shape and colour pattern, whatever its colours: "3x3:.a.aba.a." (its colours
+    lettered in reading order; `object_colours` gives them in the same order)."""
+    return _roles(obj)[0]
+
+
+@primitive
+def object_colours(obj: Obj) -> tuple[int, ...]:
+    """An object's colours in reading order of their first cell: its role colours (`role_key`)."""
+    return _roles(obj)[1]
+
+
+def _roles(obj: Obj) -> tuple[str, tuple[int, ...]]:
+    letters: dict[int, str] = {}
+    cells = []
+    for value in obj.patch.ravel().tolist():
+        if value < 0:
+            cells.append(".")
+            continue
+        if value not in letters:
+            letters[value] = _ROLE_LETTERS[len(letters)]
+        cells.append(letters[value])
+    return f"{obj.height}x{obj.width}:{''.join(cells)}", tuple(letters)
+
+
+@primitive
+def stamp_objects(grid: Grid, stamps: ObjectStamps, bg: int = 0, roles: bool = False) -> Grid:
+    """Around every object (any colours, joined diagonally too) whose key (`object_key`, or
+    `role_key` with `roles`) is in `stamps`, paint its marks onto the background cells they land
+    on; other objects stay as they are. With `roles`, a mark colour of `ROLE` + k paints the
+    object's k-th colour, so one stamp serves every colouring of a shape. Marks read the input grid,
+    so their order does not matter unless two land on one cell."""
     out = grid.copy()
     h, w = grid.shape
     for obj in objects(grid, bg, diagonal=True, by_colour=False):
-        for dr, dc, new in stamps.get(object_key(obj), ()):
+        key, colours = _roles(obj) if roles else (object_key(obj), ())
+        for dr, dc, mark in stamps.get(key, ()):
             r, c = obj.top + dr, obj.left + dc
+            if mark >= ROLE and mark - ROLE >= len(colours):
+                continue  # a role this object's colouring lacks
             if 0 <= r < h and 0 <= c < w and grid[r, c] == bg:
-                out[r, c] = new
+                out[r, c] = colours[mark - ROLE] if mark >= ROLE else mark
     return cast("Grid", out)
 
 

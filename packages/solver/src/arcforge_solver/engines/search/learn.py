@@ -23,12 +23,15 @@ from arcforge_solver.dsl.rules import (
     FEATURES,
     OBJECT_PROPERTIES,
     OUTSIDE,
+    ROLE,
     ObjectStamps,
     Stamps,
     cell_features,
     grid_text,
+    object_colours,
     object_key,
     object_property,
+    role_key,
     shape_key,
     stamp_cells,
     stamp_objects,
@@ -168,15 +171,20 @@ such objects (boxes of 187 and 400 cells) were wrong on test; the right ones sta
 
 def fit_object_stamps(
     values: Sequence[Grid], targets: Sequence[Grid], tests: Sequence[Grid | None], bg: int
-) -> ObjectStamps | None:
-    """Object stamps (`dsl.stamp_objects`) that turn every value into its target, where the
+) -> tuple[ObjectStamps, bool] | None:
+    """(stamps, roles) for `dsl.stamp_objects` that turn every value into its target, where the
     targets only paint background cells: for each object shape and colours (`dsl.object_key`),
     the marks that every object with that key shows at the same place around (or inside) its
     bounding box. Where a cell stamp (`fit_stamps`) needs one mark per colour, these may differ
     from one cell of an object to the next (a colour at each corner of a square). The nearest
     reach that reproduces all targets, or None; None too when a test value holds an object whose
     key no train value has. Objects with boxes over `MAX_STAMPED_BOX` cells get no marks and are
-    not held to that."""
+    not held to that.
+
+    Where no such stamps fit, role stamps (`roles` True) are tried: keyed on shape and colour
+    pattern (`dsl.role_key`), a mark may paint one of the object's own colours, so one stamp serves
+    shapes coloured differently in each pair (0962bcdd and 93b581b8 of the tune split, whose test
+    objects are coloured as no train object is)."""
     if not same_shapes(values, targets) or all(
         np.array_equal(v, t) for v, t in zip(values, targets, strict=True)
     ):
@@ -191,30 +199,59 @@ def fit_object_stamps(
     if any(len(objs) > MAX_STAMPED_OBJECTS for objs in found):
         return None
     stamped = [[o for o in objs if o.height * o.width <= MAX_STAMPED_BOX] for objs in found]
-    keys = {object_key(o) for objs in stamped for o in objs}
-    if any(
-        o.height * o.width <= MAX_STAMPED_BOX and object_key(o) not in keys for objs in seen for o in objs
-    ):
+    unseen = [o for objs in seen for o in objs if o.height * o.width <= MAX_STAMPED_BOX]
+    for roles in (False, True):
+        fitted = _fit_marks(values, targets, stamped, unseen, bg=bg, roles=roles)
+        if fitted is not None:
+            return fitted, roles
+    return None
+
+
+def _fit_marks(
+    values: Sequence[Grid],
+    targets: Sequence[Grid],
+    stamped: Sequence[Sequence[dsl.Obj]],
+    tested: Sequence[dsl.Obj],
+    *,
+    bg: int,
+    roles: bool,
+) -> ObjectStamps | None:
+    """`fit_object_stamps` for one kind of key: `stamped` are each value's objects that may get
+    marks, `tested` the test values' objects that need a known key."""
+
+    def key_of(obj: dsl.Obj) -> tuple[str, tuple[int, ...]]:
+        return (role_key(obj), object_colours(obj)) if roles else (object_key(obj), ())
+
+    keys = {key_of(o)[0] for objs in stamped for o in objs}
+    if any(key_of(o)[0] not in keys for o in tested):
         return None
     for reach in OBJECT_STAMP_RADII:
+        # per (key, row, column): the mark colours that explain every such cell (a colour, or
+        # with roles also ROLE + k where it is the object's k-th colour)
         shown: dict[tuple[str, int, int], set[int]] = {}
         for v, t, objs in zip(values, targets, stamped, strict=True):
             h, w = v.shape
             for obj in objs:
-                key = object_key(obj)
+                key, colours = key_of(obj)
                 for dr in range(-reach, obj.height + reach):
                     for dc in range(-reach, obj.width + reach):
                         r, c = obj.top + dr, obj.left + dc
                         if 0 <= r < h and 0 <= c < w and v[r, c] == bg:
-                            shown.setdefault((key, dr, dc), set()).add(int(t[r, c]))
+                            new = int(t[r, c])
+                            codes = {new} | {ROLE + k for k, own in enumerate(colours) if own == new}
+                            place = (key, dr, dc)
+                            shown[place] = shown[place] & codes if place in shown else codes
         marks: dict[str, list[tuple[int, int, int]]] = {}
-        for (key, dr, dc), colours in shown.items():
-            if len(colours) == 1 and (new := next(iter(colours))) != bg:
-                marks.setdefault(key, []).append((dr, dc, new))
+        for (key, dr, dc), codes in shown.items():
+            if codes and bg not in codes:
+                marks.setdefault(key, []).append((dr, dc, max(codes)))  # a role over its colour
         if not marks:
             continue
         fitted = {key: tuple(sorted(m)) for key, m in marks.items()}
-        if all(np.array_equal(stamp_objects(v, fitted, bg), t) for v, t in zip(values, targets, strict=True)):
+        if all(
+            np.array_equal(stamp_objects(v, fitted, bg, roles), t)
+            for v, t in zip(values, targets, strict=True)
+        ):
             return fitted
     return None
 
@@ -389,7 +426,9 @@ def finishers(
             out.append(Node("stamp_cells", (node,), (stamps,), kw))
         object_stamps = fit_object_stamps(train, targets, tests, bg)
         if object_stamps is not None:
-            out.append(Node("stamp_objects", (node,), (object_stamps,), kw))
+            stamps_of_objects, roles = object_stamps
+            extra = kw + ((("roles", True),) if roles else ())
+            out.append(Node("stamp_objects", (node,), (stamps_of_objects,), extra))
         recolour = fit_object_recolour(train, targets, tests, bg)
         if recolour is not None:
             prop, table, diagonal = recolour
