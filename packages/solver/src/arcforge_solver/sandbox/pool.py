@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from arcforge_solver.runtime.workers import GRACE_S, close_and_wait, kill_group
+from arcforge_solver.sandbox import heap
 from arcforge_solver.sandbox import layers as sandbox_layers
 from arcforge_solver.sandbox.scratch import ScratchRoot
 from arcforge_solver.sandbox.worker import (
@@ -113,6 +114,8 @@ def worker_environment(scratch: str) -> dict[str, str]:
         env[name] = "1"  # one thread: keeps the address space small and the CPU accounting honest
     env["LC_CTYPE"] = "C.UTF-8"
     env["TMPDIR"] = scratch
+    env["GLIBC_TUNABLES"] = heap.TUNABLES_FOR_FILLING  # so that the zygote can pack its heap
+    env["GLIBC_TUNABLES"] = "glibc.malloc.tcache_count=0"
     return env
 
 

@@ -2,8 +2,9 @@
 
 Started by `sandbox.pool` as `python -I -B -c BOOT PACKAGE_ROOT CONFIG_JSON` in a scrubbed
 environment (only what numpy needs), in a process group of its own. It imports numpy and the DSL
-once, confines itself (the kernel layers of `sandbox.layers`), says hello with the layers that are
-active, and then serves length-prefixed binary requests (`worker.pack_request`) on private copies
+once, confines itself (the kernel layers of `sandbox.layers`), packs its heaps (`sandbox.heap`: a
+child's first objects then go to fresh pages, not to pages it would copy), says hello with the
+layers that are active, and then serves length-prefixed binary requests (`worker.pack_request`) on private copies
 of its stdin/stdout.
 
 For each program it forks a child, which:
@@ -39,8 +40,8 @@ from typing import Any, NoReturn
 
 import numpy
 
+from arcforge_solver.sandbox import heap, worker
 from arcforge_solver.sandbox import layers as layers_module
-from arcforge_solver.sandbox import worker
 from arcforge_solver.sandbox.landlock import (
     LandlockUnavailableError,
     Ruleset,
@@ -90,6 +91,7 @@ class Zygote:
         self.layers: dict[str, str] = {}
         self.policy = Policy(self.scratch, ())
         self.spare: _Child | None = None
+        self.heap_filler: tuple[list[object], list[int]] = ([], [])
 
     # -- set-up, once -------------------------------------------------------------------------
 
@@ -132,6 +134,8 @@ class Zygote:
         self.policy.armed = False  # it holds from `arm()` on, in each child
         sys.addaudithook(self.policy)
         gc.collect()
+        # After the collection, which frees blocks; pymalloc's first, as its filler list is malloc'd.
+        self.heap_filler = (heap.fill_free_blocks(), heap.fill_free_chunks())
         gc.freeze()  # what the zygote holds is never collected: children do not copy its pages to scan them
 
     def _warm_up(self) -> None:
