@@ -9,7 +9,6 @@ import numpy as np
 
 from arcforge_solver.dsl import objects, stamp_objects
 from arcforge_solver.dsl.rules import ROLE, object_colours, object_key, role_key
-from arcforge_solver.engines.protocol import Deadline, EngineContext
 from arcforge_solver.engines.search.learn import (
     MAX_STAMPED_BOX,
     fit_object_stamps,
@@ -18,8 +17,8 @@ from arcforge_solver.engines.search.learn import (
     table_size,
 )
 from arcforge_solver.engines.search.program import Node
-from arcforge_solver.engines.search.search_engine import SearchEngine
 from arcforge_solver.tasks.model import Pair, Task
+from tests.solver.search_checks import assert_best_program_runs
 
 SQUARE = "2x2:5555"
 CORNERS = ((-1, -1, 1), (-1, 2, 2), (2, -1, 3), (2, 2, 4))
@@ -144,13 +143,7 @@ def test_the_search_answers_with_the_object_stamp_and_its_source_runs() -> None:
         tuple(Pair(g, cornered(g)) for g in inputs),
         (Pair(test_input, cornered(test_input)),),
     )
-    engine = SearchEngine(max_cost=1, deepest=1, max_evaluations=3000, generations=1)
-    best = engine.solve(task, Deadline(300), EngineContext(seed=3)).candidates[0]
-    assert best.train_fitness == 1.0 and "stamp_objects(" in best.source
-    assert np.array_equal(best.predictions[0], cornered(test_input))
-    namespace: dict[str, object] = {}
-    exec(best.source, namespace)  # the program as the runtime writes it out: literals only
-    assert np.array_equal(namespace["solve"](test_input), cornered(test_input))  # type: ignore[operator]
+    assert_best_program_runs(task, cornered, "stamp_objects(")
 
 
 def plus(grid: np.ndarray, r: int, c: int, centre: int, arms: int) -> None:
@@ -218,11 +211,4 @@ def test_the_search_writes_role_stamps_into_a_program_that_runs() -> None:
         tuple(Pair(g, grown(g)) for g in (pluses([(2, 8)]), pluses([(4, 1), (3, 7)]), pluses([(5, 2)]))),
         (Pair(pluses([(6, 9)]), grown(pluses([(6, 9)]))),),
     )
-    engine = SearchEngine(max_cost=1, deepest=1, max_evaluations=3000, generations=1)
-    best = engine.solve(task, Deadline(300), EngineContext(seed=3)).candidates[0]
-    assert best.train_fitness == 1.0 and "roles=True" in best.source
-    test_input = task.test[0].input
-    assert np.array_equal(best.predictions[0], grown(test_input))
-    namespace: dict[str, object] = {}
-    exec(best.source, namespace)
-    assert np.array_equal(namespace["solve"](test_input), grown(test_input))  # type: ignore[operator]
+    assert_best_program_runs(task, grown, "roles=True")

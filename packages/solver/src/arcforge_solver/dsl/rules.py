@@ -34,6 +34,17 @@ FEATURES = (
 )
 """Cell features, most general first."""
 
+ROLE_KINDS = ("between", "rays", "cross", "moore")
+"""The features whose code is a colour per place (the cell, then its neighbours or what it sees):
+each also has a role form, `KIND roles` (`role_codes`), keyed on which places share a colour
+rather than on the colours, so that one entry covers every colouring of a pattern."""
+ROLES = " roles"
+ROLE_OUTPUT = 16
+"""A role rule's table value from here on means the colour of role (value - 16) at that cell."""
+_BG_PLACE = 11
+"""A place's code in role form when it holds the background (OUTSIDE past the edge); every other
+colour is a role, 0, 1, ... in order of first appearance, the cell's own colour first."""
+
 
 def _neighbours(grid: Grid) -> list[npt.NDArray[np.int64]]:
     """The 8 neighbour colours of every cell (OUTSIDE past the edge): N, E, S, W, NE, SE, SW, NW."""
@@ -71,9 +82,60 @@ def _bits(colours: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return cast("npt.NDArray[np.int64]", np.left_shift(np.int64(1), colours))
 
 
+def _colour_places(grid: Grid, kind: str, bg: int) -> list[npt.NDArray[np.int64]]:
+    """The colours a `ROLE_KINDS` feature reads per cell: the cell's own first."""
+    own = grid.astype(np.int64)
+    if kind == "cross":
+        return [own, *_neighbours(grid)[:4]]
+    if kind == "moore":
+        return [own, *_neighbours(grid)]
+    north, east, south, west = _first_seen(grid, bg)
+    if kind == "rays":
+        return [own, north, east, south, west]
+    if kind == "between":
+        return [own, np.where(east == west, east, OUTSIDE), np.where(north == south, north, OUTSIDE)]
+    raise ValueError(f"feature kind {kind!r} has no role form")
+
+
+@primitive
+def role_codes(grid: Grid, kind: str, bg: int = 0) -> tuple[Codes, npt.NDArray[np.int64]]:
+    """The `KIND roles` code of every cell (per place, the cell's own first: OUTSIDE, background,
+    or the role of its colour), and the colour of each role at each cell (`colours[role]`, the
+    grid's shape; -1 where the cell has no such role)."""
+    places = [p.ravel() for p in _colour_places(grid, kind, bg)]
+    size = places[0].size
+    cells = np.arange(size)
+    colours = np.full((len(places), size), -1, dtype=np.int64)
+    count = np.zeros(size, dtype=np.int64)
+    code = np.zeros(size, dtype=np.int64)
+    for place in places:
+        digit = np.where(place == OUTSIDE, OUTSIDE, np.where(place == bg, _BG_PLACE, -1))
+        for role in range(int(count.max()) if size else 0):
+            digit = np.where((digit < 0) & (colours[role] == place), role, digit)
+        fresh = digit < 0
+        colours[count[fresh], cells[fresh]] = place[fresh]
+        digit = np.where(fresh, count, digit)
+        count += fresh
+        code = code * 16 + digit
+    return code.reshape(grid.shape), colours.reshape(-1, *grid.shape)
+
+
+@primitive
+def role_outputs(targets: Grid, colours: npt.NDArray[np.int64]) -> Codes:
+    """`targets` as a role rule's table values: the colour of a role where some role at that cell
+    has it (a cell that keeps its own colour keeps role 0), else the colour itself."""
+    out = targets.astype(np.int64)
+    for role in range(colours.shape[0]):
+        out = np.where(colours[role] == targets, ROLE_OUTPUT + role, out)
+    return out
+
+
 @primitive
 def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
-    """An integer code per cell describing the cell and its surroundings by `kind`."""
+    """An integer code per cell describing the cell and its surroundings by `kind` (`KIND roles`
+    for the role form of a `ROLE_KINDS` feature)."""
+    if kind.endswith(ROLES):
+        return role_codes(grid, kind.removesuffix(ROLES), bg)[0]
     own = grid.astype(np.int64)
     if kind in ("n4count", "n8count"):
         nbrs = _neighbours(grid)[: 4 if kind == "n4count" else 8]
@@ -129,10 +191,19 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
 
 @primitive
 def apply_cell_rule(grid: Grid, kind: str, table: Mapping[int, int], bg: int = 0) -> Grid:
-    """Each cell whose feature code is in `table` takes the colour the table gives; the rest stay."""
-    codes = cell_features(grid, kind, bg)
+    """Each cell whose feature code is in `table` takes the colour the table gives; the rest stay.
+    In a role rule (`KIND roles`) a value from ROLE_OUTPUT on gives the colour of that role there."""
+    colours = None
+    if kind.endswith(ROLES):
+        codes, colours = role_codes(grid, kind.removesuffix(ROLES), bg)
+    else:
+        codes = cell_features(grid, kind, bg)
     uniq, inverse = np.unique(codes, return_inverse=True)
     new = np.array([table.get(int(u), -1) for u in uniq], dtype=np.int64)[inverse.reshape(codes.shape)]
+    if colours is not None and (new >= ROLE_OUTPUT).any():
+        role = np.clip(new - ROLE_OUTPUT, 0, colours.shape[0] - 1)
+        taken = np.take_along_axis(colours, role[None], axis=0)[0]
+        new = np.where(new >= ROLE_OUTPUT, taken, new)  # -1 where the cell has no such role: it stays
     return np.where(new >= 0, new, grid).astype(np.int8)
 
 

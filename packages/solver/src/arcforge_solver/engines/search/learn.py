@@ -24,6 +24,8 @@ from arcforge_solver.dsl.rules import (
     OBJECT_PROPERTIES,
     OUTSIDE,
     ROLE,
+    ROLE_KINDS,
+    ROLES,
     ObjectStamps,
     Stamps,
     cell_features,
@@ -31,7 +33,9 @@ from arcforge_solver.dsl.rules import (
     object_colours,
     object_key,
     object_property,
+    role_codes,
     role_key,
+    role_outputs,
     shape_key,
     stamp_cells,
     stamp_objects,
@@ -60,7 +64,9 @@ def fit_cell_rule(
 ) -> list[tuple[str, dict[int, int], bool]]:
     """Cell rules that give the target colour of every train cell: (feature kind, table of changes,
     covered), most general first, ending with the first whose codes on the test inputs were all
-    seen on train (covered). A rule that is not covered leaves unseen cells as they are."""
+    seen on train (covered). A rule that is not covered leaves unseen cells as they are. Where no
+    feature gives a covered rule of at most MEMORISED_TABLE entries, the role forms of the colour
+    features (`dsl.rules.ROLE_KINDS`) are tried too: one covered and smaller is the last rule."""
     found: list[tuple[str, dict[int, int], bool]] = []
     if not same_shapes(values, targets):
         return found
@@ -68,25 +74,52 @@ def fit_cell_rule(
     own = np.concatenate([v.ravel() for v in values]).astype(np.int64)
     if np.array_equal(dst, own):
         return found
+    changed = dst != own
     for kind in FEATURES:
         codes = np.concatenate([cell_features(v, kind, bg).ravel() for v in values])
-        order = np.lexsort((dst, codes))
-        c, d = codes[order], dst[order]
-        same_code = c[1:] == c[:-1]
-        if (same_code & (d[1:] != d[:-1])).any():
+        table = _consistent_table(codes, dst, changed)
+        if table is None:
             continue
-        changed = dst != own
-        table = {int(k): int(v) for k, v in zip(codes[changed], dst[changed], strict=False)}
-        if len(table) > 400:
-            continue
-        seen = set(np.unique(codes).tolist())
-        covered = all(t is None or set(np.unique(cell_features(t, kind, bg)).tolist()) <= seen for t in tests)
+        covered = _covers(kind, codes, tests, bg)
         if covered:
             found.append((kind, table, True))
-            return found
+            if len(table) <= MEMORISED_TABLE:
+                return found
+            break
         if len(found) < 2:  # two guesses from different features make two different attempts
             found.append((kind, table, False))
+    best = min((len(t) for _, t, covered in found if covered), default=None)
+    for base in ROLE_KINDS:
+        kind = base + ROLES
+        coded = [role_codes(v, base, bg) for v in values]
+        codes = np.concatenate([c.ravel() for c, _ in coded])
+        outputs = np.concatenate(
+            [role_outputs(t, colours).ravel() for t, (_, colours) in zip(targets, coded, strict=True)]
+        )
+        table = _consistent_table(codes, outputs, changed)
+        if table is not None and (best is None or len(table) < best) and _covers(kind, codes, tests, bg):
+            found.append((kind, table, True))
+            break
     return found
+
+
+def _consistent_table(
+    codes: npt.NDArray[np.int64], outputs: npt.NDArray[np.int64], changed: Any
+) -> dict[int, int] | None:
+    """{code: output} of the changed cells, where every code has one output over all cells (the
+    unchanged ones included); None where a code has two, or the table is too large to be a rule."""
+    order = np.lexsort((outputs, codes))
+    c, d = codes[order], outputs[order]
+    if ((c[1:] == c[:-1]) & (d[1:] != d[:-1])).any():
+        return None
+    table = {int(k): int(v) for k, v in zip(codes[changed], outputs[changed], strict=False)}
+    return table if len(table) <= 400 else None
+
+
+def _covers(kind: str, codes: npt.NDArray[np.int64], tests: Sequence[Grid | None], bg: int) -> bool:
+    """Whether every test input's codes of `kind` were all seen among the train codes."""
+    seen = set(np.unique(codes).tolist())
+    return all(t is None or set(np.unique(cell_features(t, kind, bg)).tolist()) <= seen for t in tests)
 
 
 STAMP_RADII = (1, 2)
