@@ -115,7 +115,6 @@ def worker_environment(scratch: str) -> dict[str, str]:
     env["LC_CTYPE"] = "C.UTF-8"
     env["TMPDIR"] = scratch
     env["GLIBC_TUNABLES"] = heap.TUNABLES_FOR_FILLING  # so that the zygote can pack its heap
-    env["GLIBC_TUNABLES"] = "glibc.malloc.tcache_count=0"
     return env
 
 

@@ -4,8 +4,8 @@ Started by `sandbox.pool` as `python -I -B -c BOOT PACKAGE_ROOT CONFIG_JSON` in 
 environment (only what numpy needs), in a process group of its own. It imports numpy and the DSL
 once, confines itself (the kernel layers of `sandbox.layers`), packs its heaps (`sandbox.heap`: a
 child's first objects then go to fresh pages, not to pages it would copy), says hello with the
-layers that are active, and then serves length-prefixed binary requests (`worker.pack_request`) on private copies
-of its stdin/stdout.
+layers that are active, and then serves length-prefixed binary requests (`worker.pack_request`)
+on private copies of its stdin/stdout.
 
 For each program it forks a child, which:
 - dies with the zygote (PR_SET_PDEATHSIG) and keeps only its own result pipe (the zygote's channel
