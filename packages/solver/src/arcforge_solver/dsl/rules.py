@@ -136,6 +136,12 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
     for the role form of a `ROLE_KINDS` feature)."""
     if kind.endswith(ROLES):
         return role_codes(grid, kind.removesuffix(ROLES), bg)[0]
+    if kind in ROLE_KINDS:  # the colours at its places, one base-11 digit each (OUTSIDE is 10)
+        own, *others = _colour_places(grid, kind, bg)
+        code = own
+        for colour in others:
+            code = code * 11 + colour
+        return code
     own = grid.astype(np.int64)
     if kind in ("n4count", "n8count"):
         nbrs = _neighbours(grid)[: 4 if kind == "n4count" else 8]
@@ -147,16 +153,6 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
         for n in nbrs:
             mask |= _bits(n)
         return own * 2048 + mask
-    if kind == "cross":
-        code = own
-        for n in _neighbours(grid)[:4]:
-            code = code * 11 + n
-        return code
-    if kind == "moore":
-        code = own
-        for n in _neighbours(grid):
-            code = code * 11 + n
-        return code
     if kind == "split8set":
         nbrs = _neighbours(grid)
         straight = np.zeros_like(own)
@@ -169,16 +165,6 @@ def cell_features(grid: Grid, kind: str, bg: int = 0) -> Codes:
     if kind == "parity":
         rows, cols = np.indices(grid.shape)
         return cast("Codes", own * 4 + (rows % 2) * 2 + cols % 2)
-    if kind == "between":
-        north, east, south, west = _first_seen(grid, bg)
-        across = np.where(east == west, east, OUTSIDE)
-        along = np.where(north == south, north, OUTSIDE)
-        return (own * 11 + across) * 11 + along
-    if kind == "rays":
-        code = own
-        for n in _first_seen(grid, bg):
-            code = code * 11 + n
-        return code
     if kind == "rowcol":
         row = np.zeros(grid.shape[0], dtype=np.int64)
         col = np.zeros(grid.shape[1], dtype=np.int64)
